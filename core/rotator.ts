@@ -38,7 +38,7 @@ export interface CurrentSecret {
  * `verify` can run again after a crash in another process.
  */
 export interface PendingCredential {
-  readonly credentialId: string;
+  readonly credentialId: string | undefined;
   readonly secretValue: string;
   readonly contentType?: string;
   readonly state?: Readonly<Record<string, string>>;

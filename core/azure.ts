@@ -1,0 +1,71 @@
+// Azure SDK plumbing shared by the engine and rotators: one credential and one set of
+// client options per process, and one client per endpoint, reused across invocations.
+//
+// Retries are the SDKs' own (exponential backoff that honours Retry-After on 429 and
+// 503): we configure them here instead of writing another retry loop.
+import { readFileSync } from "node:fs";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import type { SecretClient } from "@azure/keyvault-secrets";
+import { CredentialMode, type KeyturnConfig } from "./config.js";
+import type { AzureClientOptions } from "./rotator.js";
+
+export const RETRY_OPTIONS = { maxRetries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 } as const;
+
+/**
+ * The token keyturn sends to the local HTTPS test doubles, which accept any bearer
+ * token. Chosen only by KEYTURN_CREDENTIAL=local-emulator; real Azure rejects it.
+ */
+export class LocalEmulatorCredential implements TokenCredential {
+  async getToken(): Promise<AccessToken> {
+    return { token: "keyturn-local-emulator", expiresOnTimestamp: Date.now() + 3600_000 };
+  }
+}
+
+const credentials = new Map<string, Promise<TokenCredential>>();
+
+export function getCredential(config: KeyturnConfig): Promise<TokenCredential> {
+  let c = credentials.get(config.credentialMode);
+  if (!c) {
+    c =
+      config.credentialMode === CredentialMode.LocalEmulator
+        ? Promise.resolve(new LocalEmulatorCredential())
+        : // Loaded on first use: @azure/identity is heavy and cold start matters.
+          // AZURE_CLIENT_ID selects the user-assigned managed identity.
+          import("@azure/identity").then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
+    credentials.set(config.credentialMode, c);
+  }
+  return c;
+}
+
+const caCache = new Map<string, string>();
+
+export function clientOptions(config: KeyturnConfig): AzureClientOptions {
+  if (!config.tlsCaFile) return { retryOptions: { ...RETRY_OPTIONS } };
+  let ca = caCache.get(config.tlsCaFile);
+  if (ca === undefined) {
+    ca = readFileSync(config.tlsCaFile, "utf8");
+    caCache.set(config.tlsCaFile, ca);
+  }
+  return { retryOptions: { ...RETRY_OPTIONS }, tlsOptions: { ca } };
+}
+
+const secretClients = new Map<string, Promise<SecretClient>>();
+
+/** One SecretClient per vault URL and credential mode, for the life of the process. */
+export function getSecretClient(config: KeyturnConfig, vaultUrl: string): Promise<SecretClient> {
+  const key = `${config.credentialMode}|${config.tlsCaFile ?? ""}|${vaultUrl}`;
+  let client = secretClients.get(key);
+  if (!client) {
+    client = (async () => {
+      const [{ SecretClient }, credential] = await Promise.all([import("@azure/keyvault-secrets"), getCredential(config)]);
+      return new SecretClient(vaultUrl, credential, {
+        ...clientOptions(config),
+        // The local doubles answer the challenge with resource https://vault.azure.net
+        // from 127.0.0.1; real vaults are verified as usual.
+        disableChallengeResourceVerification: config.credentialMode === CredentialMode.LocalEmulator,
+      });
+    })();
+    secretClients.set(key, client);
+  }
+  return client;
+}

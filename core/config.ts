@@ -1,0 +1,41 @@
+// Settings keyturn reads, all in one place (local.settings.sample.json lists each).
+// No setting holds a secret: credentials come from managed identity and Key Vault.
+import { VaultAllowList } from "./vaults.js";
+
+export const CredentialMode = {
+  /** DefaultAzureCredential: managed identity in Azure, developer sign-in locally. */
+  Default: "default",
+  /** A fixed token for the local HTTPS test doubles, which accept any bearer token. */
+  LocalEmulator: "local-emulator",
+} as const;
+export type CredentialMode = (typeof CredentialMode)[keyof typeof CredentialMode];
+
+export interface KeyturnConfig {
+  readonly vaults: VaultAllowList;
+  readonly notifyTopicEndpoint: string | undefined;
+  readonly armEndpoint: string;
+  readonly credentialMode: CredentialMode;
+  /** Extra CA (PEM file) trusted by every Azure SDK client: only for local test doubles. */
+  readonly tlsCaFile: string | undefined;
+  /** A version younger than this is not rotated again by an event or the sweep. */
+  readonly rotationGuardMs: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
+  const mode = (env.KEYTURN_CREDENTIAL ?? "").trim() || CredentialMode.Default;
+  if (mode !== CredentialMode.Default && mode !== CredentialMode.LocalEmulator) {
+    throw new Error(`KEYTURN_CREDENTIAL must be '${CredentialMode.Default}' or '${CredentialMode.LocalEmulator}'`);
+  }
+  const guardMinutes = Number((env.KEYTURN_ROTATION_GUARD_MINUTES ?? "").trim() || "60");
+  if (!Number.isFinite(guardMinutes) || guardMinutes < 0) throw new Error("KEYTURN_ROTATION_GUARD_MINUTES must be a number of minutes >= 0");
+  const armEndpoint = (env.KEYTURN_ARM_ENDPOINT ?? "").trim() || "https://management.azure.com";
+  if (!armEndpoint.startsWith("https://")) throw new Error("KEYTURN_ARM_ENDPOINT must be an https URL");
+  return {
+    vaults: VaultAllowList.parse(env.KEYTURN_VAULTS),
+    notifyTopicEndpoint: (env.KEYTURN_NOTIFY_TOPIC_ENDPOINT ?? "").trim() || undefined,
+    armEndpoint: armEndpoint.replace(/\/+$/, ""),
+    credentialMode: mode,
+    tlsCaFile: (env.KEYTURN_TLS_CA_FILE ?? "").trim() || undefined,
+    rotationGuardMs: guardMinutes * 60_000,
+  };
+}

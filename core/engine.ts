@@ -1,0 +1,403 @@
+// The rotation engine: runs the protocol of ARCHITECTURE.md once, for every trigger
+// (Event Grid, HTTP, sweep, CLI):
+//
+//   lock → load → [skip if stale] → plan → [roll forward a journal] → check current →
+//   create → journal (single kinds) → apply → verify → commit → [revoke] → notify
+//
+// Invariant: at every instant the latest version of the secret holds a credential
+// that works at the provider, or a pending journal holds the one that does. Each step
+// checks whether it already happened and can run twice without harm.
+import type { TokenCredential } from "@azure/core-auth";
+import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
+import type { KeyturnConfig } from "./config.js";
+import {
+  ConfigurationError,
+  ErrorKind,
+  JournalError,
+  KeyturnError,
+  NotFoundError,
+  RotationInProgressError,
+  classify,
+  describeError,
+} from "./errors.js";
+import { commitJournal, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
+import { lockKey, type RotationLock } from "./lock.js";
+import type { Logger } from "./log.js";
+import { NotificationType, type Notifier } from "./notify.js";
+import { registerSecret } from "./redact.js";
+import {
+  CredentialModel,
+  type AzureClientOptions,
+  type CurrentSecret,
+  type PendingCredential,
+  type RotationMode,
+  type Rotator,
+  type RotatorContext,
+} from "./rotator.js";
+import {
+  MAX_TAGS,
+  Tag,
+  isManaged,
+  isPaused,
+  parseTag,
+  resourceTypeOf,
+  tagValue,
+  validityDaysSchema,
+  withTag,
+  type Tags,
+} from "./tags.js";
+import type { VaultRef } from "./vaults.js";
+import type { RotatorRegistry } from "../rotators/registry.js";
+
+export const Step = {
+  Lock: "lock",
+  Load: "load",
+  Plan: "plan",
+  CheckCurrent: "check-current",
+  Create: "create",
+  Journal: "journal",
+  Apply: "apply",
+  Verify: "verify",
+  Commit: "commit",
+  Revoke: "revoke",
+  Notify: "notify",
+} as const;
+export type Step = (typeof Step)[keyof typeof Step];
+
+export const TriggerKind = { Event: "event", Http: "http", Sweep: "sweep", Cli: "cli" } as const;
+export type TriggerKind = (typeof TriggerKind)[keyof typeof TriggerKind];
+
+export interface Trigger {
+  readonly kind: TriggerKind;
+  /** Event id, invocation id or request id: correlates logs and notifications. */
+  readonly id: string;
+  /** Event type, or the operator's reason. */
+  readonly detail?: string;
+}
+
+export interface RotationRequest {
+  readonly vault: VaultRef;
+  readonly secret: string;
+  /** The version an event is about: when it is no longer the latest, the rotation already happened. */
+  readonly expectedVersion?: string;
+  readonly mode: RotationMode;
+  readonly trigger: Trigger;
+}
+
+export const SkipReason = {
+  StaleEvent: "stale-event",
+  Unmanaged: "unmanaged",
+  Paused: "paused",
+  RecentlyRotated: "recently-rotated",
+} as const;
+export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
+
+export interface RotationResult {
+  readonly status: "rotated" | "skipped" | "planned";
+  readonly vault: string;
+  readonly secret: string;
+  /** The new version (rotated) or the current one (skipped, planned). */
+  readonly version: string;
+  readonly previousVersion?: string;
+  readonly credentialId?: string;
+  readonly previousCredentialId?: string;
+  readonly expiresOn?: string;
+  readonly rotator?: string;
+  readonly reason?: SkipReason;
+  /** A journal left by an interrupted rotation was completed. */
+  readonly rolledForward?: boolean;
+  /** Dry run: the steps a real rotation would run. */
+  readonly plan?: readonly Step[];
+}
+
+export interface EngineDeps {
+  readonly config: KeyturnConfig;
+  readonly registry: RotatorRegistry;
+  readonly lock: RotationLock;
+  readonly notifier: Notifier;
+  readonly credential: TokenCredential;
+  readonly clientOptions: AzureClientOptions;
+  readonly log: Logger;
+  secretClient(vaultUrl: string): Promise<SecretClient>;
+  now?(): Date;
+}
+
+export interface RotationPlan {
+  readonly rotator: Rotator<unknown>;
+  readonly params: unknown;
+  readonly validityDays: number;
+  readonly owner: string | undefined;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Resolve the rotator and its parameters from tags. Pure; throws ConfigurationError naming the tag. */
+export function planFromTags(tags: Tags, registry: RotatorRegistry): RotationPlan {
+  const kind = tagValue(tags, Tag.Rotator);
+  let rotator: Rotator<unknown> | undefined;
+  if (kind !== undefined) {
+    rotator = registry.get(kind);
+    if (!rotator) throw new ConfigurationError(`unknown rotator '${kind.slice(0, 64)}'; known: ${registry.kinds.join(", ")}`, Tag.Rotator);
+  } else {
+    const type = resourceTypeOf(tagValue(tags, Tag.ProviderAddress));
+    rotator = type ? registry.byResourceType(type) : undefined;
+    if (!rotator) {
+      throw new ConfigurationError(
+        type ? `no Rotator tag, and no rotator handles resource type ${type}` : "is missing, and ProviderAddress names no Azure resource that selects one",
+        type ? Tag.ProviderAddress : Tag.Rotator,
+      );
+    }
+  }
+  const validityDays = parseTag(tags, Tag.ValidityPeriodDays, validityDaysSchema);
+  const params = rotator.parse(tags);
+  return { rotator, params, validityDays, owner: tagValue(tags, Tag.Owner) };
+}
+
+function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
+  const p = secret.properties;
+  return {
+    vaultUrl: vault.url,
+    name: secret.name,
+    version: p.version ?? "",
+    value: secret.value ?? "",
+    tags: p.tags ?? {},
+    ...(p.contentType !== undefined ? { contentType: p.contentType } : {}),
+    ...(p.createdOn !== undefined ? { createdOn: p.createdOn } : {}),
+    ...(p.expiresOn !== undefined ? { expiresOn: p.expiresOn } : {}),
+  };
+}
+
+function isAutomatic(trigger: Trigger): boolean {
+  return trigger.kind === TriggerKind.Event || trigger.kind === TriggerKind.Sweep;
+}
+
+export interface Engine {
+  rotateSecret(request: RotationRequest): Promise<RotationResult>;
+}
+
+export function createEngine(deps: EngineDeps): Engine {
+  const now = deps.now ?? (() => new Date());
+
+  async function loadCurrent(client: SecretClient, vault: VaultRef, name: string): Promise<CurrentSecret> {
+    try {
+      const secret = await client.getSecret(name);
+      registerSecret(secret.value);
+      return toCurrent(vault, secret);
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) throw new NotFoundError(`secret ${name} was not found in vault ${vault.name}`);
+      throw error;
+    }
+  }
+
+  async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
+    const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id });
+    const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, req.secret));
+    if (!lease) {
+      log.info("rotation already in progress", { step: Step.Lock });
+      throw new RotationInProgressError(`a rotation of ${req.secret} is already in progress`, deps.lock.retryAfterSeconds);
+    }
+
+    let step: Step = Step.Load;
+    let current: CurrentSecret | undefined;
+    let plan: RotationPlan | undefined;
+    try {
+      const client = await deps.secretClient(req.vault.url);
+      current = await loadCurrent(client, req.vault, req.secret);
+      const base = { vault: req.vault.name, secret: req.secret, version: current.version };
+
+      // Idempotency: an event about a version that is no longer the latest was
+      // already acted on (by us or by someone else).
+      if (req.expectedVersion && req.expectedVersion !== current.version) {
+        log.info("event is about an older version; nothing to do", { step: Step.Load, version: req.expectedVersion });
+        return { status: "skipped", reason: SkipReason.StaleEvent, ...base };
+      }
+      if (!isManaged(current.tags)) {
+        if (isAutomatic(req.trigger)) {
+          log.debug("secret carries no rotation tags; not managed by keyturn", { step: Step.Load });
+          return { status: "skipped", reason: SkipReason.Unmanaged, ...base };
+        }
+        throw new ConfigurationError("the secret has no rotation tags (Rotator, ValidityPeriodDays, ProviderAddress)");
+      }
+      if (isAutomatic(req.trigger) && isPaused(current.tags)) {
+        log.info("rotation paused by tag", { step: Step.Load });
+        return { status: "skipped", reason: SkipReason.Paused, ...base };
+      }
+
+      step = Step.Plan;
+      plan = planFromTags(current.tags, deps.registry);
+      const { rotator, params } = plan;
+      const rlog = log.child({ rotator: rotator.kind });
+
+      // A journal left by an interrupted rotation is finished first.
+      let journal: JournalEntry | undefined;
+      if (rotator.model === CredentialModel.Single) {
+        step = Step.Journal;
+        journal = await readJournal(client, req.secret);
+        if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
+          if (journal.pending.secretValue === current.value) {
+            // The commit happened; only the journal's own bookkeeping was lost.
+            await commitJournal(client, journal);
+            rlog.info("journal was already committed; marked it", { step: Step.Journal });
+            journal = undefined;
+          } else {
+            throw new JournalError(
+              `a pending journal for ${req.secret} replaces version ${journal.supersedes}, but the latest version is ${current.version} with another value; ` +
+                "check which credential works at the provider before rotating again",
+            );
+          }
+        }
+        if (journal?.state !== JournalState.Pending) journal = undefined;
+      }
+      const rollForward = journal !== undefined;
+
+      if (!rollForward && isAutomatic(req.trigger) && current.createdOn && now().getTime() - current.createdOn.getTime() < deps.config.rotationGuardMs) {
+        rlog.info("latest version is younger than the rotation guard; not rotating again", { step: Step.Plan });
+        return { status: "skipped", reason: SkipReason.RecentlyRotated, rotator: rotator.kind, ...base };
+      }
+
+      const started = now();
+      const expiresOn = new Date(started.getTime() + plan.validityDays * DAY_MS);
+      const ctx: RotatorContext = {
+        mode: req.mode,
+        now: started,
+        expiresOn,
+        log: rlog,
+        credential: deps.credential,
+        clientOptions: deps.clientOptions,
+        armEndpoint: deps.config.armEndpoint,
+        readSecret: async (name) => (await loadCurrent(client, req.vault, name)).value,
+        registerSecret,
+      };
+      const previousCredentialId = tagValue(current.tags, Tag.CredentialId);
+
+      if (req.mode === "dry-run") {
+        step = Step.CheckCurrent;
+        await rotator.checkCurrent?.(ctx, params, current);
+        const steps: Step[] = [Step.CheckCurrent, Step.Create];
+        if (rotator.model === CredentialModel.Single) steps.push(Step.Journal);
+        if (rotator.apply) steps.push(Step.Apply);
+        steps.push(Step.Verify, Step.Commit);
+        return {
+          status: "planned",
+          ...base,
+          rotator: rotator.kind,
+          expiresOn: expiresOn.toISOString(),
+          ...(previousCredentialId !== undefined ? { credentialId: previousCredentialId } : {}),
+          rolledForward: rollForward,
+          plan: steps,
+        };
+      }
+
+      let pending: PendingCredential;
+      if (journal) {
+        pending = journal.pending;
+        rlog.warn("rolling forward a rotation that was interrupted", { step: Step.Journal, version: journal.supersedes });
+      } else {
+        // Before changing anything, prove that the credential we hold works: never
+        // act on a target we cannot prove is the one this secret belongs to.
+        step = Step.CheckCurrent;
+        await rotator.checkCurrent?.(ctx, params, current);
+        step = Step.Create;
+        pending = await rotator.create(ctx, params, current);
+        registerSecret(pending.secretValue);
+        if (rotator.model === CredentialModel.Single) {
+          step = Step.Journal;
+          const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending);
+          journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started };
+        }
+      }
+
+      if (rotator.apply) {
+        step = Step.Apply;
+        await rotator.apply(ctx, params, pending, current);
+      }
+      step = Step.Verify;
+      await rotator.verify(ctx, params, pending);
+
+      step = Step.Commit;
+      let tags: Record<string, string> = { ...current.tags };
+      if (pending.credentialId !== undefined) tags = withTag(tags, Tag.CredentialId, pending.credentialId);
+      if (Object.keys(tags).length > MAX_TAGS) throw new ConfigurationError(`the secret would carry more than ${MAX_TAGS} tags`);
+      const contentType = pending.contentType ?? current.contentType;
+      const committed = await client.setSecret(req.secret, pending.secretValue, {
+        tags,
+        ...(contentType !== undefined ? { contentType } : {}),
+        notBefore: started,
+        expiresOn,
+      });
+      const version = committed.properties.version ?? "";
+      if (journal) await commitJournal(client, journal);
+      rlog.info("rotated", { step: Step.Commit, version, previousVersion: current.version, credentialId: pending.credentialId });
+
+      if (req.mode === "emergency" && rotator.revoke) {
+        step = Step.Revoke;
+        await rotator.revoke(ctx, params, current, pending);
+        rlog.warn("previous credential revoked (emergency)", { step: Step.Revoke, version: current.version });
+      }
+
+      const result: RotationResult = {
+        status: "rotated",
+        vault: req.vault.name,
+        secret: req.secret,
+        version,
+        previousVersion: current.version,
+        ...(pending.credentialId !== undefined ? { credentialId: pending.credentialId } : {}),
+        ...(previousCredentialId !== undefined ? { previousCredentialId } : {}),
+        expiresOn: expiresOn.toISOString(),
+        rotator: rotator.kind,
+        rolledForward: rollForward,
+      };
+      await deps.notifier.notify({
+        type: NotificationType.SecretRotated,
+        vault: req.vault.name,
+        vaultUrl: req.vault.url,
+        secret: req.secret,
+        version,
+        previousVersion: current.version,
+        ...(result.credentialId !== undefined ? { credentialId: result.credentialId } : {}),
+        ...(previousCredentialId !== undefined ? { previousCredentialId } : {}),
+        rotator: rotator.kind,
+        trigger: req.trigger.kind,
+        triggerId: req.trigger.id,
+        mode: req.mode,
+        ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
+        expiresOn: expiresOn.toISOString(),
+        rolledForward: rollForward,
+      });
+      return result;
+    } catch (raw) {
+      const error = classify(raw, step);
+      const fields = { step, rotator: plan?.rotator.kind, errorKind: error.kind, error: describeError(error) };
+      if (error.transient) {
+        log.warn("rotation failed with a transient error; the trigger may retry", fields);
+      } else if (error.kind === ErrorKind.NotFound || error.kind === ErrorKind.Conflict || error.kind === ErrorKind.BadRequest) {
+        log.warn("rotation not possible", fields);
+      } else {
+        log.error("rotation failed", fields);
+        // Permanent failures are reported once and acknowledged: retrying would not help.
+        const owner = plan?.owner ?? (current ? tagValue(current.tags, Tag.Owner) : undefined);
+        await deps.notifier.notify({
+          type: NotificationType.RotationFailed,
+          vault: req.vault.name,
+          vaultUrl: req.vault.url,
+          secret: req.secret,
+          ...(current ? { version: current.version } : {}),
+          ...(plan ? { rotator: plan.rotator.kind } : {}),
+          trigger: req.trigger.kind,
+          triggerId: req.trigger.id,
+          mode: req.mode,
+          ...(owner !== undefined ? { owner } : {}),
+          step,
+          errorKind: error.kind,
+          error: describeError(error),
+        });
+      }
+      throw error;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  return { rotateSecret };
+}
+

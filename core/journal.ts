@@ -1,0 +1,137 @@
+// The rotation journal: a write-ahead record in Key Vault itself.
+//
+// A single-credential kind (one password) generates the new value and writes it here
+// BEFORE the provider is touched. If the process dies after the provider accepted the
+// new password but before the new secret version was written, the next trigger finds
+// the journal and rolls forward with the same value, instead of generating another one
+// and losing the only password that now works.
+//
+// One journal secret per rotated secret, named `keyturn-journal-<name>`. Each rotation
+// writes a new version (state `pending`); the commit marks it `committed` by a tag
+// update. Versions are never deleted: a soft-deleted name could not be written again
+// until purged. After the commit the journal holds the same value as the live secret,
+// so keeping it readable exposes nothing new.
+import { createHash } from "node:crypto";
+import type { SecretClient } from "@azure/keyvault-secrets";
+import { JournalError } from "./errors.js";
+import { registerSecret } from "./redact.js";
+import type { PendingCredential } from "./rotator.js";
+
+export const JOURNAL_PREFIX = "keyturn-journal-";
+export const JOURNAL_CONTENT_TYPE = "application/vnd.keyturn.journal+json";
+export const JournalTag = {
+  For: "KeyturnJournalFor",
+  State: "KeyturnJournalState",
+  Supersedes: "KeyturnSupersedes",
+  Rotator: "Rotator",
+} as const;
+export const JournalState = { Pending: "pending", Committed: "committed" } as const;
+
+export function journalName(secretName: string): string {
+  const direct = `${JOURNAL_PREFIX}${secretName}`;
+  if (direct.length <= 127) return direct;
+  return `${JOURNAL_PREFIX}${createHash("sha256").update(secretName).digest("hex").slice(0, 64)}`;
+}
+
+export function isJournalName(name: string): boolean {
+  return name.startsWith(JOURNAL_PREFIX);
+}
+
+export interface JournalEntry {
+  readonly journalVersion: string;
+  readonly secretName: string;
+  /** The secret version this rotation replaces. */
+  readonly supersedes: string;
+  readonly rotator: string;
+  readonly state: (typeof JournalState)[keyof typeof JournalState];
+  readonly pending: PendingCredential;
+  readonly createdOn: Date | undefined;
+}
+
+interface JournalBody {
+  v: 1;
+  credentialId?: string;
+  secretValue: string;
+  contentType?: string;
+  state?: Record<string, string>;
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as { statusCode?: number }).statusCode === 404;
+}
+
+/** The journal's latest version, or undefined when there is none. Idempotent read. */
+export async function readJournal(client: SecretClient, secretName: string): Promise<JournalEntry | undefined> {
+  const name = journalName(secretName);
+  let secret;
+  try {
+    secret = await client.getSecret(name);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  const tags = secret.properties.tags ?? {};
+  if (tags[JournalTag.For] !== secretName) {
+    throw new JournalError(`secret ${name} exists but is not keyturn's journal for ${secretName}; rename it`);
+  }
+  let body: JournalBody;
+  try {
+    body = JSON.parse(secret.value ?? "") as JournalBody;
+  } catch {
+    throw new JournalError(`journal ${name} version ${secret.properties.version} does not parse`);
+  }
+  registerSecret(body.secretValue);
+  return {
+    journalVersion: secret.properties.version ?? "",
+    secretName,
+    supersedes: tags[JournalTag.Supersedes] ?? "",
+    rotator: tags[JournalTag.Rotator] ?? "",
+    state: tags[JournalTag.State] === JournalState.Pending ? JournalState.Pending : JournalState.Committed,
+    pending: {
+      credentialId: body.credentialId,
+      secretValue: body.secretValue,
+      ...(body.contentType !== undefined ? { contentType: body.contentType } : {}),
+      ...(body.state !== undefined ? { state: body.state } : {}),
+    },
+    createdOn: secret.properties.createdOn,
+  };
+}
+
+/** Write-ahead: record the new credential before the provider sees it. */
+export async function writeJournal(
+  client: SecretClient,
+  secretName: string,
+  supersedes: string,
+  rotator: string,
+  pending: PendingCredential,
+): Promise<string> {
+  const body: JournalBody = {
+    v: 1,
+    secretValue: pending.secretValue,
+    ...(pending.credentialId !== undefined ? { credentialId: pending.credentialId } : {}),
+    ...(pending.contentType !== undefined ? { contentType: pending.contentType } : {}),
+    ...(pending.state !== undefined ? { state: { ...pending.state } } : {}),
+  };
+  const written = await client.setSecret(journalName(secretName), JSON.stringify(body), {
+    contentType: JOURNAL_CONTENT_TYPE,
+    tags: {
+      [JournalTag.For]: secretName,
+      [JournalTag.State]: JournalState.Pending,
+      [JournalTag.Supersedes]: supersedes,
+      [JournalTag.Rotator]: rotator,
+    },
+  });
+  return written.properties.version ?? "";
+}
+
+/** Mark the journal done. Running it twice is harmless (same tags written again). */
+export async function commitJournal(client: SecretClient, entry: { secretName: string; journalVersion: string; supersedes: string; rotator: string }): Promise<void> {
+  await client.updateSecretProperties(journalName(entry.secretName), entry.journalVersion, {
+    tags: {
+      [JournalTag.For]: entry.secretName,
+      [JournalTag.State]: JournalState.Committed,
+      [JournalTag.Supersedes]: entry.supersedes,
+      [JournalTag.Rotator]: entry.rotator,
+    },
+  });
+}

@@ -1,0 +1,37 @@
+// Per-secret mutual exclusion. A second trigger for a secret that is being rotated is
+// not a second rotation: it gets RotationInProgressError (HTTP 409 with Retry-After).
+//
+// This in-process lock serves a single host; the distributed lock (a blob lease in
+// the function app's storage account) implements the same interface.
+export interface LockLease {
+  release(): Promise<void>;
+}
+
+export interface RotationLock {
+  /** Take the lock for `key`, or return undefined at once when someone holds it. */
+  tryAcquire(key: string): Promise<LockLease | undefined>;
+  /** Seconds a loser should wait before trying again. */
+  readonly retryAfterSeconds: number;
+}
+
+export class InProcessLock implements RotationLock {
+  private readonly held = new Set<string>();
+  readonly retryAfterSeconds = 30;
+
+  async tryAcquire(key: string): Promise<LockLease | undefined> {
+    if (this.held.has(key)) return undefined;
+    this.held.add(key);
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.held.delete(key);
+      },
+    };
+  }
+}
+
+export function lockKey(vaultUrl: string, secretName: string): string {
+  return `${new URL(vaultUrl).host.toLowerCase()}/${secretName.toLowerCase()}`;
+}

@@ -1,0 +1,21 @@
+// Azure Functions entry point (package.json "main"): registers every route of the
+// route table with the v4 programming model.
+import { app, type EventGridEvent } from "@azure/functions";
+import { ALL_METHODS, invokeHttpRoute, routes } from "./routes.js";
+
+for (const route of routes) {
+  if (route.trigger === "http") {
+    app.http(route.name, {
+      methods: [...ALL_METHODS],
+      route: route.route,
+      authLevel: route.authLevel,
+      handler: (request, context) => invokeHttpRoute(route, request, context),
+    });
+  } else {
+    app.eventGrid(route.name, {
+      handler: async (event: EventGridEvent, context) => {
+        await (await route.load())(event, context);
+      },
+    });
+  }
+}

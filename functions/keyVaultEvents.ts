@@ -1,0 +1,65 @@
+// Event Grid trigger for Key Vault system events (both schemas).
+//
+// Outcome policy: a malformed event or one about a vault that is not allow-listed is
+// logged and acknowledged (redelivering it would not make it valid); a permanent
+// rotation failure was already reported to the owner by the engine and is
+// acknowledged; only a transient failure throws, so that Event Grid redelivers.
+import type { EventGridEvent, InvocationContext } from "@azure/functions";
+import { BadRequestError, KeyturnError, describeError } from "../core/errors.js";
+import { parseEvent } from "../core/events.js";
+import { TriggerKind, type RotationResult } from "../core/engine.js";
+import { getRuntime } from "../core/runtime.js";
+
+export type EventOutcome =
+  | { status: "rotated" | "skipped" | "planned"; result: RotationResult }
+  | { status: "ignored"; reason: string }
+  | { status: "rejected"; error: string }
+  | { status: "failed"; error: string };
+
+export async function handleKeyVaultEvent(event: unknown, context: InvocationContext): Promise<EventOutcome> {
+  const { config, engine, log } = await getRuntime();
+  const elog = log.child({ invocationId: context.invocationId });
+  let parsed;
+  try {
+    parsed = parseEvent(event, config.vaults);
+  } catch (error) {
+    const message = error instanceof BadRequestError ? error.message : describeError(error);
+    elog.error("event rejected", { step: "parse", error: message });
+    return { status: "rejected", error: message };
+  }
+  if (parsed.kind === "validation") {
+    return { status: "ignored", reason: "subscription validation is answered by the host" };
+  }
+  if (parsed.kind === "ignored") {
+    elog.info("event ignored", { step: "parse", eventType: parsed.type, reason: parsed.reason });
+    return { status: "ignored", reason: parsed.reason };
+  }
+  const e = parsed.event;
+  if (!e.handled) {
+    elog.debug("event type not acted on", { eventType: e.type, secret: e.objectName });
+    return { status: "ignored", reason: `${e.type} needs no action` };
+  }
+  if (e.objectType !== "Secret") {
+    elog.info("event for a certificate or key: not handled by this version", { eventType: e.type, secret: e.objectName });
+    return { status: "ignored", reason: `${e.objectType} events are not handled yet` };
+  }
+  try {
+    const result = await engine.rotateSecret({
+      vault: e.vault,
+      secret: e.objectName,
+      ...(e.version !== undefined ? { expectedVersion: e.version } : {}),
+      mode: "normal",
+      trigger: { kind: TriggerKind.Event, id: e.id, detail: e.type },
+    });
+    return { status: result.status, result };
+  } catch (error) {
+    if (error instanceof KeyturnError && error.transient) throw error; // Event Grid redelivers
+    if (error instanceof KeyturnError && error.kind === "conflict") throw error; // another rotation holds the lock: let Event Grid come back
+    return { status: "failed", error: describeError(error) };
+  }
+}
+
+/** The registered Functions handler. */
+export async function keyVaultEvents(event: EventGridEvent, context: InvocationContext): Promise<void> {
+  await handleKeyVaultEvent(event, context);
+}

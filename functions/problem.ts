@@ -1,0 +1,51 @@
+// Map errors to RFC 9457 problem details (application/problem+json). The detail is
+// the error's scrubbed message; stack traces and causes never leave the process.
+import type { HttpResponseInit } from "@azure/functions";
+import { ErrorKind, KeyturnError, RotationInProgressError, classify, describeError } from "../core/errors.js";
+import { redact } from "../core/redact.js";
+
+const statusOf: Record<ErrorKind, number> = {
+  [ErrorKind.BadRequest]: 400,
+  [ErrorKind.Configuration]: 400,
+  [ErrorKind.NotFound]: 404,
+  [ErrorKind.Conflict]: 409,
+  [ErrorKind.Provider]: 502,
+  [ErrorKind.Verification]: 502,
+  [ErrorKind.Journal]: 409,
+  [ErrorKind.Transient]: 503,
+  [ErrorKind.Internal]: 500,
+};
+
+const titleOf: Record<ErrorKind, string> = {
+  [ErrorKind.BadRequest]: "Bad request",
+  [ErrorKind.Configuration]: "The secret's rotation tags are not valid",
+  [ErrorKind.NotFound]: "Not found",
+  [ErrorKind.Conflict]: "Rotation in progress",
+  [ErrorKind.Provider]: "The provider refused the rotation",
+  [ErrorKind.Verification]: "The new credential did not verify",
+  [ErrorKind.Journal]: "An interrupted rotation needs an operator",
+  [ErrorKind.Transient]: "Temporarily unavailable",
+  [ErrorKind.Internal]: "Internal error",
+};
+
+export function problem(status: number, title: string, detail: string, extra: Record<string, string> = {}): HttpResponseInit {
+  return {
+    status,
+    headers: { "content-type": "application/problem+json", ...extra },
+    body: JSON.stringify({ type: "about:blank", title, status, detail: redact(detail) }),
+  };
+}
+
+export function problemFromError(raw: unknown): HttpResponseInit {
+  const error = raw instanceof KeyturnError ? raw : classify(raw, "request", ErrorKind.Internal);
+  const status = statusOf[error.kind];
+  const headers: Record<string, string> = {};
+  if (error instanceof RotationInProgressError) headers["retry-after"] = String(error.retryAfterSeconds);
+  else if (error.transient) headers["retry-after"] = "30";
+  const detail = error.kind === ErrorKind.Internal ? describeError(error) : error.message;
+  return problem(status, titleOf[error.kind], detail, headers);
+}
+
+export function json(status: number, body: unknown): HttpResponseInit {
+  return { status, headers: { "content-type": "application/json" }, body: redact(JSON.stringify(body)) };
+}

@@ -1,0 +1,228 @@
+// The local host: serves the route table over HTTP the way the Azure Functions host
+// does, so the same handlers run on a laptop, in tests and in `npm start`:
+//   - HTTP routes under /api/<route>;
+//   - the Event Grid webhook the Functions host exposes for Event Grid triggers,
+//     POST /runtime/webhooks/eventgrid?functionName=<name>, with Event Grid's
+//     SubscriptionValidation handshake (Event Grid schema) and the CloudEvents
+//     abuse-protection handshake (OPTIONS with WebHook-Request-Origin).
+// Answers to Event Grid: 200 when every event was handled (rotated, skipped,
+// acknowledged failure), 400 for a malformed event (no redelivery), 500 when a
+// transient failure should be redelivered.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { HttpRequest, InvocationContext } from "@azure/functions";
+import { createLogger, type Logger } from "../core/log.js";
+import { parseEvent } from "../core/events.js";
+import { getRuntime } from "../core/runtime.js";
+import { redact } from "../core/redact.js";
+import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute } from "../functions/routes.js";
+
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+export interface LocalHost {
+  readonly url: string;
+  readonly port: number;
+  /** The webhook URL of an Event Grid trigger, for subscriptions. */
+  webhookUrl(functionName: string): string;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute {
+  route: HttpRoute;
+  segments: Array<{ literal: string } | { param: string }>;
+}
+
+function compile(route: HttpRoute): CompiledRoute {
+  return {
+    route,
+    segments: route.route.split("/").map((s) => {
+      const m = /^\{(\w+)\}$/.exec(s);
+      return m ? { param: m[1]! } : { literal: s.toLowerCase() };
+    }),
+  };
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function match(compiled: CompiledRoute, rawSegments: string[]): Record<string, string> | undefined {
+  if (rawSegments.length !== compiled.segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < rawSegments.length; i++) {
+    const seg = compiled.segments[i]!;
+    let value: string;
+    try {
+      value = decodeURIComponent(rawSegments[i]!);
+    } catch {
+      throw new HttpError(400, "the path is not valid percent-encoding");
+    }
+    if ("literal" in seg) {
+      if (value.toLowerCase() !== seg.literal) return undefined;
+    } else {
+      params[seg.param] = value;
+    }
+  }
+  return params;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_REQUEST_BYTES) {
+        reject(new HttpError(413, `request body is larger than ${MAX_REQUEST_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function sendProblem(res: ServerResponse, status: number, detail: string): void {
+  const title = status === 404 ? "Not found" : status === 413 ? "Payload too large" : status === 405 ? "Method not allowed" : "Bad request";
+  res.writeHead(status, { "content-type": "application/problem+json" });
+  res.end(JSON.stringify({ type: "about:blank", title, status, detail: redact(detail) }));
+}
+
+function headersOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  return out;
+}
+
+function newContext(functionName: string, log: Logger): InvocationContext {
+  return new InvocationContext({
+    invocationId: randomUUID(),
+    functionName,
+    logHandler: (level, ...args) => log.info(args.map(String).join(" "), { functionLevel: level }),
+  });
+}
+
+export async function startLocalHost(opts: { port?: number; host?: string; log?: Logger } = {}): Promise<LocalHost> {
+  const log = opts.log ?? createLogger({ component: "local-host" });
+  const httpRoutes = routes.filter((r): r is HttpRoute => r.trigger === "http").map(compile);
+  const eventRoutes = new Map(routes.filter((r): r is EventGridRoute => r.trigger === "eventGrid").map((r) => [r.name.toLowerCase(), r]));
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const raw = url.pathname.slice("/api/".length).split("/");
+    for (const compiled of httpRoutes) {
+      const params = match(compiled, raw);
+      if (!params) continue;
+      const body = await readBody(req);
+      const request = new HttpRequest({
+        method: req.method ?? "GET",
+        url: url.toString(),
+        headers: headersOf(req),
+        query: Object.fromEntries(url.searchParams),
+        params,
+        ...(body.length > 0 ? { body: { bytes: body } } : {}),
+      });
+      const response = await invokeHttpRoute(compiled.route, request, newContext(compiled.route.name, log));
+      const headers: Record<string, string> = {};
+      new Headers(response.headers as HeadersInit | undefined).forEach((v, k) => (headers[k] = v));
+      res.writeHead(response.status ?? 200, headers);
+      res.end(typeof response.body === "string" ? response.body : response.body === undefined ? undefined : JSON.stringify(response.jsonBody ?? response.body));
+      return;
+    }
+    sendProblem(res, 404, "no route matches this path");
+  }
+
+  async function handleEventGrid(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const name = url.searchParams.get("functionName") ?? "";
+    const route = eventRoutes.get(name.toLowerCase());
+    if (!route) return sendProblem(res, 404, `no Event Grid function named '${name.slice(0, 64)}'`);
+    if (req.method === "OPTIONS") {
+      // CloudEvents webhook validation (abuse protection).
+      const origin = req.headers["webhook-request-origin"];
+      if (typeof origin !== "string" || origin === "") return sendProblem(res, 400, "WebHook-Request-Origin is missing");
+      res.writeHead(200, { "webhook-allowed-origin": origin, "webhook-allowed-rate": "*", allow: "POST, OPTIONS" });
+      res.end();
+      return;
+    }
+    if (req.method !== "POST") {
+      res.setHeader("allow", "POST, OPTIONS");
+      return sendProblem(res, 405, `${req.method} is not allowed on the Event Grid webhook`);
+    }
+    const text = (await readBody(req)).toString("utf8");
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      return sendProblem(res, 400, "the body is not JSON");
+    }
+    const events = Array.isArray(payload) ? payload : [payload];
+    if (events.length === 0) return sendProblem(res, 400, "the body holds no events");
+
+    const { config } = await getRuntime();
+    if (req.headers["aeg-event-type"] === "SubscriptionValidation") {
+      let parsed;
+      try {
+        parsed = parseEvent(events[0], config.vaults);
+      } catch (error) {
+        return sendProblem(res, 400, (error as Error).message);
+      }
+      if (parsed.kind !== "validation") return sendProblem(res, 400, "expected a SubscriptionValidationEvent");
+      log.info("Event Grid subscription validated", { functionName: route.name });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ validationResponse: parsed.validationCode }));
+      return;
+    }
+
+    const handler = await route.load();
+    const outcomes = await Promise.allSettled(events.map((e) => handler(e, newContext(route.name, log))));
+    const failed = outcomes.find((o) => o.status === "rejected");
+    if (failed) {
+      // A transient failure: Event Grid redelivers the batch; handled events are
+      // skipped next time (their version is no longer the latest).
+      res.writeHead(500, { "content-type": "application/problem+json" });
+      res.end(JSON.stringify({ type: "about:blank", title: "Retry later", status: 500, detail: redact(String((failed.reason as Error)?.message ?? failed.reason)) }));
+      return;
+    }
+    const rejected = outcomes.flatMap((o) => (o.status === "fulfilled" && o.value.status === "rejected" ? [o.value.error] : []));
+    if (rejected.length > 0) return sendProblem(res, 400, rejected.join("; "));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ outcomes: outcomes.map((o) => (o.status === "fulfilled" ? o.value.status : "failed")) }));
+  }
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const work = url.pathname.startsWith("/api/")
+      ? handleHttp(req, res, url)
+      : url.pathname === "/runtime/webhooks/eventgrid"
+        ? handleEventGrid(req, res, url)
+        : Promise.resolve(sendProblem(res, 404, "no route matches this path"));
+    work.catch((error: unknown) => {
+      if (res.headersSent) return res.end();
+      if (error instanceof HttpError) return sendProblem(res, error.status, error.message);
+      log.error("local host request failed", { error: redact(String((error as Error)?.message ?? error)) });
+      res.writeHead(500, { "content-type": "application/problem+json" });
+      res.end(JSON.stringify({ type: "about:blank", title: "Internal error", status: 500, detail: "see the host log" }));
+    });
+  });
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 7071, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host}:${port}`;
+  return {
+    url,
+    port,
+    webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
