@@ -175,17 +175,19 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   }
 
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
-    res.on("finish", () => opts.log?.(`${req.method} ${req.url} -> ${res.statusCode}`));
-    route(req, res).catch((err: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const tooLarge = err instanceof BodyTooLargeError;
-      sendJson(res, tooLarge ? 413 : 500, {
-        error: { code: tooLarge ? "RequestEntityTooLarge" : "InternalServerError", message: String(err) },
-      });
-    });
+    route(req, res)
+      .catch((err: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const tooLarge = err instanceof BodyTooLargeError;
+        sendJson(res, tooLarge ? 413 : 500, {
+          error: { code: tooLarge ? "RequestEntityTooLarge" : "InternalServerError", message: String(err) },
+        });
+      })
+      // Logged once the answer is written, before any client can have read it.
+      .finally(() => opts.log?.(`${req.method} ${req.url} -> ${res.statusCode}`));
   });
 
   await new Promise<void>((resolve, reject) => {
