@@ -1,0 +1,81 @@
+// Key Vault's error answers: status, `{"error":{"code","message","innererror"?}}` body.
+//
+// The codes and messages are the ones the real service sends (as seen in SDK recordings
+// and bug reports), because callers branch on them: keyturn on `RestError.code`, the
+// SDK's pollers on the status. Shared by secrets now and by certificates/keys later.
+
+export interface KeyVaultErrorBody {
+  error: { code: string; message: string; innererror?: { code: string } };
+}
+
+export class KeyVaultHttpError extends Error {
+  override readonly name = "KeyVaultHttpError";
+
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly innerCode?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+
+  body(): KeyVaultErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.innerCode ? { innererror: { code: this.innerCode } } : {}),
+      },
+    };
+  }
+}
+
+/** The newest api-version; Key Vault names it in its "version not recognized" message. */
+export const LATEST_API_VERSION = "2025-07-01";
+
+/** The tenant named in the challenge; any token is accepted, so it is a placeholder. */
+export const CHALLENGE_TENANT = "00000000-0000-0000-0000-000000000000";
+
+export const WWW_AUTHENTICATE = `Bearer authorization="https://login.microsoftonline.com/${CHALLENGE_TENANT}", resource="https://vault.azure.net"`;
+
+export const kvErrors = {
+  unauthorized: () =>
+    new KeyVaultHttpError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.", undefined, {
+      "www-authenticate": WWW_AUTHENTICATE,
+    }),
+  badApiVersion: (version: string | null) =>
+    version === null || version === ""
+      ? new KeyVaultHttpError(
+          400,
+          "BadParameter",
+          `The api-version query parameter is missing. Consider using the latest supported version (${LATEST_API_VERSION}).`,
+        )
+      : new KeyVaultHttpError(
+          400,
+          "BadParameter",
+          `The specified version (${version}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`,
+        ),
+  invalidName: (name: string) => new KeyVaultHttpError(400, "BadParameter", `The request URI contains an invalid name: ${name}`),
+  badParameter: (message: string) => new KeyVaultHttpError(400, "BadParameter", message),
+  secretNotFound: (nameOrId: string) =>
+    new KeyVaultHttpError(
+      404,
+      "SecretNotFound",
+      `A secret with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+    ),
+  deletedSecretNotFound: (name: string) => new KeyVaultHttpError(404, "SecretNotFound", `Deleted Secret not found: ${name}`),
+  secretDisabled: () =>
+    new KeyVaultHttpError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled"),
+  secretDeletedButRecoverable: (name: string) =>
+    new KeyVaultHttpError(
+      409,
+      "Conflict",
+      `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
+      "ObjectIsDeletedButRecoverable",
+    ),
+  notFound: (path: string) => new KeyVaultHttpError(404, "NotFound", `The requested resource ${path} was not found.`),
+  methodNotAllowed: (method: string, path: string) =>
+    new KeyVaultHttpError(405, "MethodNotAllowed", `The requested method ${method} is not allowed on ${path}.`),
+} as const;

@@ -1,0 +1,218 @@
+// One vault's HTTPS server: the request pipeline every Key Vault data-plane call goes
+// through, and a route table that object kinds plug into.
+//
+// Pipeline, in the real service's order: challenge authentication (401 + WWW-Authenticate
+// to any request without a bearer token), api-version check (400), routing (404/405),
+// counting, fault injection, then the route's handler. Secrets register their routes in
+// secrets.ts; certificates and keys will add their own route lists the same way.
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { FaultInjector } from "../faults.js";
+import type { TestTls } from "../tls.js";
+import { KeyVaultHttpError, kvErrors } from "./errors.js";
+import type { SecretStore } from "./store.js";
+
+/** api-versions the double answers: every version @azure/keyvault-secrets 4.11 can send (7.0–7.6, 2025-07-01) and 2025-06-01. */
+export const SUPPORTED_API_VERSIONS: readonly string[] = [
+  "7.0",
+  "7.1",
+  "7.2",
+  "7.3",
+  "7.4",
+  "7.5",
+  "7.6",
+  "2025-06-01",
+  "2025-07-01",
+];
+
+const SERVICE_VERSION = "1.9.2164.1";
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** What a route handler may touch of its vault. */
+export interface VaultContext {
+  readonly name: string;
+  /** "https://127.0.0.1:PORT", no trailing slash. */
+  readonly url: string;
+  readonly secrets: SecretStore;
+  /** Announces a new secret version (Event Grid's SecretNewVersionCreated). */
+  secretVersionCreated(name: string, version: string): void;
+}
+
+export interface RouteRequest {
+  readonly vault: VaultContext;
+  /** Decoded path parameters, in the order of the route pattern's groups. */
+  readonly params: readonly string[];
+  readonly query: URLSearchParams;
+  readonly apiVersion: string;
+  /** Parsed JSON body, or undefined when the request had none. */
+  readonly body: unknown;
+}
+
+export interface RouteResponse {
+  status: number;
+  body?: unknown;
+}
+
+export interface Route {
+  readonly method: "GET" | "PUT" | "PATCH" | "POST" | "DELETE";
+  /** Anchored pattern over the URL path; groups are the path parameters. */
+  readonly pattern: RegExp;
+  /** Key Vault's operation id ("GetSecret", ...): used for stats and fault matching. */
+  readonly operation: string;
+  handle(request: RouteRequest): RouteResponse;
+}
+
+export interface VaultServerOptions {
+  vault: VaultContext;
+  routes: readonly Route[];
+  tls: TestTls;
+  faults: FaultInjector;
+  /** Counts an operation (or "AuthChallenge") against this vault. */
+  count(operation: string): void;
+  /** Handles requests that bypass authentication (Event Grid's validation URL); true when answered. */
+  preAuth?: (req: IncomingMessage, url: URL, res: ServerResponse) => boolean;
+}
+
+/** Starts listening on 127.0.0.1; resolves to the server and its port. */
+export async function listenVault(
+  port: number,
+  tls: TestTls,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; port: number }> {
+  const server = createServer({ cert: tls.cert, key: tls.key }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+export function createVaultHandler(options: VaultServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    void handleRequest(options, req, res);
+  };
+}
+
+async function handleRequest(options: VaultServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const headers = responseHeaders(req);
+  try {
+    // Always drain the body first: the SDK's challenge probe sends none, the retry does.
+    const raw = await readBody(req);
+    const url = new URL(req.url ?? "/", options.vault.url);
+    if (options.preAuth?.(req, url, res)) return;
+
+    const authorization = req.headers.authorization ?? "";
+    if (!/^Bearer\s+\S+/i.test(authorization)) {
+      options.count("AuthChallenge");
+      throw kvErrors.unauthorized();
+    }
+
+    const apiVersion = url.searchParams.get("api-version");
+    if (apiVersion === null || !SUPPORTED_API_VERSIONS.includes(apiVersion)) throw kvErrors.badApiVersion(apiVersion);
+
+    const method = (req.method ?? "GET").toUpperCase();
+    const { route, params } = matchRoute(options.routes, method, url.pathname);
+    options.count(route.operation);
+
+    const answered = await options.faults.apply(
+      req,
+      res,
+      { service: "keyvault", vault: options.vault.name, method, path: url.pathname, operation: route.operation },
+      { headers },
+    );
+    if (answered) return;
+
+    const result = route.handle({
+      vault: options.vault,
+      params,
+      query: url.searchParams,
+      apiVersion,
+      body: parseJson(raw),
+    });
+    send(res, result.status, headers, result.body);
+  } catch (error) {
+    if (error instanceof KeyVaultHttpError) {
+      send(res, error.status, { ...headers, ...error.headers }, error.body());
+    } else {
+      // Never echo the error text: it could hold a request body, i.e. a secret value.
+      send(res, 500, headers, { error: { code: "InternalServerError", message: "The double failed to serve the request." } });
+    }
+  }
+}
+
+function matchRoute(routes: readonly Route[], method: string, path: string): { route: Route; params: string[] } {
+  let pathMatched = false;
+  for (const route of routes) {
+    const match = route.pattern.exec(path);
+    if (!match) continue;
+    pathMatched = true;
+    if (route.method !== method) continue;
+    const params = match.slice(1).map((p) => {
+      try {
+        return decodeURIComponent(p ?? "");
+      } catch {
+        throw kvErrors.invalidName(p ?? "");
+      }
+    });
+    return { route, params };
+  }
+  throw pathMatched ? kvErrors.methodNotAllowed(method, path) : kvErrors.notFound(path);
+}
+
+function responseHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {
+    "cache-control": "no-cache",
+    pragma: "no-cache",
+    expires: "-1",
+    "x-ms-request-id": randomUUID(),
+    "x-ms-keyvault-service-version": SERVICE_VERSION,
+    "x-ms-keyvault-region": "local",
+    "x-content-type-options": "nosniff",
+    "strict-transport-security": "max-age=31536000;includeSubDomains",
+  };
+  const clientRequestId = req.headers["x-ms-client-request-id"];
+  if (typeof clientRequestId === "string") headers["x-ms-client-request-id"] = clientRequestId;
+  return headers;
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  if (body === undefined) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res
+    .writeHead(status, {
+      ...headers,
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(Buffer.byteLength(text)),
+    })
+    .end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) throw kvErrors.badParameter("The request body is too large.");
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function parseJson(raw: string): unknown {
+  if (raw.trim() === "") return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw kvErrors.badParameter("The request body is not valid JSON.");
+  }
+}
