@@ -72,7 +72,12 @@ export interface FaultDescriptor {
 
 /** Structural type of emulators/faults.ts's FaultInjector, so this double does not import it. */
 export interface FaultApplier {
-  apply(req: IncomingMessage, res: ServerResponse, descriptor: FaultDescriptor): Promise<boolean>;
+  apply(
+    req: IncomingMessage,
+    res: ServerResponse,
+    descriptor: FaultDescriptor,
+    options?: { headers?: Record<string, string> },
+  ): Promise<boolean>;
 }
 
 export interface GraphEmulatorOptions {
@@ -80,9 +85,11 @@ export interface GraphEmulatorOptions {
   /** Defaults to a random GUID. */
   tenantId?: string;
   /**
-   * Fault injection. Descriptors: service "graph" (operations getApplication, addPassword,
-   * removePassword) or "identity" (operations openidConfiguration, openidConfigurationV1,
-   * keys, token); `path` is the URL path without the query.
+   * Fault injection (emulators/faults.ts's FaultInjector fits). Descriptors: service
+   * "graph" (operations getApplication, addPassword, removePassword: Graph's own action
+   * names) or "identity" (operations openidConfiguration, openidConfigurationV1, keys,
+   * token); `path` is the URL path without the query. Asked after routing, before
+   * authentication, as a front door would.
    */
   faults?: FaultApplier;
   /**
@@ -151,9 +158,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     if (path === "/v1.0" || path.startsWith("/v1.0/")) {
       const result = graphRoute(method, path.slice("/v1.0".length));
       const operation = result.kind === "route" ? result.route.operation : undefined;
-      if (faults && (await faults.apply(req, res, { service: "graph", method, path, ...(operation ? { operation } : {}) }))) {
-        return;
-      }
+      const descriptor = { service: "graph", method, path, ...(operation ? { operation } : {}) };
+      if (faults && (await faults.apply(req, res, descriptor, { headers: { "request-id": randomUUID() } }))) return;
       if (result.kind === "badSegment") return sendGraphBadSegment(req, res, result.segment);
       if (result.kind === "methodNotAllowed") return sendGraphMethodNotAllowed(req, res);
       const audiences = [...GRAPH_AUDIENCES, baseUrl, `${baseUrl}/`, ...(opts.extraGraphAudiences ?? [])];
@@ -162,7 +168,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
 
     const operation = identityOperation(method, path);
     if (operation) {
-      if (faults && (await faults.apply(req, res, { service: "identity", method, path, operation }))) return;
+      const descriptor = { service: "identity", method, path, operation };
+      if (faults && (await faults.apply(req, res, descriptor, { headers: { "x-ms-request-id": randomUUID() } }))) return;
       return handleIdentityRequest(
         { baseUrl, tenantId, directory, minter, trustedClients, issued, servicePrincipalIdFor },
         req,
