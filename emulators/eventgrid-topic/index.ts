@@ -2,7 +2,8 @@
 // Entra bearer auth required, accepts what EventGridPublisherClient publishes
 // (`application/cloudevents-batch+json`, an array) and keeps the events for tests and
 // for the demo's console.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { testTls, type TestTls } from "../tls.js";
 

@@ -1,0 +1,67 @@
+// The embedded demo of `npm start` with no Azure configuration: a local Key Vault
+// double with a demo vault, a local notification topic, and a few secrets close to
+// expiry that the user watches keyturn rotate within seconds.
+import { startKeyVaultEmulator, type KeyVaultEmulator } from "../emulators/keyvault/index.js";
+import { startEventGridTopic, type EventGridTopicEmulator } from "../emulators/eventgrid-topic/index.js";
+import { testTls } from "../emulators/tls.js";
+import type { LocalHost } from "./host.js";
+
+export const DEMO_VAULT = "demo-kv";
+const DAY_MS = 86_400_000;
+
+export interface Demo {
+  readonly keyVault: KeyVaultEmulator;
+  readonly topic: EventGridTopicEmulator;
+  readonly caFile: string;
+  /** Subscribe the host to the vault's events and seed the demo secrets. */
+  start(host: LocalHost): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Start the doubles and point keyturn's settings at them (before the runtime is built). */
+export async function prepareDemo(print: (line: string) => void): Promise<Demo> {
+  const tls = testTls();
+  const keyVault = await startKeyVaultEmulator({ vaults: [DEMO_VAULT], tls });
+  const topic = await startEventGridTopic({ tls });
+  process.env.KEYTURN_VAULTS = `${DEMO_VAULT}=${keyVault.url(DEMO_VAULT)}`;
+  process.env.KEYTURN_CREDENTIAL = "local-emulator";
+  process.env.KEYTURN_TLS_CA_FILE = tls.caFile;
+  process.env.KEYTURN_NOTIFY_TOPIC_ENDPOINT = topic.endpoint;
+  // The demo seeds versions that are seconds old and already near expiry; the
+  // rotation-loop guard would (rightly) refuse to rotate such young versions again.
+  process.env.KEYTURN_ROTATION_GUARD_MINUTES ??= "0";
+
+  topic.onEvent((e) => {
+    const d = e.data as Record<string, string | undefined>;
+    if (e.type === "keyturn.SecretRotated") {
+      print(`notified: ${d.secret} rotated by ${d.rotator} (${d.trigger}); new version ${d.version}, expires ${d.expiresOn}; owner ${d.owner ?? "-"}`);
+    } else {
+      print(`notified: ${e.type} for ${d.secret} at step ${d.step}: ${d.error}`);
+    }
+  });
+
+  return {
+    keyVault,
+    topic,
+    caFile: tls.caFile,
+    async start(host) {
+      await keyVault.subscribe({ vault: DEMO_VAULT, endpoint: host.webhookUrl("keyVaultEvents"), schema: "EventGridSchema" });
+      const now = Date.now();
+      const seed = (name: string, days: number, tags: Record<string, string>) =>
+        keyVault.seedSecret(DEMO_VAULT, name, `demo-initial-${name}-${now}`, {
+          tags: { Rotator: "generated-secret", ValidityPeriodDays: "60", Owner: "demo-team@example.com", ...tags },
+          expiresOn: new Date(now + days * DAY_MS),
+          notBefore: new Date(now - DAY_MS),
+        });
+      seed("demo-api-key", 12, {});
+      seed("demo-shared-password", 3, { SecretLength: "24", SecretCharacters: "lower,upper,digit" });
+      seed("demo-signing-secret", -1, { SecretLength: "64", ValidityPeriodDays: "90" });
+      // Not managed by keyturn: no rotation tags. Its near-expiry event is acknowledged and left alone.
+      keyVault.seedSecret(DEMO_VAULT, "demo-unmanaged", `demo-unmanaged-${now}`, { expiresOn: new Date(now + 5 * DAY_MS) });
+    },
+    async stop() {
+      await keyVault.stop();
+      await topic.stop();
+    },
+  };
+}

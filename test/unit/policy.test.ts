@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { ConfigurationError } from "../../core/errors.js";
+import { planFromTags } from "../../core/engine.js";
+import { ALL_CLASSES, CharacterClass, generateSecret } from "../../core/generate.js";
+import { clearRegisteredSecrets, redact, registerSecret } from "../../core/redact.js";
+import { isManaged, isPaused, resourceTypeOf, tagValue, withTag } from "../../core/tags.js";
+import { VaultAllowList } from "../../core/vaults.js";
+import { registry } from "../../rotators/index.js";
+
+describe("rotation policy from tags", () => {
+  it("resolves the rotator and validity", () => {
+    const plan = planFromTags({ Rotator: "generated-secret", ValidityPeriodDays: "60", Owner: "team@contoso.com" }, registry);
+    expect(plan.rotator.kind).toBe("generated-secret");
+    expect(plan.validityDays).toBe(60);
+    expect(plan.owner).toBe("team@contoso.com");
+    expect(plan.params).toEqual({ length: 32, classes: ["lower", "upper", "digit", "symbol"] });
+  });
+
+  it("reads tag names case-insensitively and trims values", () => {
+    const plan = planFromTags({ rotator: " Generated-Secret ", validityperioddays: " 45 ", secretlength: "20", SECRETCHARACTERS: "digit, lower" }, registry);
+    expect(plan.validityDays).toBe(45);
+    expect(plan.params).toEqual({ length: 20, classes: ["digit", "lower"] });
+  });
+
+  const bad: Array<[string, Record<string, string>, string, RegExp]> = [
+    ["validity of 30 days loops", { Rotator: "generated-secret", ValidityPeriodDays: "30" }, "ValidityPeriodDays", /must be more than 30/],
+    ["validity of 7 days", { Rotator: "generated-secret", ValidityPeriodDays: "7" }, "ValidityPeriodDays", /rotate again at once/],
+    ["validity not a number", { Rotator: "generated-secret", ValidityPeriodDays: "sixty" }, "ValidityPeriodDays", /whole number/],
+    ["validity missing", { Rotator: "generated-secret" }, "ValidityPeriodDays", /is required/],
+    ["validity too long", { Rotator: "generated-secret", ValidityPeriodDays: "99999" }, "ValidityPeriodDays", /at most 3650/],
+    ["unknown rotator", { Rotator: "magic", ValidityPeriodDays: "60" }, "Rotator", /unknown rotator 'magic'/],
+    ["no rotator, provider names nothing known", { ValidityPeriodDays: "60", ProviderAddress: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Foo/bars/b" }, "ProviderAddress", /microsoft.foo\/bars/],
+    ["no rotator at all", { ValidityPeriodDays: "60" }, "Rotator", /is missing/],
+    ["length too short", { Rotator: "generated-secret", ValidityPeriodDays: "60", SecretLength: "4" }, "SecretLength", /at least 16/],
+    ["length with a unit", { Rotator: "generated-secret", ValidityPeriodDays: "60", SecretLength: "32 chars" }, "SecretLength", /whole number/],
+    ["unknown class", { Rotator: "generated-secret", ValidityPeriodDays: "60", SecretCharacters: "lower,emoji" }, "SecretCharacters", /comma-separated list/],
+  ];
+  it.each(bad)("%s is a configuration error naming the tag", (_n, tags, tag, message) => {
+    let error: unknown;
+    try {
+      planFromTags(tags, registry);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as ConfigurationError).tag).toBe(tag);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toContain(tag);
+  });
+
+  it("knows managed, paused and resource types", () => {
+    expect(isManaged({ Owner: "x" })).toBe(false);
+    expect(isManaged({ ValidityPeriodDays: "60" })).toBe(true);
+    expect(isPaused({ RotationPaused: "true" })).toBe(true);
+    expect(isPaused({ RotationPaused: "no" })).toBe(false);
+    expect(resourceTypeOf("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct")).toBe("microsoft.storage/storageaccounts");
+    expect(resourceTypeOf("postgres://db:5432/app")).toBeUndefined();
+    expect(withTag({ credentialid: "key1", a: "b" }, "CredentialId", "key2")).toEqual({ credentialid: "key2", a: "b" });
+    expect(tagValue({ " Owner ": "  " }, "owner")).toBeUndefined();
+  });
+});
+
+describe("generateSecret", () => {
+  it("honours length and classes, with every class present", () => {
+    for (let i = 0; i < 200; i++) {
+      const v = generateSecret(16, ALL_CLASSES);
+      expect(v).toHaveLength(16);
+      for (const c of ALL_CLASSES) expect([...v].some((ch) => CharacterClass[c].includes(ch))).toBe(true);
+    }
+    expect(generateSecret(40, ["digit"])).toMatch(/^\d{40}$/);
+  });
+
+  it("does not repeat itself", () => {
+    const values = new Set(Array.from({ length: 1000 }, () => generateSecret(32)));
+    expect(values.size).toBe(1000);
+  });
+
+  it("refuses impossible requests", () => {
+    expect(() => generateSecret(2, ALL_CLASSES)).toThrow(/at least 4/);
+    expect(() => generateSecret(10, [])).toThrow(/at least one character class/);
+  });
+});
+
+describe("redact", () => {
+  it("scrubs registered values, their JSON and URL encodings, and credential patterns", () => {
+    clearRegisteredSecrets();
+    registerSecret('p@ss"w0rd/long');
+    const text = `a p@ss"w0rd/long b ${JSON.stringify({ v: 'p@ss"w0rd/long' })} ${encodeURIComponent('p@ss"w0rd/long')}`;
+    const out = redact(text);
+    expect(out).not.toContain("w0rd");
+    expect(redact("AccountName=a;AccountKey=abc123==;EndpointSuffix=x")).toBe("AccountName=a;AccountKey=[REDACTED];EndpointSuffix=x");
+    expect(redact("postgres://app:hunter22@db:5432/x")).toBe("postgres://app:[REDACTED]@db:5432/x");
+    expect(redact('{"password":"hunter22","user":"app"}')).toBe('{"password":"[REDACTED]","user":"app"}');
+    registerSecret("abc"); // too short to register: would mask ordinary words
+    expect(redact("abc")).toBe("abc");
+  });
+});
+
+describe("vault allow-list", () => {
+  it("parses URLs and name=url entries", () => {
+    const list = VaultAllowList.parse(" https://a-kv.vault.azure.net/ ;local-kv=https://127.0.0.1:8443\nhttps://B-KV.vault.azure.net");
+    expect(list.vaults.map((v) => v.name)).toEqual(["a-kv", "local-kv", "b-kv"]);
+    expect(list.find("b-kv")?.url).toBe("https://b-kv.vault.azure.net");
+    expect(() => list.byNameOrThrow("nope")).toThrow(/not on the allow-list/);
+  });
+  it.each([
+    ["http://a-kv.vault.azure.net", /must use https/],
+    ["https://a-kv.vault.azure.net/secrets", /bare vault URL/],
+    ["not a url", /not a vault URL/],
+    ["https://a-kv.vault.azure.net,https://A-KV.vault.azure.net", /twice/],
+  ])("refuses %s", (setting, message) => {
+    expect(() => VaultAllowList.parse(setting)).toThrow(message);
+  });
+});
