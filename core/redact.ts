@@ -32,9 +32,9 @@ const patterns: RegExp[] = [
   // AccountKey=...;  Password=...;  SharedAccessKey=... in connection strings
   /((?:AccountKey|SharedAccessKey|Password|Pwd|client_secret|sig)\s*=\s*)([^;&\s"']+)/gi,
   // postgres://user:password@host
-  /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)([^@\s]+)(@)/gi,
+  /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s"',;]+:)([^@\s/"',;]+)(@)/gi,
   // "password": "..." in JSON
-  /("(?:password|secret|secretText|value|key|primaryMasterKey|secondaryMasterKey)"\s*:\s*")((?:[^"\\]|\\.)*)(")/gi,
+  /("(?:password|secretText|value|key|primaryMasterKey|secondaryMasterKey|clientSecret|client_secret)"\s*:\s*")((?:[^"\\]|\\.)*)(")/gi,
 ];
 
 export function redact(text: string): string {

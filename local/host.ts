@@ -11,12 +11,16 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { HttpRequest, InvocationContext } from "@azure/functions";
+import azureFunctions from "@azure/functions";
+import type { InvocationContext as InvocationContextType } from "@azure/functions";
 import { createLogger, type Logger } from "../core/log.js";
 import { parseEvent } from "../core/events.js";
 import { getRuntime } from "../core/runtime.js";
 import { redact } from "../core/redact.js";
 import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute } from "../functions/routes.js";
+
+// @azure/functions is CommonJS; its classes are reached through the default export.
+const { HttpRequest, InvocationContext } = azureFunctions;
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
@@ -99,7 +103,7 @@ function headersOf(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-function newContext(functionName: string, log: Logger): InvocationContext {
+function newContext(functionName: string, log: Logger): InvocationContextType {
   return new InvocationContext({
     invocationId: randomUUID(),
     functionName,

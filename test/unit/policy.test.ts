@@ -112,3 +112,10 @@ describe("vault allow-list", () => {
     expect(() => VaultAllowList.parse(setting)).toThrow(message);
   });
 });
+
+describe("redact leaves ordinary structured text alone", () => {
+  it("does not treat URLs and e-mail addresses as credentials", () => {
+    const record = JSON.stringify({ secret: "db-password", vaultUrl: "https://127.0.0.1:37739", owner: "team@example.com", version: "abc" });
+    expect(redact(record)).toBe(record);
+  });
+});
