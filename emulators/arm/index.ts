@@ -1,0 +1,658 @@
+// HTTPS test double of Azure Resource Manager for the providers keyturn rotates, plus
+// the data planes its rotators verify new credentials against.
+//
+//   url         ARM: Microsoft.Storage storageAccounts (GET, listKeys, regenerateKey),
+//               Microsoft.Sql servers and Microsoft.DBforPostgreSQL flexibleServers
+//               (GET, PATCH as a long-running operation), Microsoft.DocumentDB
+//               databaseAccounts (GET, listKeys, readonlykeys, regenerateKey as a
+//               long-running operation), Microsoft.KeyVault vaults (GET).
+//   blobUrl()   Blob service of each storage account, path-style, Shared Key checked for real.
+//   documentEndpoint  Cosmos DB data plane of each account, path-style, master-key auth checked for real.
+//
+// Real Azure SDK clients are pointed at it in tests: pass `endpoint: arm.url` and
+// `tlsOptions: { ca: arm.tls.caPem }`, and any bearer token (see `testCredential`).
+// ARM's behaviour that rotators depend on is kept: case-insensitive paths, api-version
+// checks, 401/403/404 with ARM's codes, the 202 + Azure-AsyncOperation + Location
+// protocol that the SDK pollers follow, and changes that take effect only when the
+// operation completes. Other than the few operations above, it answers 501.
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { testTls, type TestTls } from "../tls.js";
+import { supportedVersions } from "./api-versions.js";
+import { createBlobHandler } from "./blob.js";
+import { createCosmosHandler } from "./cosmos-data.js";
+import { armError, armErrors } from "./errors.js";
+import {
+  BodyTooLargeError,
+  headerValue,
+  newRequestId,
+  queryParams,
+  readBody,
+  sendEmpty,
+  sendJson,
+  splitTarget,
+  type FaultsLike,
+  type Headers,
+  type RecordedRequest,
+} from "./http.js";
+import { OperationFailedError, OperationRegistry, type OperationUrls } from "./lro.js";
+import {
+  COSMOS_KEY_KINDS,
+  DEFAULT_LOCATION,
+  DEFAULT_RESOURCE_GROUP,
+  DEFAULT_SUBSCRIPTION_ID,
+  DEFAULT_TENANT_ID,
+  RESOURCE_TYPES,
+  ResourceStore,
+  cosmosAccountBody,
+  cosmosKeysBody,
+  cosmosReadOnlyKeysBody,
+  newAccountKey,
+  postgresServerBody,
+  resourceId,
+  sqlServerBody,
+  storageAccountBody,
+  storageKeysBody,
+  vaultBody,
+  type CosmosAccountState,
+  type CosmosKeyKind,
+  type Placement,
+  type PostgresServerState,
+  type ResourceState,
+  type SqlServerState,
+  type StorageAccountState,
+  type VaultState,
+} from "./resources.js";
+
+export { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID } from "./resources.js";
+export { SUPPORTED_API_VERSIONS } from "./api-versions.js";
+export type { RecordedRequest, FaultsLike } from "./http.js";
+
+export interface CosmosKeys {
+  primaryMasterKey: string;
+  secondaryMasterKey: string;
+  primaryReadonlyMasterKey: string;
+  secondaryReadonlyMasterKey: string;
+}
+
+export interface ArmEmulator {
+  /** ARM endpoint, "https://127.0.0.1:PORT". */
+  readonly url: string;
+  /** Blob endpoint of a storage account, path-style: "https://127.0.0.1:PORT2/<account>/"; also its primaryEndpoints.blob. */
+  blobUrl(account: string): string;
+  readonly tls: TestTls;
+  addStorageAccount(o: Placement & { name: string; keys?: [string, string]; allowSharedKeyAccess?: boolean }): {
+    id: string;
+    keys(): { key1: string; key2: string };
+  };
+  addSqlServer(o: Placement & { name: string; administratorLogin: string; password: string; fullyQualifiedDomainName?: string }): {
+    id: string;
+    password(): string;
+    /** Every password the server has had, oldest first, the current one last. */
+    passwordHistory(): string[];
+  };
+  addCosmosAccount(o: Placement & { name: string; keys?: Partial<CosmosKeys>; disableLocalAuth?: boolean }): {
+    id: string;
+    keys(): CosmosKeys;
+    /** "https://127.0.0.1:PORT3/<account>/": resolve Cosmos paths against it, not against the host root. */
+    documentEndpoint: string;
+  };
+  addPostgresFlexibleServer(o: Placement & { name: string; administratorLogin: string; password: string; fullyQualifiedDomainName?: string }): {
+    id: string;
+    password(): string;
+    passwordHistory(): string[];
+  };
+  addVault(o: Placement & { name: string; softDelete?: boolean; purgeProtection?: boolean; rbac?: boolean; vaultUri?: string; tenantId?: string }): {
+    id: string;
+    vaultUri: string;
+  };
+  /**
+   * Makes every ARM call on a resource, or on everything under a scope prefix (a
+   * subscription, a resource group), answer 403 AuthorizationFailed, as when keyturn's
+   * identity lacks the role. Case-insensitive, matched at "/" boundaries. Returns undo.
+   */
+  denyScope(scopePrefix: string): () => void;
+  /**
+   * Called when a PATCH that sets an admin password (SQL, PostgreSQL) completes, before
+   * the double reports success, so a test can e.g. ALTER ROLE a real PostgreSQL. If it
+   * throws, the operation fails (InternalServerError) and the password is not applied.
+   */
+  onPasswordChange?: (resourceId: string, login: string, password: string) => void | Promise<void>;
+  /** Every request the three endpoints answered, in order. */
+  requests(): ReadonlyArray<RecordedRequest>;
+  clearRequests(): void;
+  stop(): Promise<void>;
+}
+
+export interface ArmEmulatorOptions {
+  tls?: TestTls;
+  /** e.g. a FaultInjector from emulators/faults.ts; consulted after authentication, with service "arm", "blob" or "cosmos". */
+  faults?: FaultsLike;
+  /** How many "InProgress" polls a long-running operation answers before it completes; default 1. */
+  lroPolls?: number;
+  /** Retry-After seconds in long-running-operation answers; default 0 so tests are fast. */
+  retryAfterSeconds?: number;
+}
+
+/** A TokenCredential that hands out a fixed bearer token: the double accepts any non-empty token. */
+export function testCredential(token = "keyturn-arm-double-token"): TokenCredential {
+  return {
+    getToken: async (): Promise<AccessToken> => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
+  };
+}
+
+const SQL_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.Sql", asyncSegment: "serverAzureAsyncOperation", resultSegment: "serverOperationResults" };
+const POSTGRES_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.DBforPostgreSQL", asyncSegment: "azureAsyncOperation", resultSegment: "operationResults" };
+const COSMOS_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.DocumentDB", asyncSegment: "operationsStatus", resultSegment: "operationResults" };
+
+/** Azure SQL and PostgreSQL flexible server admin password rules (8-128 characters, three of four classes, not the login). */
+function passwordProblem(password: string, login: string): string | undefined {
+  if (password.length < 8 || password.length > 128) return "it must be 8 to 128 characters long";
+  const classes = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
+  if (classes < 3) return "it must contain characters from three of: upper case, lower case, digits, non-alphanumeric";
+  if (login && password.toLowerCase().includes(login.toLowerCase())) return "it must not contain the login name";
+  return undefined;
+}
+
+type Kind = ResourceState["type"];
+
+interface ResourceRoute {
+  readonly kind: "resource";
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly namespace: string;
+  readonly type: string;
+  readonly name: string;
+  /** Lower-cased action or child segment after the name ("listkeys"), if any. */
+  readonly action?: string;
+  /** The resource's id as the client wrote it. */
+  readonly scope: string;
+}
+
+interface OperationRoute {
+  readonly kind: "operation";
+  readonly subscriptionId: string;
+  readonly namespace: string;
+  readonly location: string;
+  readonly segment: string;
+  readonly id: string;
+  readonly scope: string;
+}
+
+function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined {
+  let segments: string[];
+  try {
+    segments = rawPath.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+  const lower = segments.map((s) => s.toLowerCase());
+  if (lower[0] !== "subscriptions" || segments.length < 2) return undefined;
+  const subscriptionId = segments[1]!;
+  if (lower[2] === "resourcegroups" && lower[4] === "providers" && (segments.length === 8 || segments.length === 9)) {
+    const [, , , resourceGroup, , namespace, type, name] = segments as [string, string, string, string, string, string, string, string];
+    return {
+      kind: "resource",
+      subscriptionId,
+      resourceGroup,
+      namespace,
+      type,
+      name,
+      ...(segments.length === 9 ? { action: lower[8]! } : {}),
+      scope: `/${segments.slice(0, 8).join("/")}`,
+    };
+  }
+  if (lower[2] === "providers" && lower[4] === "locations" && segments.length === 8) {
+    const [, , , namespace, , location, segment, id] = segments as [string, string, string, string, string, string, string, string];
+    return { kind: "operation", subscriptionId, namespace, location, segment, id, scope: `/${segments.join("/")}` };
+  }
+  return undefined;
+}
+
+function kindOf(namespace: string, type: string): Kind | undefined {
+  for (const [kind, t] of Object.entries(RESOURCE_TYPES) as [Kind, { namespace: string; type: string }][]) {
+    if (t.namespace.toLowerCase() === namespace.toLowerCase() && t.type.toLowerCase() === type.toLowerCase()) return kind;
+  }
+  return undefined;
+}
+
+/** The RBAC action a request needs, which also names the operation for faults and the request log. */
+function actionOf(kind: Kind, method: string, action: string | undefined): string | undefined {
+  const { namespace, type } = RESOURCE_TYPES[kind];
+  const base = `${namespace}/${type}`;
+  const key = `${method} ${action ?? ""}`;
+  const table: Record<Kind, Record<string, string>> = {
+    storage: {
+      "GET ": `${base}/read`,
+      "POST listkeys": `${base}/listkeys/action`,
+      "POST regeneratekey": `${base}/regeneratekey/action`,
+    },
+    sql: { "GET ": `${base}/read`, "PATCH ": `${base}/write` },
+    cosmos: {
+      "GET ": `${base}/read`,
+      "POST listkeys": `${base}/listKeys/action`,
+      "POST readonlykeys": `${base}/readonlykeys/action`,
+      "GET readonlykeys": `${base}/readonlykeys/action`,
+      "POST regeneratekey": `${base}/regenerateKey/action`,
+    },
+    postgres: { "GET ": `${base}/read`, "PATCH ": `${base}/write` },
+    vault: { "GET ": `${base}/read` },
+  };
+  return table[kind][key];
+}
+
+/** Client and object id for AuthorizationFailed messages, from the token when it is a JWT. */
+function callerIds(token: string): { clientId: string; objectId: string } {
+  const fallback = "00000000-0000-0000-0000-000000000000";
+  const payload = token.split(".")[1];
+  if (payload) {
+    try {
+      const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+      const objectId = typeof claims.oid === "string" ? claims.oid : fallback;
+      const clientId = typeof claims.appid === "string" ? claims.appid : typeof claims.azp === "string" ? claims.azp : objectId;
+      return { clientId, objectId };
+    } catch {
+      // not a JWT: fall through
+    }
+  }
+  return { clientId: fallback, objectId: fallback };
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      server.off("error", reject);
+      const address = server.address();
+      if (address && typeof address === "object") resolve(address.port);
+      else reject(new Error("ARM double: server has no TCP address"));
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function guarded(name: string, handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    handler(req, res).catch((error: unknown) => {
+      if (error instanceof BodyTooLargeError) {
+        armError(res, 413, "RequestEntityTooLarge", error.message);
+        return;
+      }
+      // A bug in the double: answer 500 so the test fails loudly, and say where.
+      console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
+      armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
+    });
+  };
+}
+
+export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<ArmEmulator> {
+  const tls = opts.tls ?? testTls();
+  const lroPolls = opts.lroPolls ?? 1;
+  const retryAfterSeconds = opts.retryAfterSeconds ?? 0;
+  const store = new ResourceStore();
+  const log: RecordedRequest[] = [];
+  const denied: string[] = [];
+  let armUrl = "";
+  let blobBase = "";
+  let cosmosBase = "";
+
+  const registry = new OperationRegistry({ baseUrl: () => armUrl, lroPolls, retryAfterSeconds });
+  const record = (service: RecordedRequest["service"]) => (entry: Omit<RecordedRequest, "service">) => {
+    log.push({ service, ...entry });
+  };
+
+  const isDenied = (scope: string): boolean => {
+    const s = scope.toLowerCase();
+    return denied.some((prefix) => s === prefix || s.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`));
+  };
+
+  // Declared before the handler so the operations' work can read the hook at completion time.
+  const emulator: ArmEmulator = {
+    get url() {
+      return armUrl;
+    },
+    blobUrl: (account) => `${blobBase}/${account}/`,
+    tls,
+    addStorageAccount(o) {
+      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
+      const now = new Date().toISOString();
+      const account = store.add<StorageAccountState>({
+        type: "storage",
+        id: resourceId(subscriptionId, resourceGroup, "storage", o.name),
+        subscriptionId,
+        resourceGroup,
+        name: o.name,
+        location: o.location ?? DEFAULT_LOCATION,
+        tags: {},
+        keys: {
+          key1: { value: o.keys?.[0] ?? newAccountKey(), creationTime: now },
+          key2: { value: o.keys?.[1] ?? newAccountKey(), creationTime: now },
+        },
+        allowSharedKeyAccess: o.allowSharedKeyAccess ?? true,
+        creationTime: now,
+      });
+      return { id: account.id, keys: () => ({ key1: account.keys.key1.value, key2: account.keys.key2.value }) };
+    },
+    addSqlServer(o) {
+      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
+      const server = store.add<SqlServerState>({
+        type: "sql",
+        id: resourceId(subscriptionId, resourceGroup, "sql", o.name),
+        subscriptionId,
+        resourceGroup,
+        name: o.name,
+        location: o.location ?? DEFAULT_LOCATION,
+        tags: {},
+        administratorLogin: o.administratorLogin,
+        password: o.password,
+        passwordHistory: [o.password],
+        fullyQualifiedDomainName: o.fullyQualifiedDomainName ?? `${o.name}.database.windows.net`,
+      });
+      return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
+    },
+    addCosmosAccount(o) {
+      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
+      const now = new Date().toISOString();
+      const key = (value: string | undefined) => ({ value: value ?? newAccountKey(), creationTime: now });
+      const account = store.add<CosmosAccountState>({
+        type: "cosmos",
+        id: resourceId(subscriptionId, resourceGroup, "cosmos", o.name),
+        subscriptionId,
+        resourceGroup,
+        name: o.name,
+        location: o.location ?? DEFAULT_LOCATION,
+        tags: {},
+        keys: {
+          primary: key(o.keys?.primaryMasterKey),
+          secondary: key(o.keys?.secondaryMasterKey),
+          primaryReadonly: key(o.keys?.primaryReadonlyMasterKey),
+          secondaryReadonly: key(o.keys?.secondaryReadonlyMasterKey),
+        },
+        documentEndpoint: `${cosmosBase}/${o.name}/`,
+        disableLocalAuth: o.disableLocalAuth ?? false,
+      });
+      return {
+        id: account.id,
+        documentEndpoint: account.documentEndpoint,
+        keys: () => cosmosKeysBody(account) as CosmosKeys,
+      };
+    },
+    addPostgresFlexibleServer(o) {
+      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
+      const server = store.add<PostgresServerState>({
+        type: "postgres",
+        id: resourceId(subscriptionId, resourceGroup, "postgres", o.name),
+        subscriptionId,
+        resourceGroup,
+        name: o.name,
+        location: o.location ?? DEFAULT_LOCATION,
+        tags: {},
+        administratorLogin: o.administratorLogin,
+        password: o.password,
+        passwordHistory: [o.password],
+        fullyQualifiedDomainName: o.fullyQualifiedDomainName ?? `${o.name}.postgres.database.azure.com`,
+      });
+      return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
+    },
+    addVault(o) {
+      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
+      const vault = store.add<VaultState>({
+        type: "vault",
+        id: resourceId(subscriptionId, resourceGroup, "vault", o.name),
+        subscriptionId,
+        resourceGroup,
+        name: o.name,
+        location: o.location ?? DEFAULT_LOCATION,
+        tags: {},
+        softDelete: o.softDelete ?? true,
+        purgeProtection: o.purgeProtection ?? false,
+        rbac: o.rbac ?? true,
+        vaultUri: o.vaultUri ?? `https://${o.name}.vault.azure.net/`,
+        tenantId: o.tenantId ?? DEFAULT_TENANT_ID,
+      });
+      return { id: vault.id, vaultUri: vault.vaultUri };
+    },
+    denyScope(scopePrefix) {
+      const prefix = scopePrefix.toLowerCase().replace(/\/+$/, "");
+      denied.push(prefix);
+      return () => {
+        const at = denied.indexOf(prefix);
+        if (at >= 0) denied.splice(at, 1);
+      };
+    },
+    requests: () => [...log],
+    clearRequests: () => {
+      log.length = 0;
+    },
+    stop: async () => {
+      await Promise.all(servers.map(close));
+    },
+  };
+
+  /** Runs at completion of a password PATCH: validate as the service does, let the test apply it, then record it. */
+  const applyPassword = async (server: SqlServerState | PostgresServerState, password: string): Promise<void> => {
+    const problem = passwordProblem(password, server.administratorLogin);
+    if (problem) {
+      throw new OperationFailedError(
+        "PasswordNotComplex",
+        `Password validation failed. The password does not meet policy requirements because it is not complex enough (${problem}).`,
+      );
+    }
+    await emulator.onPasswordChange?.(server.id, server.administratorLogin, password);
+    server.password = password;
+    server.passwordHistory.push(password);
+  };
+
+  const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const requestId = newRequestId();
+    const method = (req.method ?? "GET").toUpperCase();
+    const { rawPath, rawQuery } = splitTarget(req.url);
+    const query = queryParams(rawQuery);
+    const headers: Headers = {
+      "x-ms-request-id": requestId,
+      "x-ms-correlation-request-id": headerValue(req, "x-ms-correlation-request-id") ?? requestId,
+      date: new Date().toUTCString(),
+    };
+    let operation: string | undefined;
+    res.on("finish", () => {
+      log.push({ service: "arm", method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) });
+    });
+    const bodyText = await readBody(req);
+
+    // 1. Authentication: ARM's front door wants a bearer token before anything else.
+    const authorization = headerValue(req, "authorization");
+    if (!authorization) return armErrors.authenticationMissing(res, headers);
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+    if (!token) return armErrors.authenticationMalformed(res, headers);
+
+    // 2. api-version.
+    const apiVersion = query.get("api-version");
+    if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+
+    // 3. Route to a provider, resource type and operation.
+    const route = parseRoute(rawPath);
+    if (!route) return armError(res, 404, "NotFound", `The ARM double has no route for ${method} ${rawPath}.`, headers);
+    const versions = supportedVersions(route.namespace);
+    if (!versions) return armErrors.invalidNamespace(res, headers, route.namespace);
+    if (!versions.includes(apiVersion)) return armErrors.invalidApiVersion(res, headers, apiVersion, versions);
+
+    let kind: Kind | undefined;
+    if (route.kind === "resource") {
+      kind = kindOf(route.namespace, route.type);
+      if (!kind) return armErrors.invalidResourceType(res, headers, route.namespace, route.type, apiVersion);
+      operation = actionOf(kind, method, route.action);
+      if (!operation) {
+        return armError(
+          res,
+          501,
+          "NotImplemented",
+          `The ARM double does not implement ${method} ${RESOURCE_TYPES[kind].namespace}/${RESOURCE_TYPES[kind].type}${route.action ? `/${route.action}` : ""}.`,
+          headers,
+        );
+      }
+    } else {
+      operation = `${route.namespace}/locations/${route.segment}/read`;
+    }
+
+    // 4. Injected faults (throttling, 5xx, latency) for requests ARM would have accepted.
+    if (opts.faults && (await opts.faults.apply(req, res, { service: "arm", method, path: rawPath, operation }, { headers }))) return;
+
+    // 5. Authorisation, before existence: without the role, ARM does not say whether a resource exists.
+    if (isDenied(route.scope)) {
+      const { clientId, objectId } = callerIds(token);
+      return armErrors.authorizationFailed(res, headers, clientId, objectId, operation, route.scope);
+    }
+
+    // 6. Existence.
+    if (!store.hasSubscription(route.subscriptionId)) return armErrors.subscriptionNotFound(res, headers, route.subscriptionId);
+
+    if (route.kind === "operation") {
+      const found = registry.find(route.subscriptionId, route.namespace, route.segment, route.id);
+      if (!found) return armError(res, 404, "NotFound", `Operation '${route.id}' was not found.`, headers);
+      const op = found.operation;
+      await registry.advance(op);
+      const retry: Headers = op.status === "InProgress" ? { "retry-after": String(retryAfterSeconds) } : {};
+      if (found.which === "async") return sendJson(res, 200, registry.statusBody(op), { ...headers, ...retry });
+      if (op.status === "InProgress") return sendEmpty(res, 202, { ...headers, ...retry, location: registry.url(op, "result") });
+      if (op.status === "Failed") return armError(res, op.errorHttpStatus ?? 500, op.error!.code, op.error!.message, headers);
+      const result = op.result();
+      return result === undefined ? sendEmpty(res, 204, headers) : sendJson(res, 200, result, headers);
+    }
+
+    if (!store.hasResourceGroup(route.subscriptionId, route.resourceGroup)) {
+      return armErrors.resourceGroupNotFound(res, headers, route.resourceGroup);
+    }
+    const resource = store.get(resourceId(route.subscriptionId, route.resourceGroup, kind!, route.name));
+    if (!resource) {
+      const t = RESOURCE_TYPES[kind!];
+      return armErrors.resourceNotFound(res, headers, t.namespace, t.type, route.name, route.resourceGroup);
+    }
+
+    let body: Record<string, unknown> = {};
+    if (method === "POST" || method === "PATCH" || method === "PUT") {
+      if (bodyText.trim() !== "") {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(bodyText);
+        } catch (error) {
+          return armErrors.invalidRequestContent(res, headers, (error as Error).message);
+        }
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+          return armErrors.invalidRequestContent(res, headers, "the body must be a JSON object");
+        }
+        body = parsed as Record<string, unknown>;
+      }
+    }
+    const properties = (typeof body.properties === "object" && body.properties !== null ? body.properties : {}) as Record<string, unknown>;
+    const tags = typeof body.tags === "object" && body.tags !== null ? (body.tags as Record<string, string>) : undefined;
+
+    switch (resource.type) {
+      case "storage": {
+        if (method === "GET") return sendJson(res, 200, storageAccountBody(resource, emulator.blobUrl(resource.name)), headers);
+        if (route.action === "listkeys") return sendJson(res, 200, storageKeysBody(resource), headers);
+        // regenerateKey: synchronous, answers the whole key list with the new key in it.
+        const keyName = typeof body.keyName === "string" ? body.keyName.toLowerCase() : undefined;
+        if (keyName !== "key1" && keyName !== "key2") {
+          return armError(res, 400, "InvalidValuesForRequestParameters", "Values for request parameters are invalid: keyName.", headers);
+        }
+        resource.keys[keyName] = { value: newAccountKey(), creationTime: new Date().toISOString() };
+        return sendJson(res, 200, storageKeysBody(resource), headers);
+      }
+
+      case "sql":
+      case "postgres": {
+        const toBody = (): unknown => (resource.type === "sql" ? sqlServerBody(resource) : postgresServerBody(resource));
+        if (method === "GET") return sendJson(res, 200, toBody(), headers);
+        // PATCH. The SDKs flatten administratorLoginPassword into properties.
+        const password = properties.administratorLoginPassword;
+        if (password !== undefined && typeof password !== "string") {
+          return armErrors.invalidRequestContent(res, headers, "properties.administratorLoginPassword must be a string");
+        }
+        const { headers: lroHeaders } = registry.start({
+          subscriptionId: resource.subscriptionId,
+          location: resource.location,
+          urls: resource.type === "sql" ? SQL_OPERATION_URLS : POSTGRES_OPERATION_URLS,
+          apiVersion,
+          work: async () => {
+            if (password !== undefined) await applyPassword(resource, password);
+            if (tags) resource.tags = { ...tags };
+          },
+          result: toBody,
+        });
+        return sendEmpty(res, 202, { ...headers, ...lroHeaders });
+      }
+
+      case "cosmos": {
+        if (method === "GET" && route.action === undefined) return sendJson(res, 200, cosmosAccountBody(resource), headers);
+        if (route.action === "listkeys") return sendJson(res, 200, cosmosKeysBody(resource), headers);
+        if (route.action === "readonlykeys") return sendJson(res, 200, cosmosReadOnlyKeysBody(resource), headers);
+        // regenerateKey: a long-running operation; the key changes when it completes.
+        const requested = typeof body.keyKind === "string" ? body.keyKind.toLowerCase() : "";
+        const keyKind = COSMOS_KEY_KINDS.find((k) => k.toLowerCase() === requested) as CosmosKeyKind | undefined;
+        if (!keyKind) {
+          return armError(
+            res,
+            400,
+            "BadRequest",
+            `Invalid keyKind '${String(body.keyKind)}'. Valid values are: ${COSMOS_KEY_KINDS.join(", ")}.`,
+            headers,
+          );
+        }
+        const { headers: lroHeaders } = registry.start({
+          subscriptionId: resource.subscriptionId,
+          location: resource.location,
+          urls: COSMOS_OPERATION_URLS,
+          apiVersion,
+          work: async () => {
+            resource.keys[keyKind] = { value: newAccountKey(), creationTime: new Date().toISOString() };
+          },
+          result: () => undefined,
+        });
+        return sendEmpty(res, 202, { ...headers, ...lroHeaders });
+      }
+
+      case "vault":
+        return sendJson(res, 200, vaultBody(resource), headers);
+    }
+  };
+
+  const blobHandler = createBlobHandler({
+    findAccount: (name) => store.findByName("storage", name),
+    baseUrl: () => blobBase,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    record: record("blob"),
+  });
+  const cosmosHandler = createCosmosHandler({
+    findAccount: (name) => store.findByName("cosmos", name),
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    record: record("cosmos"),
+  });
+
+  const serverOptions = { cert: tls.cert, key: tls.key };
+  const armServer = createServer(serverOptions, guarded("arm", handleArm));
+  const blobServer = createServer(serverOptions, guarded("blob", blobHandler));
+  const cosmosServer = createServer(serverOptions, guarded("cosmos", cosmosHandler));
+  const servers = [armServer, blobServer, cosmosServer];
+  try {
+    const [armPort, blobPort, cosmosPort] = await Promise.all(servers.map(listen));
+    armUrl = `https://127.0.0.1:${armPort}`;
+    blobBase = `https://127.0.0.1:${blobPort}`;
+    cosmosBase = `https://127.0.0.1:${cosmosPort}`;
+  } catch (error) {
+    await Promise.all(servers.map(close));
+    throw error;
+  }
+  return emulator;
+}
