@@ -1,0 +1,22 @@
+// The real SecretClient, configured as keyturn configures it, pointed at the Key Vault double.
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { SecretClient } from "@azure/keyvault-secrets";
+import type { KeyVaultEmulator } from "../../emulators/keyvault/index.js";
+
+export const localToken: TokenCredential = {
+  getToken: async (): Promise<AccessToken> => ({ token: "test", expiresOnTimestamp: Date.now() + 3600_000 }),
+};
+
+export function secretClientFor(kv: KeyVaultEmulator, vault: string): SecretClient {
+  return new SecretClient(kv.url(vault), localToken, {
+    disableChallengeResourceVerification: true,
+    tlsOptions: { ca: kv.tls.caPem },
+    retryOptions: { maxRetries: 2, retryDelayInMs: 50 },
+  });
+}
+
+export async function versionsOf(client: SecretClient, name: string) {
+  const out = [];
+  for await (const p of client.listPropertiesOfSecretVersions(name)) out.push(p);
+  return out;
+}
