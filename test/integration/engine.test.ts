@@ -1,0 +1,210 @@
+// The rotation protocol against the real SecretClient and the Key Vault double, with a
+// single-credential test provider that keeps its one password in memory (a provider
+// that can be made to fail at each step), so that every engine path is exercised.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigurationError, ProviderError, RotationInProgressError, VerificationError } from "../../core/errors.js";
+import { journalName } from "../../core/journal.js";
+import { InProcessLock } from "../../core/lock.js";
+import type { Rotator } from "../../core/rotator.js";
+import { generateSecret } from "../../core/generate.js";
+import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
+import { createRegistry } from "../../rotators/registry.js";
+import { rotators } from "../../rotators/index.js";
+import { testEngine } from "../support/engine.js";
+import { secretClientFor, versionsOf } from "../support/keyvault.js";
+
+const VAULT = "engine-kv";
+
+/** A one-password provider: the only working password is `password`. */
+class OnePasswordProvider {
+  password = "";
+  failAt: "apply" | "verify" | "check" | undefined;
+  crashAfterApply = false;
+  applied = 0;
+}
+
+function onePasswordRotator(p: OnePasswordProvider): Rotator<{}> & { kind: "one-password" } {
+  return {
+    kind: "one-password",
+    model: "single",
+    description: "test provider with exactly one working password",
+    tags: [],
+    parse: () => ({}),
+    async checkCurrent(_ctx, _params, current) {
+      if (p.failAt === "check" || current.value !== p.password) throw new ProviderError("current password is rejected by the provider");
+    },
+    async create(ctx) {
+      const v = generateSecret(24);
+      ctx.registerSecret(v);
+      return { credentialId: "app", secretValue: v };
+    },
+    async apply(_ctx, _params, pending) {
+      if (p.failAt === "apply") throw new ProviderError("provider refused the new password");
+      p.password = pending.secretValue;
+      p.applied++;
+      if (p.crashAfterApply) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    },
+    async verify(_ctx, _params, pending) {
+      if (p.failAt === "verify" || pending.secretValue !== p.password) throw new VerificationError("login with the new password failed");
+    },
+  };
+}
+
+describe("the rotation engine", () => {
+  let kv: KeyVaultEmulator;
+  const provider = new OnePasswordProvider();
+  const registry = createRegistry({ ...rotators, "one-password": onePasswordRotator(provider) });
+
+  beforeAll(async () => {
+    kv = await startKeyVaultEmulator({ vaults: [VAULT] });
+  });
+  afterAll(async () => kv?.stop());
+
+  async function seedProvider(name: string, extraTags: Record<string, string> = {}) {
+    provider.password = generateSecret(24);
+    provider.failAt = undefined;
+    provider.crashAfterApply = false;
+    const client = secretClientFor(kv, VAULT);
+    const s = await client.setSecret(name, provider.password, { tags: { Rotator: "one-password", ValidityPeriodDays: "60", Owner: "team@contoso.com", ...extraTags } });
+    return { client, version: s.properties.version! };
+  }
+
+  it("journals first, applies, verifies, commits and marks the journal committed", async () => {
+    const { engine, notifier } = testEngine(kv, { registry });
+    const { client, version } = await seedProvider("db-a");
+    const result = await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "db-a", mode: "normal", trigger: { kind: "http", id: "t1" } });
+    expect(result).toMatchObject({ status: "rotated", previousVersion: version, credentialId: "app", rotator: "one-password", rolledForward: false });
+    const latest = await client.getSecret("db-a");
+    expect(latest.value).toBe(provider.password);
+    expect(latest.properties.tags).toMatchObject({ CredentialId: "app" });
+    const journal = await client.getSecret(journalName("db-a"));
+    expect(journal.properties.tags).toMatchObject({ KeyturnJournalFor: "db-a", KeyturnJournalState: "committed", KeyturnSupersedes: version });
+    expect(notifier.sent).toHaveLength(1);
+    expect(notifier.sent[0]).toMatchObject({ type: "keyturn.SecretRotated", secret: "db-a", owner: "team@contoso.com", version: latest.properties.version });
+  });
+
+  it("rolls a crashed rotation forward with the journaled password instead of losing it", async () => {
+    const { engine } = testEngine(kv, { registry });
+    const { client, version } = await seedProvider("db-b");
+    provider.crashAfterApply = true; // the provider took the new password, then the connection dropped
+    const req = { vault: { name: VAULT, url: kv.url(VAULT) }, secret: "db-b", mode: "normal" as const, trigger: { kind: "event" as const, id: "e1" }, expectedVersion: version };
+    await expect(engine.rotateSecret(req)).rejects.toMatchObject({ kind: "transient" });
+    // Key Vault still holds the old value, which no longer works; the journal holds the one that does.
+    expect((await client.getSecret("db-b")).value).not.toBe(provider.password);
+    const journal = await client.getSecret(journalName("db-b"));
+    expect(journal.properties.tags?.KeyturnJournalState).toBe("pending");
+    expect(JSON.parse(journal.value!).secretValue).toBe(provider.password);
+
+    provider.crashAfterApply = false;
+    const appliedBefore = provider.applied;
+    const result = await engine.rotateSecret(req); // Event Grid redelivers the same event
+    expect(result).toMatchObject({ status: "rotated", rolledForward: true });
+    expect(provider.applied).toBe(appliedBefore + 1); // apply ran again with the SAME value
+    expect((await client.getSecret("db-b")).value).toBe(provider.password);
+    expect((await client.getSecret(journalName("db-b"))).properties.tags?.KeyturnJournalState).toBe("committed");
+    expect(await versionsOf(client, "db-b")).toHaveLength(2);
+  });
+
+  it("a failure before the provider changed leaves the previous credential working, and notifies once", async () => {
+    for (const failAt of ["check", "apply", "verify"] as const) {
+      const { engine, notifier } = testEngine(kv, { registry });
+      const { client } = await seedProvider(`db-fail-${failAt}`);
+      const before = provider.password;
+      provider.failAt = failAt;
+      const err = await engine
+        .rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: `db-fail-${failAt}`, mode: "normal", trigger: { kind: "event", id: "e" } })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(failAt === "verify" ? VerificationError : ProviderError);
+      expect(await versionsOf(client, `db-fail-${failAt}`)).toHaveLength(1);
+      if (failAt === "verify") {
+        // The provider took the new password before verification failed: the pending
+        // journal holds the one that works, for the next trigger to roll forward.
+        const journal = await client.getSecret(journalName(`db-fail-${failAt}`));
+        expect(journal.properties.tags?.KeyturnJournalState).toBe("pending");
+        expect(JSON.parse(journal.value!).secretValue).toBe(provider.password);
+      } else {
+        expect(provider.password).toBe(before);
+        expect((await client.getSecret(`db-fail-${failAt}`)).value).toBe(before);
+      }
+      expect(notifier.sent).toHaveLength(1);
+      expect(notifier.sent[0]).toMatchObject({ type: "keyturn.RotationFailed", step: failAt === "check" ? "check-current" : failAt, owner: "team@contoso.com" });
+    }
+  });
+
+  it("a Key Vault write failing at commit leaves a pending journal that the next trigger completes", async () => {
+    const { engine } = testEngine(kv, { registry });
+    const { client } = await seedProvider("db-c");
+    const remove = kv.faults.add({ match: { operation: "SetSecret", path: /\/secrets\/db-c$/ }, status: 500, times: 10 });
+    await expect(
+      engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "db-c", mode: "normal", trigger: { kind: "http", id: "h" } }),
+    ).rejects.toMatchObject({ kind: "transient" });
+    remove();
+    const newPassword = provider.password;
+    expect((await client.getSecret(journalName("db-c"))).properties.tags?.KeyturnJournalState).toBe("pending");
+    const result = await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "db-c", mode: "normal", trigger: { kind: "sweep", id: "s" } });
+    expect(result).toMatchObject({ status: "rotated", rolledForward: true });
+    expect((await client.getSecret("db-c")).value).toBe(newPassword);
+  });
+
+  it("skips stale events, unmanaged and paused secrets, and young versions (loop guard)", async () => {
+    const guarded = testEngine(kv, { registry, env: { KEYTURN_ROTATION_GUARD_MINUTES: "60" } });
+    const { client, version } = await seedProvider("db-d");
+    const vault = { name: VAULT, url: kv.url(VAULT) };
+    expect(await guarded.engine.rotateSecret({ vault, secret: "db-d", mode: "normal", trigger: { kind: "event", id: "1" }, expectedVersion: "0".repeat(32) })).toMatchObject({ status: "skipped", reason: "stale-event" });
+    expect(await guarded.engine.rotateSecret({ vault, secret: "db-d", mode: "normal", trigger: { kind: "event", id: "2" }, expectedVersion: version })).toMatchObject({ status: "skipped", reason: "recently-rotated" });
+    // A person asking for a rotation is not a loop: the guard does not apply.
+    expect(await guarded.engine.rotateSecret({ vault, secret: "db-d", mode: "normal", trigger: { kind: "cli", id: "3" } })).toMatchObject({ status: "rotated" });
+
+    await client.setSecret("plain", "just-a-value-123", { tags: { Owner: "x" } });
+    expect(await guarded.engine.rotateSecret({ vault, secret: "plain", mode: "normal", trigger: { kind: "sweep", id: "4" } })).toMatchObject({ status: "skipped", reason: "unmanaged" });
+    await expect(guarded.engine.rotateSecret({ vault, secret: "plain", mode: "normal", trigger: { kind: "http", id: "5" } })).rejects.toBeInstanceOf(ConfigurationError);
+
+    await seedProvider("db-paused", { RotationPaused: "true" });
+    const { engine } = testEngine(kv, { registry });
+    expect(await engine.rotateSecret({ vault, secret: "db-paused", mode: "normal", trigger: { kind: "event", id: "6" } })).toMatchObject({ status: "skipped", reason: "paused" });
+    expect(guarded.notifier.sent.filter((n) => n.type === "keyturn.RotationFailed")).toHaveLength(1);
+  });
+
+  it("refuses a second concurrent rotation of the same secret (409 semantics)", async () => {
+    const lock = new InProcessLock();
+    const { engine } = testEngine(kv, { registry, lock });
+    await seedProvider("db-e");
+    const vault = { name: VAULT, url: kv.url(VAULT) };
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) => engine.rotateSecret({ vault, secret: "db-e", mode: "normal", trigger: { kind: "http", id: String(i) } })),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const losers = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(losers).toHaveLength(4);
+    for (const l of losers) expect(l.reason).toBeInstanceOf(RotationInProgressError);
+    expect(await versionsOf(secretClientFor(kv, VAULT), "db-e")).toHaveLength(2);
+  });
+
+  it("reports bad tags as a configuration error to the owner, changes nothing, and logs no value", async () => {
+    const { engine, notifier, logs } = testEngine(kv, { registry });
+    const client = secretClientFor(kv, VAULT);
+    const value = "bad-tags-" + generateSecret(20);
+    await client.setSecret("bad-tags", value, { tags: { Rotator: "generated-secret", ValidityPeriodDays: "14", Owner: "owner@contoso.com" } });
+    const err = await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "bad-tags", mode: "normal", trigger: { kind: "event", id: "x" } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect((err as ConfigurationError).tag).toBe("ValidityPeriodDays");
+    expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "plan", errorKind: "configuration", owner: "owner@contoso.com" })]);
+    expect(notifier.sent[0]!.error).toMatch(/ValidityPeriodDays/);
+    expect(await versionsOf(client, "bad-tags")).toHaveLength(1);
+    expect(logs.join("\n")).not.toContain(value);
+  });
+
+  it("never logs or notifies a generated value", async () => {
+    const { engine, notifier, logs } = testEngine(kv);
+    const client = secretClientFor(kv, VAULT);
+    await client.setSecret("gen", "initial-gen-value-1", { tags: { Rotator: "generated-secret", ValidityPeriodDays: "40" } });
+    const seen: string[] = ["initial-gen-value-1"];
+    for (let i = 0; i < 3; i++) {
+      await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "gen", mode: "normal", trigger: { kind: "http", id: String(i) } });
+      seen.push((await client.getSecret("gen")).value!);
+    }
+    expect(new Set(seen).size).toBe(4);
+    const captured = logs.join("\n") + JSON.stringify(notifier.sent);
+    for (const v of seen) expect(captured).not.toContain(v);
+  });
+});
