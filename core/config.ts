@@ -14,6 +14,10 @@ export interface KeyturnConfig {
   readonly vaults: VaultAllowList;
   readonly notifyTopicEndpoint: string | undefined;
   readonly armEndpoint: string;
+  /** Microsoft Graph (public cloud by default; sovereign clouds and test doubles override it). */
+  readonly graphEndpoint: string;
+  /** Microsoft Entra authority host for token requests made with a rotated credential. */
+  readonly authorityHost: string;
   readonly credentialMode: CredentialMode;
   /** Extra CA (PEM file) trusted by every Azure SDK client: only for local test doubles. */
   readonly tlsCaFile: string | undefined;
@@ -30,10 +34,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
   if (!Number.isFinite(guardMinutes) || guardMinutes < 0) throw new Error("KEYTURN_ROTATION_GUARD_MINUTES must be a number of minutes >= 0");
   const armEndpoint = (env.KEYTURN_ARM_ENDPOINT ?? "").trim() || "https://management.azure.com";
   if (!armEndpoint.startsWith("https://")) throw new Error("KEYTURN_ARM_ENDPOINT must be an https URL");
+  const graphEndpoint = (env.KEYTURN_GRAPH_ENDPOINT ?? "").trim() || "https://graph.microsoft.com";
+  if (!graphEndpoint.startsWith("https://")) throw new Error("KEYTURN_GRAPH_ENDPOINT must be an https URL");
+  const authorityHost = (env.KEYTURN_AUTHORITY_HOST ?? "").trim() || "https://login.microsoftonline.com";
+  if (!authorityHost.startsWith("https://")) throw new Error("KEYTURN_AUTHORITY_HOST must be an https URL");
   return {
     vaults: VaultAllowList.parse(env.KEYTURN_VAULTS),
     notifyTopicEndpoint: (env.KEYTURN_NOTIFY_TOPIC_ENDPOINT ?? "").trim() || undefined,
     armEndpoint: armEndpoint.replace(/\/+$/, ""),
+    graphEndpoint: graphEndpoint.replace(/\/+$/, ""),
+    authorityHost: authorityHost.replace(/\/+$/, ""),
     credentialMode: mode,
     tlsCaFile: (env.KEYTURN_TLS_CA_FILE ?? "").trim() || undefined,
     rotationGuardMs: guardMinutes * 60_000,

@@ -265,6 +265,8 @@ export function createEngine(deps: EngineDeps): Engine {
         credential: deps.credential,
         clientOptions: deps.clientOptions,
         armEndpoint: deps.config.armEndpoint,
+        graphEndpoint: deps.config.graphEndpoint,
+        authorityHost: deps.config.authorityHost,
         readSecret: async (name) => (await loadCurrent(client, req.vault, name)).value,
         registerSecret,
       };

@@ -57,6 +57,10 @@ export interface RotatorContext {
   readonly clientOptions: AzureClientOptions;
   /** The ARM endpoint (public cloud by default). */
   readonly armEndpoint: string;
+  /** Microsoft Graph endpoint, no trailing slash (public cloud by default). */
+  readonly graphEndpoint: string;
+  /** Microsoft Entra authority host, no trailing slash (public cloud by default). */
+  readonly authorityHost: string;
   /** Read another secret of the same vault (e.g. an administrator credential). */
   readSecret(name: string): Promise<string>;
   /**
