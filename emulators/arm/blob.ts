@@ -208,13 +208,13 @@ export function createBlobHandler(deps: BlobPlaneDeps): (req: IncomingMessage, r
       server: "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0",
     };
 
+    // Drain any body so a kept-alive connection stays usable; nothing served here takes one.
+    for await (const _ of req) void _;
     const account = accountName ? deps.findAccount(accountName) : undefined;
     if (!account) {
       storageError(res, 404, "ResourceNotFound", "The specified resource does not exist.", headers);
       return;
     }
-    // Drain any body so the connection stays usable; nothing served here takes one.
-    for await (const _ of req) void _;
     if (!authorize(req, res, account, headers)) return;
 
     if (deps.faults) {

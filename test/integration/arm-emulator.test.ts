@@ -191,6 +191,21 @@ describe("storage accounts", () => {
   });
 });
 
+describe("account-level switches", () => {
+  it("refuses Shared Key on a storage account with allowSharedKeyAccess false, and master keys on a Cosmos account with local auth disabled", async () => {
+    const storage = arm.addStorageAccount({ name: "kstnokey01", allowSharedKeyAccess: false });
+    const refused = await rejection(blobClient("kstnokey01", storage.keys().key1).getProperties());
+    expect(refused.statusCode).toBe(403);
+    expect(refused.code).toBe("KeyBasedAuthenticationNotPermitted");
+    expect((await storageClient().storageAccounts.getProperties(RG, "kstnokey01")).allowSharedKeyAccess).toBe(false);
+
+    const cosmos = arm.addCosmosAccount({ name: "kcosmosaad01", disableLocalAuth: true });
+    const forbidden = await cosmosGetAccount(cosmos.documentEndpoint, cosmos.keys().primaryMasterKey);
+    expect(forbidden.status).toBe(403);
+    expect((await cosmosClient().databaseAccounts.get(RG, "kcosmosaad01")).disableLocalAuth).toBe(true);
+  });
+});
+
 // ---- Microsoft.Sql ---------------------------------------------------------------
 
 describe("SQL servers", () => {
@@ -247,6 +262,33 @@ describe("SQL servers", () => {
     // core-lro reports a failed operation as a plain Error: "The long-running operation has failed. <code>. <message>".
     expect(failure.message).toContain("has failed. PasswordNotComplex. Password validation failed.");
     expect(server.password()).toBe("Initial#Passw0rd");
+  });
+});
+
+describe("long-running operations", () => {
+  it("answers InProgress lroPolls times, and a failing onPasswordChange fails the operation without applying the password", async () => {
+    const slow = await startArmEmulator({ lroPolls: 3 });
+    try {
+      const server = slow.addSqlServer({ name: "ksqlslow01", administratorLogin: "sqladmin", password: "Initial#Passw0rd" });
+      const client = new SqlManagementClient(credential, SUB, {
+        endpoint: slow.url,
+        credentialScopes: ["https://management.azure.com/.default"],
+        tlsOptions: { ca: slow.tls.caPem },
+      });
+      await client.servers.beginUpdateAndWait(RG, "ksqlslow01", { administratorLoginPassword: "Second#Passw0rd" }, FAST_LRO);
+      expect(slow.requests().filter((r) => r.path.includes("/serverAzureAsyncOperation/"))).toHaveLength(4);
+      expect(server.password()).toBe("Second#Passw0rd");
+
+      slow.onPasswordChange = () => {
+        throw new Error("ALTER ROLE failed");
+      };
+      const failure = await rejection(client.servers.beginUpdateAndWait(RG, "ksqlslow01", { administratorLoginPassword: "Third#Passw0rd" }, FAST_LRO));
+      expect(failure.message).toContain("InternalServerError");
+      expect(failure.message).toContain("ALTER ROLE failed");
+      expect(server.passwordHistory()).toEqual(["Initial#Passw0rd", "Second#Passw0rd"]);
+    } finally {
+      await slow.stop();
+    }
   });
 });
 
