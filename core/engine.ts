@@ -200,6 +200,9 @@ export function createEngine(deps: EngineDeps): Engine {
     let step: Step = Step.Load;
     let current: CurrentSecret | undefined;
     let plan: RotationPlan | undefined;
+    // Set once a single-credential kind may have changed the provider: a permanent
+    // failure from then on gives the provider its previous credential back.
+    let rollBack: (() => Promise<void>) | undefined;
     try {
       const client = await deps.secretClient(req.vault.url);
       current = await loadCurrent(client, req.vault, req.secret);
@@ -311,6 +314,14 @@ export function createEngine(deps: EngineDeps): Engine {
 
       if (rotator.apply) {
         step = Step.Apply;
+        const applied = journal!;
+        const previous = current;
+        const restore: PendingCredential = { credentialId: previousCredentialId, secretValue: previous.value };
+        rollBack = async () => {
+          await rotator.apply!(ctx, params, restore, previous);
+          await rotator.verify(ctx, params, restore);
+          await commitJournal(client, applied, JournalState.RolledBack);
+        };
         await rotator.apply(ctx, params, pending, current);
       }
       step = Step.Verify;
@@ -376,6 +387,24 @@ export function createEngine(deps: EngineDeps): Engine {
         log.warn("rotation not possible", fields);
       } else {
         log.error("rotation failed", fields);
+        let rolledBack: boolean | undefined;
+        if (rollBack) {
+          // Verification (or the vault write) failed for good after the provider may
+          // have taken the new credential: give it the previous one back, so that the
+          // latest version works again. If that fails too, the pending journal still
+          // holds the new credential for the next trigger to roll forward.
+          try {
+            await rollBack();
+            rolledBack = true;
+            log.warn("provider given the previous credential back", { step, rotator: plan?.rotator.kind });
+          } catch (rollBackError) {
+            rolledBack = false;
+            log.error("could not give the provider its previous credential back; the pending journal holds the new one", {
+              step,
+              error: describeError(rollBackError),
+            });
+          }
+        }
         // Permanent failures are reported once and acknowledged: retrying would not help.
         const owner = plan?.owner ?? (current ? tagValue(current.tags, Tag.Owner) : undefined);
         await deps.notifier.notify({
@@ -392,6 +421,7 @@ export function createEngine(deps: EngineDeps): Engine {
           step,
           errorKind: error.kind,
           error: describeError(error),
+          ...(rolledBack !== undefined ? { rolledBack } : {}),
         });
       }
       throw error;

@@ -25,7 +25,8 @@ export const JournalTag = {
   Supersedes: "KeyturnSupersedes",
   Rotator: "Rotator",
 } as const;
-export const JournalState = { Pending: "pending", Committed: "committed" } as const;
+export const JournalState = { Pending: "pending", Committed: "committed", RolledBack: "rolled-back" } as const;
+export type JournalState = (typeof JournalState)[keyof typeof JournalState];
 
 export function journalName(secretName: string): string {
   const direct = `${JOURNAL_PREFIX}${secretName}`;
@@ -43,7 +44,7 @@ export interface JournalEntry {
   /** The secret version this rotation replaces. */
   readonly supersedes: string;
   readonly rotator: string;
-  readonly state: (typeof JournalState)[keyof typeof JournalState];
+  readonly state: JournalState;
   readonly pending: PendingCredential;
   readonly createdOn: Date | undefined;
 }
@@ -86,7 +87,7 @@ export async function readJournal(client: SecretClient, secretName: string): Pro
     secretName,
     supersedes: tags[JournalTag.Supersedes] ?? "",
     rotator: tags[JournalTag.Rotator] ?? "",
-    state: tags[JournalTag.State] === JournalState.Pending ? JournalState.Pending : JournalState.Committed,
+    state: tags[JournalTag.State] === JournalState.Pending ? JournalState.Pending : tags[JournalTag.State] === JournalState.RolledBack ? JournalState.RolledBack : JournalState.Committed,
     pending: {
       credentialId: body.credentialId,
       secretValue: body.secretValue,
@@ -124,12 +125,20 @@ export async function writeJournal(
   return written.properties.version ?? "";
 }
 
-/** Mark the journal done. Running it twice is harmless (same tags written again). */
-export async function commitJournal(client: SecretClient, entry: { secretName: string; journalVersion: string; supersedes: string; rotator: string }): Promise<void> {
+/**
+ * Mark the journal done: `committed` after the new version was written, `rolled-back`
+ * after the provider was given the previous credential back. Running it twice is
+ * harmless (the same tags are written again).
+ */
+export async function commitJournal(
+  client: SecretClient,
+  entry: { secretName: string; journalVersion: string; supersedes: string; rotator: string },
+  state: JournalState = JournalState.Committed,
+): Promise<void> {
   await client.updateSecretProperties(journalName(entry.secretName), entry.journalVersion, {
     tags: {
       [JournalTag.For]: entry.secretName,
-      [JournalTag.State]: JournalState.Committed,
+      [JournalTag.State]: state,
       [JournalTag.Supersedes]: entry.supersedes,
       [JournalTag.Rotator]: entry.rotator,
     },

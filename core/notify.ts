@@ -33,6 +33,8 @@ export interface RotationNotification {
   readonly step?: string;
   readonly errorKind?: string;
   readonly error?: string;
+  /** Single-credential failures after the provider changed: whether it has its previous credential back. */
+  readonly rolledBack?: boolean;
 }
 
 export interface Notifier {

@@ -116,18 +116,22 @@ describe("the rotation engine", () => {
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(failAt === "verify" ? VerificationError : ProviderError);
       expect(await versionsOf(client, `db-fail-${failAt}`)).toHaveLength(1);
-      if (failAt === "verify") {
-        // The provider took the new password before verification failed: the pending
-        // journal holds the one that works, for the next trigger to roll forward.
-        const journal = await client.getSecret(journalName(`db-fail-${failAt}`));
-        expect(journal.properties.tags?.KeyturnJournalState).toBe("pending");
-        expect(JSON.parse(journal.value!).secretValue).toBe(provider.password);
+      // The provider works with the value Key Vault holds: for a verification failure
+      // after the provider took the new password, because the engine gave it back.
+      expect(provider.password).toBe(before);
+      expect((await client.getSecret(`db-fail-${failAt}`)).value).toBe(before);
+      if (failAt === "check") {
+        await expect(client.getSecret(journalName(`db-fail-${failAt}`))).rejects.toMatchObject({ statusCode: 404 });
       } else {
-        expect(provider.password).toBe(before);
-        expect((await client.getSecret(`db-fail-${failAt}`)).value).toBe(before);
+        // verify: the previous password was given back. apply: the provider refuses
+        // every change, so the give-back failed too; the journal stays pending and the
+        // next trigger tries the same new password again.
+        const journal = await client.getSecret(journalName(`db-fail-${failAt}`));
+        expect(journal.properties.tags?.KeyturnJournalState).toBe(failAt === "verify" ? "rolled-back" : "pending");
       }
       expect(notifier.sent).toHaveLength(1);
       expect(notifier.sent[0]).toMatchObject({ type: "keyturn.RotationFailed", step: failAt === "check" ? "check-current" : failAt, owner: "team@contoso.com" });
+      expect(notifier.sent[0]!.rolledBack).toBe(failAt === "check" ? undefined : failAt === "verify");
     }
   });
 
