@@ -45,7 +45,8 @@ function onePasswordRotator(p: OnePasswordProvider): Rotator<{}> & { kind: "one-
       if (p.crashAfterApply) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
     },
     async verify(_ctx, _params, pending) {
-      if (p.failAt === "verify" || pending.secretValue !== p.password) throw new VerificationError("login with the new password failed");
+      // failAt "verify": new passwords (credentialId "app") do not log in; the seeded one does.
+      if ((p.failAt === "verify" && pending.credentialId === "app") || pending.secretValue !== p.password) throw new VerificationError("login with the new password failed");
     },
   };
 }
