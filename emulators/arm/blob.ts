@@ -24,13 +24,32 @@ export interface BlobPlaneDeps {
   record(entry: { method: string; path: string; status: number; operation?: string }): void;
 }
 
-// Header names are compared as the Blob service's .NET code does (culture-aware, where
-// '-' weighs almost nothing), which @azure/storage-common imitates with its own tables.
-// Intl.Collator with ignorePunctuation gives that order for x-ms-* names; the ordinal
-// tie-break keeps the sort total.
-const headerCollator = new Intl.Collator("en-US", { ignorePunctuation: true, sensitivity: "variant" });
-function compareHeaderNames(a: string, b: string): number {
-  return headerCollator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+// Canonicalized headers are sorted the way the Blob service (.NET, culture-aware "word
+// sort") orders them, not by code point: hyphens are ignored at first, symbols sort
+// before digits and digits before letters; names equal but for hyphens are ordered by
+// the first position where only one has a hyphen, the one without it first.
+// (@azure/storage-common imitates the same order with en-US sort-key tables.)
+function primaryWeight(ch: string): number {
+  if (ch === "-" || ch === "'") return 0;
+  const code = ch.toLowerCase().charCodeAt(0);
+  if (code >= 0x30 && code <= 0x39) return 0x1000 + code;
+  if (code >= 0x61 && code <= 0x7a) return 0x2000 + code;
+  return code;
+}
+
+export function compareHeaderNames(a: string, b: string): number {
+  const wa = [...a].map(primaryWeight).filter((w) => w !== 0);
+  const wb = [...b].map(primaryWeight).filter((w) => w !== 0);
+  for (let i = 0; i < Math.min(wa.length, wb.length); i++) {
+    if (wa[i] !== wb[i]) return wa[i]! - wb[i]!;
+  }
+  if (wa.length !== wb.length) return wa.length - wb.length;
+  for (let k = 0; k < Math.max(a.length, b.length); k++) {
+    const ha = a[k] === "-";
+    const hb = b[k] === "-";
+    if (ha !== hb) return ha ? 1 : -1;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The string-to-sign of a Shared Key request for the Blob service (version 2015-02-21 and later). */

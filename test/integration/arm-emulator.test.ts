@@ -12,6 +12,7 @@ import { SqlManagementClient } from "@azure/arm-sql";
 import { StorageManagementClient } from "@azure/arm-storage";
 import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from "@azure/storage-blob";
 import { FaultInjector } from "../../emulators/faults.js";
+import { compareHeaderNames } from "../../emulators/arm/blob.js";
 import {
   DEFAULT_RESOURCE_GROUP as RG,
   DEFAULT_SUBSCRIPTION_ID as SUB,
@@ -188,6 +189,24 @@ describe("storage accounts", () => {
     const bad = await rejection(storageClient().storageAccounts.regenerateKey(RG, "kstbad01", { keyName: "key3" }));
     expect(bad.statusCode).toBe(400);
     expect(bad.code).toBe("InvalidValuesForRequestParameters");
+  });
+});
+
+describe("Shared Key canonicalisation", () => {
+  it("orders x-ms-* headers as the Blob service does, not by code point", () => {
+    // Hyphens are ignored first, '_' sorts before digits, and "abc" before "ab-c" before "a-bc"
+    // (the order @azure/storage-common's comparator also produces for these names).
+    const names = ["x-ms-version", "x-ms-meta-abc", "x-ms-meta-ab-c", "x-ms-meta-a_b", "x-ms-meta-a1", "x-ms-date", "x-ms-client-request-id", "x-ms-meta-a-bc"];
+    expect([...names].sort(compareHeaderNames)).toEqual([
+      "x-ms-client-request-id",
+      "x-ms-date",
+      "x-ms-meta-a_b",
+      "x-ms-meta-a1",
+      "x-ms-meta-abc",
+      "x-ms-meta-ab-c",
+      "x-ms-meta-a-bc",
+      "x-ms-version",
+    ]);
   });
 });
 
