@@ -500,9 +500,9 @@ describe("events", () => {
     expect(delivery.headers["aeg-subscription-name"]).toBe(subscription.id.toUpperCase());
     expect(delivery.headers["aeg-delivery-count"]).toBe("0");
     expect(delivery.headers["content-type"]).toBe("application/json; charset=utf-8");
-    expect(emulator.deliveries).toContainEqual(
-      expect.objectContaining({ subscriptionId: subscription.id, eventId: event.id, attempt: 1, status: 200 }),
-    );
+    // The receiver records before it answers; the emulator records the attempt once the answer is in.
+    const record = await waitFor("delivery record", () => emulator.deliveries.find((d) => d.eventId === event.id));
+    expect(record).toMatchObject({ subscriptionId: subscription.id, eventType: "Microsoft.KeyVault.SecretNewVersionCreated", attempt: 1, status: 200 });
   });
 
   it("validates a CloudEvents endpoint over HTTPS with the OPTIONS handshake and posts single events", async () => {
@@ -618,6 +618,7 @@ describe("events", () => {
       const events = endpoint.eventsOf("Microsoft.KeyVault.SecretNewVersionCreated", "once-failed");
       return events.length > 0 && events;
     });
+    await waitFor("second attempt recorded", () => emulator.deliveries.some((d) => d.eventId === event.id && d.attempt === 2));
     const attempts = emulator.deliveries.filter((d) => d.eventId === event.id);
     expect(attempts.map((d) => [d.attempt, d.status])).toEqual([
       [1, 500],
