@@ -9,7 +9,7 @@
 //   arrive one per POST as `application/cloudevents+json`.
 // Delivery is sequential per subscription and concurrent across subscriptions. A failed
 // attempt (non-2xx or network error) is retried after each of `retryDelaysMs`, then the
-// event is dropped; like Event Grid, 400 and 413 answers are not retried. Every attempt is
+// event is dropped; like Event Grid's webhooks, 400, 401, 403 and 413 are not retried. Every attempt is
 // recorded. Event payloads carry names and versions, never secret values.
 import { randomUUID } from "node:crypto";
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
@@ -86,8 +86,8 @@ interface PendingValidation {
 
 const DELIVERY_TIMEOUT_MS = 30_000;
 const EVENT_GRID_ORIGIN = "eventgrid.azure.net";
-/** Event Grid gives up on these at once instead of retrying. */
-const NOT_RETRIED = new Set([400, 413]);
+/** Event Grid gives up on these webhook answers at once instead of retrying (its delivery-and-retry docs). */
+const NOT_RETRIED = new Set([400, 401, 403, 413]);
 
 export class EventBus {
   readonly deliveries: DeliveryRecord[] = [];

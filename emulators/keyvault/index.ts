@@ -214,7 +214,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
         await scan();
       },
     },
-    subscribe: (sub) => {
+    subscribe: async (sub) => {
       const vault = vaultOf(sub.vault);
       return bus.subscribe({
         vault: vault.name,

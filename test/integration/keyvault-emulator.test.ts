@@ -84,6 +84,8 @@ class Receiver {
   readonly notifications: Received[] = [];
   failNext = 0;
   alwaysFail = false;
+  /** Status of the failing answers. */
+  failStatus = 500;
   private server!: Server;
   url = "";
 
@@ -146,7 +148,7 @@ class Receiver {
     }
     if (this.alwaysFail || this.failNext > 0) {
       this.failNext = Math.max(0, this.failNext - 1);
-      res.writeHead(500).end();
+      res.writeHead(this.failStatus).end();
       return;
     }
     this.notifications.push({ headers: req.headers, body });
@@ -635,6 +637,14 @@ describe("events", () => {
     // One attempt plus one per retry delay ([100, 200, 300]).
     expect(last.attempt).toBe(4);
     expect(emulator.deliveries.filter((d) => d.subject === "never-delivered").map((d) => d.status)).toEqual([500, 500, 500, 500]);
+
+    // Like Event Grid, a 400 from a webhook is final: no retry.
+    endpoint.failStatus = 400;
+    emulator.seedSecret("kv-retry", "bad-request", "v");
+    const only = await waitFor("400 attempt", () => emulator.deliveries.find((d) => d.subject === "bad-request"));
+    expect(only).toMatchObject({ attempt: 1, status: 400, dropped: true });
+    await sleep(250);
+    expect(emulator.deliveries.filter((d) => d.subject === "bad-request")).toHaveLength(1);
   });
 });
 
