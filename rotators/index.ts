@@ -2,14 +2,19 @@
 // the folder name. A kind missing here, or registered under another name, does not
 // compile.
 import type { Rotator } from "../core/rotator.js";
+import { entraAppSecretRotator } from "./entra-app-secret/index.js";
 import { generatedSecretRotator } from "./generated-secret/index.js";
 import { createRegistry } from "./registry.js";
 
-export const RotatorKinds = ["generated-secret"] as const;
+export const RotatorKinds = [
+  "generated-secret",
+  "entra-app-secret",
+] as const;
 export type RotatorKind = (typeof RotatorKinds)[number];
 
 export const rotators = {
   "generated-secret": generatedSecretRotator,
+  "entra-app-secret": entraAppSecretRotator,
 } satisfies { [K in RotatorKind]: Rotator<any> & { kind: K } };
 
 export const registry = createRegistry(rotators);
