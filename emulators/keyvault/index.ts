@@ -140,7 +140,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
     const dispatched: Promise<void>[] = [];
     for (const vault of vaults.values()) {
       vault.secrets.purgeExpired();
-      for (const record of vault.secrets.list()) {
+      for (const record of vault.secrets.records()) {
         // Only the current version announces expiry: older versions are superseded.
         const latest = record.versions.at(-1)!;
         if (latest.exp === undefined) continue;

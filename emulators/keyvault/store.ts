@@ -179,6 +179,11 @@ export class SecretStore {
     return [...this.live.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, record]) => record);
   }
 
+  /** Live secrets in no particular order (for scans that do not need list()'s sort). */
+  records(): IterableIterator<SecretRecord> {
+    return this.live.values();
+  }
+
   listDeleted(): DeletedSecretRecord[] {
     return [...this.deleted.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, record]) => record);
   }
