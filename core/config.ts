@@ -23,6 +23,8 @@ export interface KeyturnConfig {
   readonly tlsCaFile: string | undefined;
   /** A version younger than this is not rotated again by an event or the sweep. */
   readonly rotationGuardMs: number;
+  /** Blob container for the per-secret lease locks, in the function app's storage account. */
+  readonly lockContainer: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
@@ -47,5 +49,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
     credentialMode: mode,
     tlsCaFile: (env.KEYTURN_TLS_CA_FILE ?? "").trim() || undefined,
     rotationGuardMs: guardMinutes * 60_000,
+    lockContainer: (env.KEYTURN_LOCK_CONTAINER ?? "").trim() || "keyturn-locks",
   };
 }

@@ -17,6 +17,7 @@ import {
   KeyturnError,
   NotFoundError,
   RotationInProgressError,
+  TransientError,
   classify,
   describeError,
 } from "./errors.js";
@@ -197,6 +198,10 @@ export function createEngine(deps: EngineDeps): Engine {
       throw new RotationInProgressError(`a rotation of ${req.secret} is already in progress`, deps.lock.retryAfterSeconds);
     }
 
+    // Before every write: a lease that could not be renewed may now be someone else's.
+    const stillHeld = () => {
+      if (lease.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
+    };
     let step: Step = Step.Load;
     let current: CurrentSecret | undefined;
     let plan: RotationPlan | undefined;
@@ -303,10 +308,12 @@ export function createEngine(deps: EngineDeps): Engine {
         step = Step.CheckCurrent;
         await rotator.checkCurrent?.(ctx, params, current);
         step = Step.Create;
+        stillHeld();
         pending = await rotator.create(ctx, params, current);
         registerSecret(pending.secretValue);
         if (rotator.model === CredentialModel.Single) {
           step = Step.Journal;
+          stillHeld();
           const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending);
           journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started };
         }
@@ -314,6 +321,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
       if (rotator.apply) {
         step = Step.Apply;
+        stillHeld();
         const applied = journal!;
         const previous = current;
         const restore: PendingCredential = { credentialId: previousCredentialId, secretValue: previous.value };
@@ -328,6 +336,7 @@ export function createEngine(deps: EngineDeps): Engine {
       await rotator.verify(ctx, params, pending);
 
       step = Step.Commit;
+      stillHeld();
       let tags: Record<string, string> = { ...current.tags };
       if (pending.credentialId !== undefined) tags = withTag(tags, Tag.CredentialId, pending.credentialId);
       if (Object.keys(tags).length > MAX_TAGS) throw new ConfigurationError(`the secret would carry more than ${MAX_TAGS} tags`);

@@ -4,6 +4,8 @@
 // This in-process lock serves a single host; the distributed lock (a blob lease in
 // the function app's storage account) implements the same interface.
 export interface LockLease {
+  /** True once the lock could not be kept (renewal failed): stop before the next write. */
+  readonly lost?: boolean;
   release(): Promise<void>;
 }
 

@@ -2,6 +2,7 @@
 // once on first use and reused by every invocation (a warm Functions instance keeps
 // them; a cold one pays for them only when a trigger arrives).
 import { clientOptions, getCredential, getSecretClient } from "./azure.js";
+import { BlobLeaseLock, storageConnectionFromEnv } from "./blob-lock.js";
 import { loadConfig, type KeyturnConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine.js";
 import { InProcessLock, type RotationLock } from "./lock.js";
@@ -39,7 +40,10 @@ async function buildRuntime(): Promise<Runtime> {
   const notifier: Notifier = config.notifyTopicEndpoint
     ? new EventGridNotifier(config.notifyTopicEndpoint, credential, options, log)
     : new LogNotifier(log);
-  const lock = new InProcessLock();
+  // The function app's own storage account holds the locks; without one (the local
+  // demo) a single process is all there is, and an in-process lock is enough.
+  const storage = storageConnectionFromEnv();
+  const lock: RotationLock = storage ? new BlobLeaseLock(storage, credential, options, config.lockContainer) : new InProcessLock();
   const engine = createEngine({
     config,
     registry,

@@ -1,0 +1,105 @@
+// The distributed lock: one blob per secret in the function app's own storage account
+// (AzureWebJobsStorage), locked with a blob lease. Every instance of the app (the
+// Functions host scales out), the HTTP API, the sweep and the CLI share it.
+//
+// - A lease lasts LEASE_SECONDS and is renewed every third of that while the rotation
+//   runs, so a live holder never loses it and a dead one (killed process) loses it
+//   within LEASE_SECONDS: the next trigger takes over and rolls the journal forward.
+// - A renewal that fails marks the lease lost; the engine checks before each write
+//   and stops, so two holders never write at once.
+import { randomUUID } from "node:crypto";
+import type { TokenCredential } from "@azure/core-auth";
+import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
+import type { AzureClientOptions } from "./rotator.js";
+import type { LockLease, RotationLock } from "./lock.js";
+
+export const LEASE_SECONDS = 30;
+export const DEFAULT_LOCK_CONTAINER = "keyturn-locks";
+
+export interface StorageConnection {
+  /** A connection string (Azurite, or `UseDevelopmentStorage=true`), or */
+  readonly connectionString?: string;
+  /** the blob endpoint with the managed identity (AzureWebJobsStorage__blobServiceUri / __accountName). */
+  readonly blobServiceUri?: string;
+}
+
+/** Read the Functions host's own storage setting, in either form. */
+export function storageConnectionFromEnv(env: NodeJS.ProcessEnv = process.env): StorageConnection | undefined {
+  const connectionString = env.AzureWebJobsStorage?.trim();
+  if (connectionString) return { connectionString };
+  const uri = env.AzureWebJobsStorage__blobServiceUri?.trim();
+  if (uri) return { blobServiceUri: uri };
+  const account = env.AzureWebJobsStorage__accountName?.trim();
+  if (account) return { blobServiceUri: `https://${account}.blob.core.windows.net` };
+  return undefined;
+}
+
+export class BlobLeaseLock implements RotationLock {
+  readonly retryAfterSeconds = LEASE_SECONDS;
+  private container: Promise<ContainerClient> | undefined;
+
+  constructor(
+    private readonly connection: StorageConnection,
+    private readonly credential: TokenCredential,
+    private readonly options: AzureClientOptions,
+    private readonly containerName = DEFAULT_LOCK_CONTAINER,
+    private readonly leaseSeconds = LEASE_SECONDS,
+  ) {}
+
+  private getContainer(): Promise<ContainerClient> {
+    this.container ??= (async () => {
+      const storage = await import("@azure/storage-blob");
+      const options = this.options as unknown as ConstructorParameters<typeof storage.BlobServiceClient>[2];
+      const service: BlobServiceClient = this.connection.connectionString
+        ? storage.BlobServiceClient.fromConnectionString(this.connection.connectionString, options as never)
+        : new storage.BlobServiceClient(this.connection.blobServiceUri!, this.credential, options as never);
+      const container = service.getContainerClient(this.containerName);
+      await container.createIfNotExists();
+      return container;
+    })().catch((error: unknown) => {
+      this.container = undefined;
+      throw error;
+    });
+    return this.container;
+  }
+
+  async tryAcquire(key: string): Promise<LockLease | undefined> {
+    const container = await this.getContainer();
+    const blob = container.getBlockBlobClient(`${key}.lock`);
+    try {
+      // Create the lock blob once; an existing one (412/409) is fine.
+      await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status !== 409 && status !== 412) throw error;
+    }
+    const lease = blob.getBlobLeaseClient(randomUUID());
+    try {
+      await lease.acquireLease(this.leaseSeconds);
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 409) return undefined; // LeaseAlreadyPresent
+      throw error;
+    }
+    let lost = false;
+    let released = false;
+    const timer = setInterval(() => {
+      lease.renewLease().catch(() => {
+        lost = true;
+        clearInterval(timer);
+      });
+    }, (this.leaseSeconds * 1000) / 3);
+    timer.unref();
+    return {
+      get lost() {
+        return lost;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        clearInterval(timer);
+        if (lost) return;
+        await lease.releaseLease().catch(() => undefined); // expiry frees it anyway
+      },
+    };
+  }
+}
