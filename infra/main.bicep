@@ -56,6 +56,9 @@ param maxDeliveryAttempts int = 30
 @maxValue(1440)
 param eventTimeToLiveInMinutes int = 1440
 
+@description('Optional. Microsoft Graph endpoint (entra-app-secret rotator). Change it only in a sovereign cloud, e.g. https://graph.microsoft.us.')
+param graphEndpoint string = 'https://graph.microsoft.com'
+
 @description('Optional. Minutes during which a fresh secret version is not rotated again.')
 @minValue(0)
 param rotationGuardMinutes int = 60
@@ -98,7 +101,7 @@ var functionAppName = 'func-keyturn-${resourceToken}'
 var appInsightsName = 'appi-keyturn-${resourceToken}'
 var notifyTopicName = 'evgt-keyturn-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
-// The engine takes its rotation locks (blob leases) in this container.
+// The engine takes its rotation locks (blob leases) in this container (KEYTURN_LOCK_CONTAINER).
 var lockContainerName = 'keyturn-locks'
 var deadLetterContainerName = 'deadletter'
 var thisSubscriptionId = subscription().subscriptionId
@@ -116,6 +119,8 @@ var handledEventTypes = [
 var vaultUrls = join(map(vaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
+var loginEndpoint = environment().authentication.loginEndpoint
+var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
 
 // ---------------------------------------------------------------------------------------
 // The one role list: (principal, scope resource, role). Every assignment keyturn makes is
@@ -391,10 +396,13 @@ module functionApp 'modules/function-app.bicep' = {
     identityClientId: keyturnIdentity.outputs.clientId
     storageAccountName: storage.outputs.name
     deploymentContainerName: storage.outputs.deploymentContainerName
+    lockContainerName: storage.outputs.lockContainerName
     appInsightsName: monitoring.outputs.appInsightsName
     vaultUrls: vaultUrls
     notifyTopicEndpoint: notifyTopic.outputs.endpoint
     armEndpoint: armEndpoint
+    graphEndpoint: graphEndpoint
+    authorityHost: authorityHost
     rotationGuardMinutes: rotationGuardMinutes
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount

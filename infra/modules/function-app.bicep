@@ -32,6 +32,9 @@ param storageAccountName string
 @description('Required. Container the platform deploys the package to.')
 param deploymentContainerName string
 
+@description('Required. Container for the engine\'s rotation locks (KEYTURN_LOCK_CONTAINER); keyturn holds Storage Blob Data Contributor on it.')
+param lockContainerName string
+
 @description('Required. Name of the Application Insights component (in this resource group).')
 param appInsightsName string
 
@@ -43,6 +46,12 @@ param notifyTopicEndpoint string
 
 @description('Required. Azure Resource Manager endpoint of this cloud, without a trailing slash (KEYTURN_ARM_ENDPOINT).')
 param armEndpoint string
+
+@description('Required. Microsoft Graph endpoint of this cloud, without a trailing slash (KEYTURN_GRAPH_ENDPOINT).')
+param graphEndpoint string
+
+@description('Required. Microsoft Entra authority host of this cloud, without a trailing slash (KEYTURN_AUTHORITY_HOST).')
+param authorityHost string
 
 @description('Optional. Minutes during which a fresh version is not rotated again (KEYTURN_ROTATION_GUARD_MINUTES).')
 @minValue(0)
@@ -166,11 +175,14 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_VAULTS: vaultUrls
     KEYTURN_NOTIFY_TOPIC_ENDPOINT: notifyTopicEndpoint
     KEYTURN_ARM_ENDPOINT: armEndpoint
+    KEYTURN_GRAPH_ENDPOINT: graphEndpoint
+    KEYTURN_AUTHORITY_HOST: authorityHost
     KEYTURN_CREDENTIAL: 'default'
     // Only the local test doubles need an extra CA; Azure endpoints chain to public roots.
     KEYTURN_TLS_CA_FILE: ''
     KEYTURN_ROTATION_GUARD_MINUTES: string(rotationGuardMinutes)
     KEYTURN_LOG_LEVEL: logLevel
+    KEYTURN_LOCK_CONTAINER: lockContainerName
   })
 }
 

@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+// Builds the deployable Azure Functions artifact in dist/package/ (and dist/keyturn.zip):
+//
+//   functions/index.js (+ chunks)  our TypeScript, bundled by esbuild; npm packages stay
+//                                  external so the Functions worker and the SDKs load as
+//                                  published. Lazy `import()`s stay lazy (code splitting).
+//   host.json                      copied
+//   package.json                   name, version, type, main, engines, production dependencies
+//   package-lock.json              the root lock file without its dev-only entries
+//   node_modules/                  exactly the lock file's non-dev packages, copied from the
+//                                  root node_modules (no network, same bytes as tested)
+//
+// `azd deploy` zips dist/package (azure.yaml `dist`); `az functionapp deployment source
+// config-zip` / zip deploy take dist/keyturn.zip. Plain Node ESM; the only tool used is
+// esbuild (a devDependency).
+//
+// Usage: node scripts/package.mjs [--root DIR] [--entry FILE] [--out DIR] [--zip FILE]
+//                                  [--no-zip] [--no-verify]
+import { build } from "esbuild";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+
+class PackageError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "PackageError";
+  }
+}
+
+const { values: opts } = parseArgs({
+  options: {
+    root: { type: "string" },
+    entry: { type: "string", default: "functions/index.ts" },
+    out: { type: "string", default: "dist/package" },
+    zip: { type: "string", default: "dist/keyturn.zip" },
+    "no-zip": { type: "boolean", default: false },
+    "no-verify": { type: "boolean", default: false },
+  },
+  strict: true,
+});
+
+const root = resolve(opts.root ?? join(dirname(fileURLToPath(import.meta.url)), ".."));
+const entry = resolve(root, opts.entry);
+const out = resolve(root, opts.out);
+const zipFile = resolve(root, opts.zip);
+
+function log(message) {
+  process.stdout.write(`package: ${message}\n`);
+}
+
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new PackageError(`cannot read ${relative(root, file) || file}: ${error.message}`);
+  }
+}
+
+/** `@scope/name/sub/path` -> `@scope/name`; `name/sub` -> `name`. */
+function packageNameOf(specifier) {
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
+const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+
+async function bundle(manifest) {
+  if (!existsSync(entry)) {
+    throw new PackageError(`entry point ${relative(root, entry)} does not exist (the Functions entry, package.json "main" compiled)`);
+  }
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outbase: root,
+    outdir: out,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    // The oldest Node the project supports; Flex Consumption runs 22.
+    target: "node20",
+    packages: "external",
+    sourcemap: true,
+    metafile: true,
+    logLevel: "warning",
+    legalComments: "none",
+  });
+  // Every package the bundle still imports must be a production dependency, or the
+  // deployed app fails at its first cold start instead of here.
+  const prod = new Set(Object.keys(manifest.dependencies ?? {}));
+  const dev = new Set(Object.keys(manifest.devDependencies ?? {}));
+  const imported = new Set();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const imp of output.imports) {
+      if (!imp.external || builtins.has(imp.path) || imp.path.startsWith(".") || imp.path.startsWith("/")) continue;
+      imported.add(packageNameOf(imp.path));
+    }
+  }
+  // Provided by the Functions worker at run time, never installed.
+  imported.delete("@azure/functions-core");
+  const wrong = [...imported].filter((name) => !prod.has(name));
+  if (wrong.length > 0) {
+    const why = wrong.map((n) => `${n} (${dev.has(n) ? "a devDependency" : "not declared"})`).join(", ");
+    throw new PackageError(`the bundle imports packages that are not production dependencies: ${why}`);
+  }
+  return [...imported].sort();
+}
+
+/** The lock file's view of production packages: every `node_modules/...` entry not marked dev. */
+function productionPackages(lock) {
+  if (!lock.packages || (lock.lockfileVersion ?? 0) < 2) {
+    throw new PackageError("package-lock.json must be lockfileVersion 2 or 3 (with a `packages` map)");
+  }
+  return Object.entries(lock.packages).filter(([path, meta]) => path.startsWith("node_modules/") && meta.dev !== true && meta.link !== true);
+}
+
+function copyProductionModules(lock) {
+  let copied = 0;
+  let skippedOptional = 0;
+  for (const [path, meta] of productionPackages(lock)) {
+    const src = join(root, path);
+    if (!existsSync(src)) {
+      // An optional dependency for another platform (e.g. a native binary) is absent here.
+      if (meta.optional || meta.devOptional) {
+        skippedOptional++;
+        continue;
+      }
+      throw new PackageError(`${path} is a production dependency in package-lock.json but is not installed: run npm ci first`);
+    }
+    const nested = join(src, "node_modules");
+    cpSync(src, join(out, path), {
+      recursive: true,
+      dereference: true,
+      // Nested node_modules are entries of their own in the lock file: copied (or not) on their own.
+      filter: (from) => from !== nested && !from.startsWith(nested + sep),
+    });
+    copied++;
+  }
+  return { copied, skippedOptional };
+}
+
+function prunedLock(lock) {
+  const packages = {};
+  for (const [path, meta] of Object.entries(lock.packages)) {
+    if (path === "") {
+      const { devDependencies: _dev, ...rootMeta } = meta;
+      packages[path] = rootMeta;
+    } else if (meta.dev !== true) {
+      packages[path] = meta;
+    }
+  }
+  return { ...lock, packages };
+}
+
+function writePackageJson(manifest, mainFile) {
+  const pkg = {
+    name: manifest.name,
+    version: manifest.version,
+    private: true,
+    ...(manifest.type ? { type: manifest.type } : {}),
+    main: mainFile,
+    ...(manifest.engines ? { engines: manifest.engines } : {}),
+    dependencies: manifest.dependencies ?? {},
+  };
+  writeFileSync(join(out, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
+}
+
+/** Load the entry from the package folder alone, as the Functions worker will. */
+function verify(mainFile) {
+  const script = `await import(${JSON.stringify(pathToFileURL(join(out, mainFile)).href)});`;
+  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: out,
+    encoding: "utf8",
+    env: { ...process.env, NODE_PATH: "" },
+    timeout: 60_000,
+  });
+  if (run.status !== 0) {
+    throw new PackageError(`the packaged entry does not load from ${relative(root, out)}:\n${(run.stderr || run.stdout || "").trim()}`);
+  }
+}
+
+function zip() {
+  const probe = spawnSync("zip", ["-v"], { stdio: "ignore" });
+  if (probe.error || probe.status !== 0) {
+    log(`note: no \`zip\` command here, so no ${relative(root, zipFile)}. azd zips ${relative(root, out)} itself; for zip deploy, archive the *contents* of that folder.`);
+    return false;
+  }
+  rmSync(zipFile, { force: true });
+  mkdirSync(dirname(zipFile), { recursive: true });
+  // -X: no extra file attributes; -y: keep symlinks as links (none are expected).
+  const run = spawnSync("zip", ["-q", "-r", "-X", "-y", zipFile, "."], { cwd: out, stdio: "inherit" });
+  if (run.status !== 0) throw new PackageError(`zip exited with status ${run.status}`);
+  return true;
+}
+
+function directorySize(dir) {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    total += st.isDirectory() ? directorySize(p) : st.size;
+  }
+  return total;
+}
+
+async function main() {
+  const manifest = readJson(join(root, "package.json"));
+  const lockPath = join(root, "package-lock.json");
+  if (!existsSync(lockPath)) throw new PackageError("package-lock.json is missing: production dependencies are taken from it");
+  const lock = readJson(lockPath);
+  const hostJson = join(root, "host.json");
+  if (!existsSync(hostJson)) throw new PackageError("host.json is missing");
+  // The output folder is deleted and rebuilt: never let it be the project or one of its parents.
+  if (out === root || root.startsWith(out + sep) || out === dirname(out)) throw new PackageError(`--out ${out} would delete the project`);
+
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+
+  const imported = await bundle(manifest);
+  const mainFile = relative(out, join(out, relative(root, entry))).replace(/\.[cm]?tsx?$/, ".js").split(sep).join("/");
+  if (!existsSync(join(out, mainFile))) throw new PackageError(`esbuild did not write ${mainFile}`);
+
+  cpSync(hostJson, join(out, "host.json"));
+  writePackageJson(manifest, mainFile);
+  writeFileSync(join(out, "package-lock.json"), `${JSON.stringify(prunedLock(lock), null, 2)}\n`);
+  const { copied, skippedOptional } = copyProductionModules(lock);
+
+  if (!opts["no-verify"]) verify(mainFile);
+  const zipped = opts["no-zip"] ? false : zip();
+
+  const mb = (directorySize(out) / 1024 / 1024).toFixed(1);
+  log(`${relative(root, out)}: main ${mainFile}, ${copied} production packages${skippedOptional ? ` (${skippedOptional} optional not installed here)` : ""}, ${mb} MB`);
+  log(`external imports: ${imported.join(", ") || "none"}`);
+  if (zipped) log(`${relative(root, zipFile)}: ${(statSync(zipFile).size / 1024 / 1024).toFixed(1)} MB`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`package: ${error instanceof PackageError ? error.message : error.stack ?? error}\n`);
+  process.exit(1);
+});
