@@ -121,6 +121,8 @@ export interface EngineDeps {
   readonly log: Logger;
   secretClient(vaultUrl: string): Promise<SecretClient>;
   now?(): Date;
+  /** Called as each step begins (tracing; crash tests stop the process here). */
+  onStep?(step: Step, request: RotationRequest): void | Promise<void>;
 }
 
 export interface RotationPlan {
@@ -203,6 +205,12 @@ export function createEngine(deps: EngineDeps): Engine {
       if (lease.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
     };
     let step: Step = Step.Load;
+    // Every step boundary is announced: an observer may trace it (and the crash tests
+    // kill the process right there).
+    const enter = async (next: Step) => {
+      step = next;
+      await deps.onStep?.(next, req);
+    };
     let current: CurrentSecret | undefined;
     let plan: RotationPlan | undefined;
     // Set once a single-credential kind may have changed the provider: a permanent
@@ -231,7 +239,7 @@ export function createEngine(deps: EngineDeps): Engine {
         return { status: "skipped", reason: SkipReason.Paused, ...base };
       }
 
-      step = Step.Plan;
+      await enter(Step.Plan);
       plan = planFromTags(current.tags, deps.registry);
       const { rotator, params } = plan;
       const rlog = log.child({ rotator: rotator.kind });
@@ -239,7 +247,7 @@ export function createEngine(deps: EngineDeps): Engine {
       // A journal left by an interrupted rotation is finished first.
       let journal: JournalEntry | undefined;
       if (rotator.model === CredentialModel.Single) {
-        step = Step.Journal;
+        await enter(Step.Journal);
         journal = await readJournal(client, req.secret);
         if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
           if (journal.pending.secretValue === current.value) {
@@ -281,7 +289,7 @@ export function createEngine(deps: EngineDeps): Engine {
       const previousCredentialId = tagValue(current.tags, Tag.CredentialId);
 
       if (req.mode === "dry-run") {
-        step = Step.CheckCurrent;
+        await enter(Step.CheckCurrent);
         await rotator.checkCurrent?.(ctx, params, current);
         const steps: Step[] = [Step.CheckCurrent, Step.Create];
         if (rotator.model === CredentialModel.Single) steps.push(Step.Journal);
@@ -305,14 +313,14 @@ export function createEngine(deps: EngineDeps): Engine {
       } else {
         // Before changing anything, prove that the credential we hold works: never
         // act on a target we cannot prove is the one this secret belongs to.
-        step = Step.CheckCurrent;
+        await enter(Step.CheckCurrent);
         await rotator.checkCurrent?.(ctx, params, current);
-        step = Step.Create;
+        await enter(Step.Create);
         stillHeld();
         pending = await rotator.create(ctx, params, current);
         registerSecret(pending.secretValue);
         if (rotator.model === CredentialModel.Single) {
-          step = Step.Journal;
+          await enter(Step.Journal);
           stillHeld();
           const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending);
           journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started };
@@ -320,7 +328,7 @@ export function createEngine(deps: EngineDeps): Engine {
       }
 
       if (rotator.apply) {
-        step = Step.Apply;
+        await enter(Step.Apply);
         stillHeld();
         const applied = journal!;
         const previous = current;
@@ -332,10 +340,10 @@ export function createEngine(deps: EngineDeps): Engine {
         };
         await rotator.apply(ctx, params, pending, current);
       }
-      step = Step.Verify;
+      await enter(Step.Verify);
       await rotator.verify(ctx, params, pending);
 
-      step = Step.Commit;
+      await enter(Step.Commit);
       stillHeld();
       let tags: Record<string, string> = { ...current.tags };
       if (pending.credentialId !== undefined) tags = withTag(tags, Tag.CredentialId, pending.credentialId);
@@ -352,7 +360,7 @@ export function createEngine(deps: EngineDeps): Engine {
       rlog.info("rotated", { step: Step.Commit, version, previousVersion: current.version, credentialId: pending.credentialId });
 
       if (req.mode === "emergency" && rotator.revoke) {
-        step = Step.Revoke;
+        await enter(Step.Revoke);
         await rotator.revoke(ctx, params, current, pending);
         rlog.warn("previous credential revoked (emergency)", { step: Step.Revoke, version: current.version });
       }
