@@ -40,6 +40,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
   if (!graphEndpoint.startsWith("https://")) throw new Error("KEYTURN_GRAPH_ENDPOINT must be an https URL");
   const authorityHost = (env.KEYTURN_AUTHORITY_HOST ?? "").trim() || "https://login.microsoftonline.com";
   if (!authorityHost.startsWith("https://")) throw new Error("KEYTURN_AUTHORITY_HOST must be an https URL");
+  const notifyWebhookUrl = (env.KEYTURN_NOTIFY_WEBHOOK_URL ?? "").trim() || undefined;
+  // The URL itself is the webhook's credential: never echo it in an error.
+  if (notifyWebhookUrl !== undefined && !/^https:\/\/[^\s]+$/i.test(notifyWebhookUrl)) throw new Error("KEYTURN_NOTIFY_WEBHOOK_URL must be an https URL");
+  const emailEndpoint = (env.KEYTURN_EMAIL_ENDPOINT ?? "").trim().replace(/\/+$/, "") || undefined;
+  const emailSender = (env.KEYTURN_EMAIL_SENDER ?? "").trim() || undefined;
+  if ((emailEndpoint === undefined) !== (emailSender === undefined)) throw new Error("KEYTURN_EMAIL_ENDPOINT and KEYTURN_EMAIL_SENDER must be set together");
+  if (emailEndpoint !== undefined && !emailEndpoint.startsWith("https://")) throw new Error("KEYTURN_EMAIL_ENDPOINT must be an https URL");
+  if (emailSender !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(emailSender)) throw new Error("KEYTURN_EMAIL_SENDER must be an e-mail address");
+  const requireAppRoles = (env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase();
+  if (!["", "true", "false"].includes(requireAppRoles)) throw new Error("KEYTURN_REQUIRE_APP_ROLES must be true or false");
   return {
     vaults: VaultAllowList.parse(env.KEYTURN_VAULTS),
     notifyTopicEndpoint: (env.KEYTURN_NOTIFY_TOPIC_ENDPOINT ?? "").trim() || undefined,

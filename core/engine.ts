@@ -109,6 +109,12 @@ export interface RotationResult {
   readonly rolledForward?: boolean;
   /** Dry run: the steps a real rotation would run. */
   readonly plan?: readonly Step[];
+  /**
+   * Emergency mode: whether the previous credential no longer works — replaced at the
+   * provider (single-credential kinds) or revoked by the rotator (dual kinds). False
+   * when the kind cannot revoke: the operator must do it at the provider.
+   */
+  readonly revoked?: boolean;
 }
 
 export interface EngineDeps {
@@ -322,8 +328,9 @@ export function createEngine(deps: EngineDeps): Engine {
         if (rotator.model === CredentialModel.Single) {
           await enter(Step.Journal);
           stillHeld();
-          const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending);
-          journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started };
+          const origin = { trigger: req.trigger.kind, mode: req.mode };
+          const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending, origin);
+          journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started, ...origin };
         }
       }
 
@@ -357,12 +364,22 @@ export function createEngine(deps: EngineDeps): Engine {
       });
       const version = committed.properties.version ?? "";
       if (journal) await commitJournal(client, journal);
+      // The new version is committed: from here on, giving the provider its previous
+      // credential back would break the version that is now the latest (and, in an
+      // emergency, restore the leaked one). A failed revoke is reported, not undone.
+      rollBack = undefined;
       rlog.info("rotated", { step: Step.Commit, version, previousVersion: current.version, credentialId: pending.credentialId });
 
-      if (req.mode === "emergency" && rotator.revoke) {
-        await enter(Step.Revoke);
-        await rotator.revoke(ctx, params, current, pending);
-        rlog.warn("previous credential revoked (emergency)", { step: Step.Revoke, version: current.version });
+      let revoked: boolean | undefined;
+      if (req.mode === "emergency") {
+        if (rotator.revoke) {
+          await enter(Step.Revoke);
+          await rotator.revoke(ctx, params, current, pending);
+          rlog.warn("previous credential revoked (emergency)", { step: Step.Revoke, version: current.version });
+        } else if (rotator.model === CredentialModel.Dual) {
+          rlog.warn("emergency rotation: this kind cannot revoke the previous credential; revoke it at the provider", { step: Step.Revoke, version: current.version });
+        }
+        revoked = rotator.revoke !== undefined || rotator.model === CredentialModel.Single;
       }
 
       const result: RotationResult = {
@@ -376,6 +393,7 @@ export function createEngine(deps: EngineDeps): Engine {
         expiresOn: expiresOn.toISOString(),
         rotator: rotator.kind,
         rolledForward: rollForward,
+        ...(revoked !== undefined ? { revoked } : {}),
       };
       await deps.notifier.notify({
         type: NotificationType.SecretRotated,

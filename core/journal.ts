@@ -24,6 +24,9 @@ export const JournalTag = {
   State: "KeyturnJournalState",
   Supersedes: "KeyturnSupersedes",
   Rotator: "Rotator",
+  /** What started the rotation (event, http, sweep, cli) and its mode: read by the status route. */
+  Trigger: "KeyturnTrigger",
+  Mode: "KeyturnMode",
 } as const;
 export const JournalState = { Pending: "pending", Committed: "committed", RolledBack: "rolled-back" } as const;
 export type JournalState = (typeof JournalState)[keyof typeof JournalState];
@@ -47,6 +50,21 @@ export interface JournalEntry {
   readonly state: JournalState;
   readonly pending: PendingCredential;
   readonly createdOn: Date | undefined;
+  readonly trigger?: string;
+  readonly mode?: string;
+}
+
+/** What started a journalled rotation; kept in the journal's tags (never the user's secret's). */
+export interface JournalOrigin {
+  readonly trigger?: string;
+  readonly mode?: string;
+}
+
+function originTags(origin: JournalOrigin): Record<string, string> {
+  return {
+    ...(origin.trigger !== undefined ? { [JournalTag.Trigger]: origin.trigger } : {}),
+    ...(origin.mode !== undefined ? { [JournalTag.Mode]: origin.mode } : {}),
+  };
 }
 
 interface JournalBody {
@@ -95,6 +113,8 @@ export async function readJournal(client: SecretClient, secretName: string): Pro
       ...(body.state !== undefined ? { state: body.state } : {}),
     },
     createdOn: secret.properties.createdOn,
+    ...(tags[JournalTag.Trigger] !== undefined ? { trigger: tags[JournalTag.Trigger] } : {}),
+    ...(tags[JournalTag.Mode] !== undefined ? { mode: tags[JournalTag.Mode] } : {}),
   };
 }
 
@@ -105,6 +125,7 @@ export async function writeJournal(
   supersedes: string,
   rotator: string,
   pending: PendingCredential,
+  origin: JournalOrigin = {},
 ): Promise<string> {
   const body: JournalBody = {
     v: 1,
@@ -120,6 +141,7 @@ export async function writeJournal(
       [JournalTag.State]: JournalState.Pending,
       [JournalTag.Supersedes]: supersedes,
       [JournalTag.Rotator]: rotator,
+      ...originTags(origin),
     },
   });
   return written.properties.version ?? "";
@@ -132,7 +154,7 @@ export async function writeJournal(
  */
 export async function commitJournal(
   client: SecretClient,
-  entry: { secretName: string; journalVersion: string; supersedes: string; rotator: string },
+  entry: { secretName: string; journalVersion: string; supersedes: string; rotator: string } & JournalOrigin,
   state: JournalState = JournalState.Committed,
 ): Promise<void> {
   await client.updateSecretProperties(journalName(entry.secretName), entry.journalVersion, {
@@ -141,6 +163,7 @@ export async function commitJournal(
       [JournalTag.State]: state,
       [JournalTag.Supersedes]: entry.supersedes,
       [JournalTag.Rotator]: entry.rotator,
+      ...originTags(entry),
     },
   });
 }
