@@ -183,6 +183,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_ROTATION_GUARD_MINUTES: string(rotationGuardMinutes)
     KEYTURN_LOG_LEVEL: logLevel
     KEYTURN_LOCK_CONTAINER: lockContainerName
+    // The app-role check trusts x-ms-client-principal, which only App Service
+    // Authentication can vouch for: on exactly when authentication is configured here.
+    KEYTURN_REQUIRE_APP_ROLES: empty(apiAuthClientId) ? 'false' : 'true'
   })
 }
 

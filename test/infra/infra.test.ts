@@ -270,6 +270,15 @@ describe("app settings", () => {
     if (sample.Values.KEYTURN_LOCK_CONTAINER !== undefined) expect(sample.Values.KEYTURN_LOCK_CONTAINER).toBe(lockContainer);
   });
 
+  it("requires app roles exactly when App Service Authentication is configured", () => {
+    // Without the authentication module anyone with a function key could forge the
+    // x-ms-client-principal header the role check reads (core/auth.ts).
+    expect(text).toMatch(/KEYTURN_REQUIRE_APP_ROLES:\s*empty\(apiAuthClientId\) \? 'false' : 'true'/);
+    expect(functionAppBicep).toMatch(/resource authSettings '[^']+' = if \(!empty\(apiAuthClientId\)\)/);
+    expect(functionAppBicep).toMatch(/requireAuthentication:\s*true/);
+    expect(functionAppBicep).toMatch(/unauthenticatedClientAction:\s*'Return401'/);
+  });
+
   it("keyturn's own settings win over additionalAppSettings", () => {
     expect(text).toMatch(/union\(additionalAppSettings,\s*\{/);
   });
