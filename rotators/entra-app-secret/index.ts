@@ -53,15 +53,18 @@
 // it reaches only the applications keyturn owns, while Application.ReadWrite.All would let
 // a compromised keyturn add secrets to every application in the tenant (and so act as
 // any of them). A 403 from Graph says exactly this.
-// Endpoints: KEYTURN_GRAPH_ENDPOINT and KEYTURN_AUTHORITY_HOST (sovereign clouds, doubles).
+// Endpoints: KEYTURN_GRAPH_ENDPOINT and KEYTURN_AUTHORITY_HOST (sovereign clouds, doubles);
+// MSAL's instance discovery stays on for Microsoft cloud login hosts and is turned off for
+// any other authority host (token-check.ts says why).
 // Failure: check current or create failing leaves Key Vault and the consumers' password
 // untouched (a password added before a failure is removed by the next rotation's
-// cleanup); verify failing removes the new password; a Key Vault commit failure leaves
+// cleanup); verify failing (after its retries, whatever the cause) removes the new password
+// and is a verification error, reported to the owner; a Key Vault commit failure leaves
 // the previous version, whose password still works, as the latest. Graph 408/429/5xx are
 // transient (the trigger retries); 400/401/403 are provider errors; a 404 application or
 // a malformed tag is a configuration error naming the tag. No secret value ever appears
 // in a message: Graph's answers are reduced to their error code and message.
-import { ConfigurationError, TransientError, VerificationError, describeError } from "../../core/errors.js";
+import { ConfigurationError, VerificationError, describeError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, tagValue } from "../../core/tags.js";
 import { GraphApplicationClient, sameId, type ApplicationInfo, type PasswordCredentialInfo } from "./graph.js";
@@ -358,15 +361,12 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
             (error: unknown) => ctx.log.warn("could not remove the password that failed verification; the next rotation will", { step: "verify", keyId, error: describeError(error) }),
           );
       }
+      // After the bounded retries this is a verification failure whatever the cause (a
+      // refusal, AADSTS7000215, or no usable answer): the owner hears of it, and Key Vault
+      // still holds the password consumers use.
       const code = aadstsCode(last);
-      if (code !== undefined) {
-        throw new VerificationError(
-          `the identity platform refused the new secret ${keyId} of application ${clientId} after ${verifyAttempts} attempts (${code})`,
-          { cause: last },
-        );
-      }
-      throw new TransientError(
-        `could not get an answer from the token endpoint to verify the new secret ${keyId} of application ${clientId}: ${describeError(last)}`,
+      throw new VerificationError(
+        `the new secret ${keyId} of application ${clientId} got no token after ${verifyAttempts} attempts: ${code ?? describeError(last)}`,
         { cause: last },
       );
     },
