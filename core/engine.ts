@@ -395,6 +395,7 @@ export function createEngine(deps: EngineDeps): Engine {
         rolledForward: rollForward,
         ...(revoked !== undefined ? { revoked } : {}),
       };
+      await enter(Step.Notify);
       await deps.notifier.notify({
         type: NotificationType.SecretRotated,
         vault: req.vault.name,
