@@ -25,6 +25,13 @@ export interface KeyturnConfig {
   readonly rotationGuardMs: number;
   /** Blob container for the per-secret lease locks, in the function app's storage account. */
   readonly lockContainer: string;
+  /** Teams/Slack-compatible incoming webhook for owner notifications (its URL is a credential: set it as a Key Vault reference). */
+  readonly notifyWebhookUrl: string | undefined;
+  /** Azure Communication Services endpoint and sender address for owner e-mail (both or neither). */
+  readonly emailEndpoint: string | undefined;
+  readonly emailSender: string | undefined;
+  /** HTTP routes check app roles from App Service Authentication's `x-ms-client-principal`. */
+  readonly requireAppRoles: boolean;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
@@ -60,5 +67,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
     tlsCaFile: (env.KEYTURN_TLS_CA_FILE ?? "").trim() || undefined,
     rotationGuardMs: guardMinutes * 60_000,
     lockContainer: (env.KEYTURN_LOCK_CONTAINER ?? "").trim() || "keyturn-locks",
+    notifyWebhookUrl,
+    emailEndpoint,
+    emailSender,
+    requireAppRoles: requireAppRoles === "true",
   };
 }

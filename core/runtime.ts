@@ -7,14 +7,18 @@ import { loadConfig, type KeyturnConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine.js";
 import { InProcessLock, type RotationLock } from "./lock.js";
 import { createLogger, type Logger } from "./log.js";
-import { EventGridNotifier, LogNotifier, type Notifier } from "./notify.js";
-import { registry } from "../rotators/index.js";
+import { CompositeNotifier, EmailNotifier, EventGridNotifier, LogNotifier, WebhookNotifier, type Notifier } from "./notify.js";
+import type { SecretClient } from "@azure/keyvault-secrets";
+import { registry, type RotatorRegistry } from "../rotators/index.js";
 
 export interface Runtime {
   readonly config: KeyturnConfig;
   readonly engine: Engine;
   readonly log: Logger;
   readonly lock: RotationLock;
+  readonly registry: RotatorRegistry;
+  /** Property reads for the status and due routes use the engine's clients. */
+  secretClient(vaultUrl: string): Promise<SecretClient>;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -37,9 +41,12 @@ async function buildRuntime(): Promise<Runtime> {
   const log = createLogger({});
   const credential = await getCredential(config);
   const options = clientOptions(config);
-  const notifier: Notifier = config.notifyTopicEndpoint
-    ? new EventGridNotifier(config.notifyTopicEndpoint, credential, options, log)
-    : new LogNotifier(log);
+  // Every configured channel gets every notification; with none, the log is the channel.
+  const channels: Notifier[] = [];
+  if (config.notifyTopicEndpoint) channels.push(new EventGridNotifier(config.notifyTopicEndpoint, credential, options, log));
+  if (config.notifyWebhookUrl) channels.push(new WebhookNotifier(config.notifyWebhookUrl, options, log));
+  if (config.emailEndpoint && config.emailSender) channels.push(new EmailNotifier(config.emailEndpoint, config.emailSender, credential, options, log));
+  const notifier: Notifier = channels.length === 0 ? new LogNotifier(log) : channels.length === 1 ? channels[0]! : new CompositeNotifier(channels);
   // The function app's own storage account holds the locks; without one (the local
   // demo) a single process is all there is, and an in-process lock is enough.
   const storage = storageConnectionFromEnv();
@@ -54,5 +61,5 @@ async function buildRuntime(): Promise<Runtime> {
     log,
     secretClient: (vaultUrl) => getSecretClient(config, vaultUrl),
   });
-  return { config, engine, log, lock };
+  return { config, engine, log, lock, registry, secretClient: (vaultUrl) => getSecretClient(config, vaultUrl) };
 }
