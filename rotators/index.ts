@@ -4,17 +4,23 @@
 import type { Rotator } from "../core/rotator.js";
 import { entraAppSecretRotator } from "./entra-app-secret/index.js";
 import { generatedSecretRotator } from "./generated-secret/index.js";
+import { postgresFlexibleAdminRotator } from "./postgres-flexible-admin/index.js";
+import { postgresRoleRotator } from "./postgres-role/index.js";
 import { createRegistry } from "./registry.js";
 
 export const RotatorKinds = [
   "generated-secret",
   "entra-app-secret",
+  "postgres-role",
+  "postgres-flexible-admin",
 ] as const;
 export type RotatorKind = (typeof RotatorKinds)[number];
 
 export const rotators = {
   "generated-secret": generatedSecretRotator,
   "entra-app-secret": entraAppSecretRotator,
+  "postgres-role": postgresRoleRotator,
+  "postgres-flexible-admin": postgresFlexibleAdminRotator,
 } satisfies { [K in RotatorKind]: Rotator<any> & { kind: K } };
 
 export const registry = createRegistry(rotators);

@@ -20,10 +20,12 @@ export interface TestPostgres {
   readonly adminPassword: string;
   /** Everything the server wrote to its log (statements included), in order. */
   readonly serverLog: readonly string[];
-  /** Run one statement as the superuser. */
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Run one statement as the superuser (in database `postgres` unless told). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], database?: string): Promise<pg.QueryResult<R>>;
   /** Run one statement as `user`. */
-  queryAs<R extends pg.QueryResultRow = pg.QueryResultRow>(user: string, password: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  queryAs<R extends pg.QueryResultRow = pg.QueryResultRow>(user: string, password: string, sql: string, params?: unknown[], database?: string): Promise<pg.QueryResult<R>>;
+  /** A connected client as `user`; the caller ends it. */
+  connectAs(user: string, password: string, database?: string): Promise<pg.Client>;
   /** Whether `user` can log in with `password` (and run SELECT 1). Any other failure throws. */
   canLogin(user: string, password: string, database?: string): Promise<boolean>;
   stop(): Promise<void>;
@@ -101,8 +103,14 @@ export async function startPostgres(): Promise<TestPostgres> {
     adminUser,
     adminPassword,
     serverLog,
-    query: (sql, params) => withClient(adminUser, adminPassword, "postgres", (c) => c.query(sql, params)),
-    queryAs: (user, password, sql, params) => withClient(user, password, "postgres", (c) => c.query(sql, params)),
+    query: (sql, params, database = "postgres") => withClient(adminUser, adminPassword, database, (c) => c.query(sql, params)),
+    queryAs: (user, password, sql, params, database = "postgres") => withClient(user, password, database, (c) => c.query(sql, params)),
+    async connectAs(user, password, database = "postgres") {
+      const client = new pg.Client({ host, port, user, password, database, connectionTimeoutMillis: 10_000 });
+      client.on("error", () => undefined);
+      await client.connect();
+      return client;
+    },
     async canLogin(user, password, database = "postgres") {
       try {
         await withClient(user, password, database, (c) => c.query("SELECT 1"));
