@@ -536,7 +536,7 @@ describe("entra-app-secret: emergency", () => {
     const result = await rotate(fast, "leaked-secret", "emergency");
 
     const fresh = await latest("leaked-secret");
-    expect(result).toMatchObject({ status: "rotated", previousCredentialId: leaked.properties.tags!["CredentialId"] });
+    expect(result).toMatchObject({ status: "rotated", previousCredentialId: leaked.properties.tags!["CredentialId"], revoked: true });
     expect(await tokenWorks(app, leaked.value!)).toBe(false);
     expect(await tokenWorks(app, fresh.value!)).toBe(true);
     expect(keyIds(app)).toEqual([initial.keyId, fresh.properties.tags!["CredentialId"]]);
