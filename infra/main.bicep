@@ -86,6 +86,9 @@ param deployEmail bool = false
 @description('Optional. Where Communication Services stores data at rest (used when deployEmail is true).')
 param emailDataLocation string = 'Europe'
 
+@description('Optional. Versionless Key Vault secret URI (https://<vault>.vault.azure.net/secrets/<name>) whose value is the notification webhook URL. The app reads it as a Key Vault reference; keyturn\'s identity must be able to read that secret (a vault in `vaults` qualifies). Empty: no webhook.')
+param notifyWebhookSecretUri string = ''
+
 @description('Optional. Tags for every resource keyturn creates.')
 param tags object = {}
 
@@ -99,6 +102,7 @@ var allTags = union(tags, { 'azd-env-name': environmentName, application: 'keytu
 var storageAccountName = 'stkt${resourceToken}'
 var functionAppName = 'func-keyturn-${resourceToken}'
 var appInsightsName = 'appi-keyturn-${resourceToken}'
+var communicationServiceName = 'acs-keyturn-${resourceToken}'
 var notifyTopicName = 'evgt-keyturn-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 // The engine takes its rotation locks (blob leases) in this container (KEYTURN_LOCK_CONTAINER).
@@ -287,7 +291,24 @@ var roleAssignments = concat(
       }
       reason: 'Event Grid system topics: write dead-lettered Key Vault events'
     }
-  ]
+  ],
+  // E-mail notifications with keyturn's Entra identity (deployEmail only). Communication
+  // Services has no narrower built-in role that can send; scoped to keyturn's own resource.
+  deployEmail
+    ? [
+        {
+          principal: 'keyturn'
+          roleDefinitionId: builtInRoleIds['Communication and Email Service Owner']
+          scope: {
+            resourceType: 'Microsoft.Communication/communicationServices'
+            subscriptionId: thisSubscriptionId
+            resourceGroup: effectiveResourceGroupName
+            name: communicationServiceName
+          }
+          reason: 'keyturn: send notification e-mail with its Entra identity'
+        }
+      ]
+    : []
 )
 
 // ---------------------------------------------------------------------------------------
@@ -358,7 +379,7 @@ module email 'modules/email.bicep' = if (deployEmail) {
   name: 'keyturn-email'
   scope: rg
   params: {
-    communicationServiceName: 'acs-keyturn-${resourceToken}'
+    communicationServiceName: communicationServiceName
     emailServiceName: 'ecs-keyturn-${resourceToken}'
     dataLocation: emailDataLocation
     tags: allTags
@@ -380,6 +401,7 @@ module roles 'modules/role-assignments.bicep' = {
     storage
     monitoring
     notifyTopic
+    email
   ]
 }
 
@@ -407,6 +429,9 @@ module functionApp 'modules/function-app.bicep' = {
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount
     apiAuthClientId: apiAuthClientId
+    emailEndpoint: deployEmail ? email.outputs.endpoint : ''
+    emailSender: deployEmail ? email.outputs.senderAddress : ''
+    notifyWebhookSecretUri: notifyWebhookSecretUri
   }
   // Start the host only once its identity can reach its storage and telemetry.
   dependsOn: [

@@ -57,4 +57,4 @@ output communicationServiceResourceId string = communicationService.id
 output endpoint string = 'https://${communicationService.properties.hostName}'
 
 @description('Sender address on the Azure-managed domain.')
-output senderAddress string = 'DoNotReply@${managedDomain.properties.mailFromSenderDomain}'
+output senderAddress string = 'DoNotReply@${managedDomain.properties.fromSenderDomain}'

@@ -89,6 +89,15 @@ param instanceMemoryMB int = 2048
 @description('Optional. Client ID of the Entra app registration that protects the HTTP API (App Service Authentication). Empty: authentication is not configured here and only function keys protect the API.')
 param apiAuthClientId string = ''
 
+@description('Optional. Communication Services endpoint for e-mail notifications (KEYTURN_EMAIL_ENDPOINT). Empty: no e-mail.')
+param emailEndpoint string = ''
+
+@description('Optional. Sender address for e-mail notifications (KEYTURN_EMAIL_SENDER). Set together with emailEndpoint.')
+param emailSender string = ''
+
+@description('Optional. Key Vault secret URI (versionless) holding the notification webhook URL, which is itself a credential. Set as a Key Vault reference (KEYTURN_NOTIFY_WEBHOOK_URL), resolved with the app\'s identity. Empty: no webhook.')
+param notifyWebhookSecretUri string = ''
+
 @description('Optional. Further app settings (no secrets: use Key Vault references or identities).')
 param additionalAppSettings object = {}
 
@@ -128,6 +137,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references in app settings resolve with the user-assigned identity.
+    keyVaultReferenceIdentity: identityResourceId
     siteConfig: {
       minTlsVersion: '1.2'
     }
@@ -186,6 +197,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // The app-role check trusts x-ms-client-principal, which only App Service
     // Authentication can vouch for: on exactly when authentication is configured here.
     KEYTURN_REQUIRE_APP_ROLES: empty(apiAuthClientId) ? 'false' : 'true'
+    KEYTURN_EMAIL_ENDPOINT: emailEndpoint
+    KEYTURN_EMAIL_SENDER: emailSender
+    // A webhook URL carries its own credential: only ever a Key Vault reference here.
+    KEYTURN_NOTIFY_WEBHOOK_URL: empty(notifyWebhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${notifyWebhookSecretUri})'
   })
 }
 

@@ -35,6 +35,7 @@ var isCosmosAccount = resourceType == 'Microsoft.DocumentDB/databaseAccounts'
 var isPostgresServer = resourceType == 'Microsoft.DBforPostgreSQL/flexibleServers'
 var isEventGridTopic = resourceType == 'Microsoft.EventGrid/topics'
 var isAppInsights = resourceType == 'Microsoft.Insights/components'
+var isCommunicationService = resourceType == 'Microsoft.Communication/communicationServices'
 
 // ---- Key Vault ----------------------------------------------------------------------
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (isVault) {
@@ -162,6 +163,22 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = if (i
 resource appInsightsRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isAppInsights) {
   name: guid(appInsights.id, principalId, roleDefinitionResourceId)
   scope: appInsights
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Communication Services (e-mail) ------------------------------------------------
+resource communicationService 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (isCommunicationService) {
+  name: resourceName
+}
+
+resource communicationServiceRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isCommunicationService) {
+  name: guid(communicationService.id, principalId, roleDefinitionResourceId)
+  scope: communicationService
   properties: {
     roleDefinitionId: roleDefinitionResourceId
     principalId: principalId

@@ -28,6 +28,10 @@ var builtInRoleIds = {
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb'
   // Privileged: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged
   Contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
+  // Not found in the copy of the reference available when this was written; the ID is the
+  // role's own (raw role definition JSON, mirrored at azure-rbac-catalog.org). Only used
+  // with deployEmail. See docs/access-model.md.
+  'Communication and Email Service Owner': '09976791-48a7-449e-bb21-39d1a415f350'
 }
 
 // ---------------------------------------------------------------------------------------
@@ -82,7 +86,7 @@ type targetResourceType = {
 
 @export()
 @description('Resource types a keyturn role assignment may be scoped to. Never a subscription or a resource group.')
-type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components'
+type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices'
 
 @export()
 @description('Principals that receive roles. keyturn: the function app\'s user-assigned identity. eventGridDeadLetter: the identity the Key Vault system topics use to write dead letters.')

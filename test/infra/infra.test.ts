@@ -49,6 +49,10 @@ const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
   "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
   // https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged#contributor
   Contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+  // NOT found in the copy of Microsoft's reference available here. Source: the role's raw
+  // definition JSON as mirrored by https://azure-rbac-catalog.org/roles/09976791-48a7-449e-bb21-39d1a415f350
+  // (and Microsoft Q&A answers naming the role for ACS e-mail). Used only with deployEmail.
+  "Communication and Email Service Owner": "09976791-48a7-449e-bb21-39d1a415f350",
 };
 
 // Roles the design calls for, by what they are for (docs/access-model.md explains each).
@@ -64,6 +68,7 @@ const REQUIRED_ROLES = [
   "Storage Blob Data Contributor",
   "Monitoring Metrics Publisher",
   "Contributor",
+  "Communication and Email Service Owner",
 ] as const;
 
 // ---------------------------------------------------------------------------------------
@@ -277,6 +282,13 @@ describe("app settings", () => {
     expect(functionAppBicep).toMatch(/resource authSettings '[^']+' = if \(!empty\(apiAuthClientId\)\)/);
     expect(functionAppBicep).toMatch(/requireAuthentication:\s*true/);
     expect(functionAppBicep).toMatch(/unauthenticatedClientAction:\s*'Return401'/);
+  });
+
+  it("sets credentials only as Key Vault references, and e-mail settings together", () => {
+    expect(text).toMatch(/KEYTURN_NOTIFY_WEBHOOK_URL:\s*empty\(notifyWebhookSecretUri\) \? '' : '@Microsoft\.KeyVault\(SecretUri=\$\{notifyWebhookSecretUri\}\)'/);
+    expect(functionAppBicep).toMatch(/keyVaultReferenceIdentity:\s*identityResourceId/);
+    expect(mainBicep).toMatch(/emailEndpoint: deployEmail \? email\.outputs\.endpoint : ''/);
+    expect(mainBicep).toMatch(/emailSender: deployEmail \? email\.outputs\.senderAddress : ''/);
   });
 
   it("keyturn's own settings win over additionalAppSettings", () => {
