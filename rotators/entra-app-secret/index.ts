@@ -143,12 +143,13 @@ function parseFormat(raw: string | undefined): EntraSecretFormat {
 }
 
 /**
- * The client secret inside a secret value. With SecretFormat=json a value that is not
- * our JSON (an owner who just switched the format) is taken as the bare secret, so the
- * switch takes effect with the next version instead of failing.
+ * The client secret inside a secret value: the `clientSecret` of our JSON, or the whole
+ * value. Read the same way whatever SecretFormat says now, so that an owner who switches
+ * the format gets the new one with the next version instead of a failed check (a bare
+ * Entra secret is never a JSON object).
  */
-export function secretTextOf(format: EntraSecretFormat, value: string): string {
-  if (format === EntraSecretFormat.Json) {
+export function secretTextOf(value: string): string {
+  if (value.startsWith("{")) {
     try {
       const parsed = JSON.parse(value) as Partial<EntraSecretJson> | null;
       if (parsed && typeof parsed.clientSecret === "string") return parsed.clientSecret;
@@ -272,7 +273,7 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
       const objectId = objectIdFor(ctx, params);
       const app = await graphFor(ctx).getApplication(objectId);
       checkClientId(params, app);
-      const secretText = secretTextOf(params.format, current.value);
+      const secretText = secretTextOf(current.value);
       ctx.registerSecret(secretText);
       const password = app.passwordCredentials.find((c) => sameId(c.keyId, params.credentialId));
       const problem = !password
@@ -322,7 +323,7 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
 
     // Read-only but for one thing: a password that never worked is removed again.
     async verify(ctx, params, pending) {
-      const secretText = secretTextOf(params.format, pending.secretValue);
+      const secretText = secretTextOf(pending.secretValue);
       ctx.registerSecret(secretText);
       const clientId = pending.state?.["clientId"] ?? params.clientId;
       const keyId = pending.credentialId ?? "";

@@ -335,6 +335,18 @@ describe("entra-app-secret: rotation", () => {
       expect(version.properties.contentType).toBe("application/json");
       expect(await tokenWorks(app, value["clientSecret"]!)).toBe(true);
     }
+
+    // Back to the bare secret: the next version follows the tag.
+    await secrets.setSecret("json-secret", second.value!, {
+      tags: { ...second.properties.tags, SecretFormat: "secret" },
+      contentType: "application/json",
+      expiresOn: second.properties.expiresOn!,
+    });
+    await rotate(fast, "json-secret");
+    const bare = await latest("json-secret");
+    expect(bare.value!.startsWith("{")).toBe(false);
+    expect(bare.properties.contentType).toBe("text/plain");
+    expect(await tokenWorks(app, bare.value!)).toBe(true);
   });
 
   it("accepts ProviderAddress as the Graph URL of the application, and works without a ClientId tag", async () => {
