@@ -7,9 +7,11 @@ import { generatedSecretRotator } from "./generated-secret/index.js";
 import { postgresFlexibleAdminRotator } from "./postgres-flexible-admin/index.js";
 import { postgresRoleRotator } from "./postgres-role/index.js";
 import { createRegistry } from "./registry.js";
+import { storageAccountKeyRotator } from "./storage-account-key/index.js";
 
 export const RotatorKinds = [
   "generated-secret",
+  "storage-account-key",
   "entra-app-secret",
   "postgres-role",
   "postgres-flexible-admin",
@@ -18,6 +20,7 @@ export type RotatorKind = (typeof RotatorKinds)[number];
 
 export const rotators = {
   "generated-secret": generatedSecretRotator,
+  "storage-account-key": storageAccountKeyRotator,
   "entra-app-secret": entraAppSecretRotator,
   "postgres-role": postgresRoleRotator,
   "postgres-flexible-admin": postgresFlexibleAdminRotator,

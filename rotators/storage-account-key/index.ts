@@ -1,0 +1,296 @@
+// storage-account-key — an access key of an Azure storage account (key1 / key2), held
+// in Key Vault as the bare key or as a connection string.
+//
+// Model: dual credential. The account has two keys; consumers use the one CredentialId
+// names. A rotation regenerates the *other* key (nobody uses it), proves the new value
+// works with a real Shared Key request to the blob service, and commits it with
+// CredentialId switched. The previously active key keeps working until the next
+// rotation regenerates it, so consumers have a whole validity period to pick up the
+// new version. Emergency mode also regenerates the previously active key at once.
+//
+//   check current  listKeys: the value in Key Vault must be the key CredentialId names
+//                  (without CredentialId: the key it matches — never a guess, because
+//                  regenerating the key consumers use is an outage); a value that is
+//                  neither key (wrong ProviderAddress, or drift) or a connection string
+//                  naming another account is refused before anything changes. An account
+//                  with allowSharedKeyAccess=false is refused too: its keys authorise nothing.
+//   create         regenerateKey(the other key); the new value comes back in the answer.
+//   verify         Blob service GetServiceProperties signed with the new key (for the
+//                  connection-string format: a client built from the connection string
+//                  itself), retried briefly while a new key propagates.
+//   revoke         (emergency) regenerateKey(the previously active key).
+//
+// Tags (besides ValidityPeriodDays, Owner):
+//   ProviderAddress=/subscriptions/<sub>/resourceGroups/rg-app/providers/Microsoft.Storage/storageAccounts/stappprod
+//                   (the Rotator tag may be left out: this resource type selects the kind)
+//   Rotator=storage-account-key        optional
+//   CredentialId=key1                  the key the current version holds; written by keyturn
+//   SecretFormat=key | connection-string
+//     key (default): the base64 key;
+//     connection-string: DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;EndpointSuffix=core.windows.net
+//     (with BlobEndpoint=…;QueueEndpoint=… instead of EndpointSuffix when the account's
+//     endpoints are not the cloud's standard ones).
+// Azure role: Storage Account Key Operator Service Role on the account (listKeys and
+// regenerateKey only). keyturn also reads the account (primaryEndpoints,
+// allowSharedKeyAccess) when it may; without Microsoft.Storage/storageAccounts/read it
+// uses the cloud's standard endpoints (public, China, US Government clouds).
+// Failure: check current failing changes nothing. A failure in create or verify leaves
+// the active key, which Key Vault holds, untouched: only the unused key was regenerated,
+// and the next rotation regenerates it again. A Key Vault commit failure likewise leaves
+// the previous version, whose key still works, as the latest. ARM 403 names the role;
+// 404 is a configuration error naming ProviderAddress; 429/5xx are transient (retried by
+// the SDK, then by the trigger). No key ever appears in a message or a log line.
+import { ArmProviderError, armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
+import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
+import { Tag } from "../../core/tags.js";
+import type { StorageManagementClient } from "@azure/arm-storage";
+import type { StoragePipelineOptions } from "@azure/storage-blob";
+import {
+  StorageSecretFormat,
+  formatStorageValue,
+  keyFromValue,
+  otherKey,
+  parseKeyName,
+  parseStorageFormat,
+  standardEndpointsFor,
+  type StorageEndpoints,
+  type StorageKeyName,
+} from "./format.js";
+
+export { StorageSecretFormat, StorageKeyName, storageConnectionString } from "./format.js";
+
+export const STORAGE_ACCOUNT_TYPE = "microsoft.storage/storageaccounts";
+export const STORAGE_KEY_ROLE = "Storage Account Key Operator Service Role";
+const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Storage/storageAccounts/<account>";
+
+export interface StorageAccountKeyParams {
+  readonly account: ArmResourceId;
+  /** The key the current version holds, as tagged; undefined: found from the value. */
+  readonly credentialId: StorageKeyName | undefined;
+  readonly format: StorageSecretFormat;
+}
+
+export interface StorageAccountKeyOptions {
+  /** Pauses before each verification attempt; a new key can take seconds to reach every front end. */
+  readonly verifyDelaysMs?: readonly number[];
+}
+
+const DEFAULT_VERIFY_DELAYS_MS = [0, 1_000, 3_000, 6_000] as const;
+
+function storageClient(ctx: RotatorContext, account: ArmResourceId): Promise<StorageManagementClient> {
+  return cachedArmClient(ctx, "arm-storage", account.subscriptionId, async () => {
+    // Loaded on first use: cold start matters, and most secrets are not storage keys.
+    const { StorageManagementClient } = await import("@azure/arm-storage");
+    return new StorageManagementClient(ctx.credential, account.subscriptionId, armClientOptions(ctx));
+  });
+}
+
+const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: STORAGE_KEY_ROLE });
+
+type KeyPair = Record<StorageKeyName, string>;
+
+function keyPair(result: { keys?: ReadonlyArray<{ keyName?: string; value?: string }> }, ctx: RotatorContext): KeyPair {
+  const pair: Partial<KeyPair> = {};
+  for (const k of result.keys ?? []) {
+    const name = k.keyName?.toLowerCase();
+    if ((name === "key1" || name === "key2") && k.value) {
+      ctx.registerSecret(k.value);
+      pair[name] = k.value;
+    }
+  }
+  if (!pair.key1 || !pair.key2) throw new ProviderError("ARM's list of account keys lacks key1 or key2");
+  return pair as KeyPair;
+}
+
+async function listKeys(ctx: RotatorContext, account: ArmResourceId): Promise<KeyPair> {
+  const client = await storageClient(ctx, account);
+  const result = await armCall(call(account, "list the keys of"), () => client.storageAccounts.listKeys(account.resourceGroup, account.name));
+  return keyPair(result, ctx);
+}
+
+async function regenerate(ctx: RotatorContext, account: ArmResourceId, keyName: StorageKeyName): Promise<KeyPair> {
+  const client = await storageClient(ctx, account);
+  const result = await armCall(call(account, `regenerate ${keyName} of`), () =>
+    client.storageAccounts.regenerateKey(account.resourceGroup, account.name, { keyName }),
+  );
+  return keyPair(result, ctx);
+}
+
+interface AccountFacts {
+  readonly endpoints: StorageEndpoints;
+  /** undefined: unknown (keyturn may not read the account). */
+  readonly allowSharedKeyAccess: boolean | undefined;
+}
+
+/**
+ * The account's endpoints and Shared Key switch from ARM. Without read permission (the
+ * Key Operator role alone) the cloud's standard endpoints stand in; for an ARM endpoint
+ * that is no known cloud there is nothing to stand in, and the 403 names the role.
+ */
+async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promise<AccountFacts> {
+  const client = await storageClient(ctx, account);
+  try {
+    const props = await armCall({ action: "read", resource: account, role: `Reader (or any role with Microsoft.Storage/storageAccounts/read) besides ${STORAGE_KEY_ROLE}` }, () =>
+      client.storageAccounts.getProperties(account.resourceGroup, account.name),
+    );
+    const e = props.primaryEndpoints;
+    if (!e?.blob) throw new ProviderError(`ARM reports no blob endpoint for ${account.id}; keyturn verifies keys against the blob service`);
+    const endpoints: StorageEndpoints = {
+      blob: e.blob,
+      ...(e.queue ? { queue: e.queue } : {}),
+      ...(e.table ? { table: e.table } : {}),
+      ...(e.file ? { file: e.file } : {}),
+    };
+    // ARM omits allowSharedKeyAccess when nobody set it: null means allowed.
+    return { endpoints, allowSharedKeyAccess: props.allowSharedKeyAccess ?? true };
+  } catch (error) {
+    const standard = standardEndpointsFor(ctx.armEndpoint, account.name);
+    if (error instanceof ArmProviderError && error.statusCode === 403 && standard) {
+      ctx.log.debug("may not read the storage account; using the cloud's standard endpoints", { step: "create" });
+      return { endpoints: standard, allowSharedKeyAccess: undefined };
+    }
+    throw error;
+  }
+}
+
+/** Which key the current value holds, checked against the tag. Throws unless exactly one matches. */
+function activeKeyOf(params: StorageAccountKeyParams, current: CurrentSecret, keys: KeyPair): StorageKeyName {
+  const { key, accountName } = keyFromValue(current.value);
+  if (accountName !== undefined && accountName.toLowerCase() !== params.account.name.toLowerCase()) {
+    throw new ConfigurationError(
+      `names storage account ${params.account.name}, but the connection string in Key Vault is for account ${accountName.slice(0, 64)}; fix the tag or the value`,
+      Tag.ProviderAddress,
+    );
+  }
+  const matches = (["key1", "key2"] as const).filter((k) => keys[k] === key);
+  const found = matches[0];
+  if (!found) {
+    throw new ProviderError(
+      `the value in Key Vault is neither key of storage account ${params.account.id}: ProviderAddress names another account, ` +
+        "or the key was regenerated outside keyturn. Put the key consumers use now into Key Vault (with CredentialId key1 or key2), then rotate",
+    );
+  }
+  if (params.credentialId !== undefined && params.credentialId !== found) {
+    throw new ConfigurationError(
+      `says ${params.credentialId}, but the value in Key Vault is ${found} of the account; set CredentialId=${found} if consumers use ${found}`,
+      Tag.CredentialId,
+    );
+  }
+  return found;
+}
+
+/** Pipeline options for the blob data-plane client: the process's TLS options and a short retry. */
+function blobOptions(ctx: RotatorContext) {
+  const r = ctx.clientOptions.retryOptions;
+  return {
+    ...(ctx.clientOptions.tlsOptions ? { tlsOptions: { ...ctx.clientOptions.tlsOptions } } : {}),
+    retryOptions: {
+      maxTries: (r?.maxRetries ?? 3) + 1,
+      ...(r?.retryDelayInMs !== undefined ? { retryDelayInMs: r.retryDelayInMs } : {}),
+      ...(r?.maxRetryDelayInMs !== undefined ? { maxRetryDelayInMs: r.maxRetryDelayInMs } : {}),
+    },
+  };
+}
+
+/**
+ * One signed data-plane request with `value`: GetServiceProperties on the blob service.
+ * Resolves when the service accepts the signature; otherwise says why.
+ */
+async function tryBlobRequest(ctx: RotatorContext, accountName: string, blobEndpoint: string, format: StorageSecretFormat, value: string): Promise<{ ok: true } | { ok: false; status: number | undefined; code: string; transient: boolean }> {
+  const { BlobServiceClient, StorageSharedKeyCredential } = await import("@azure/storage-blob");
+  // BlobServiceClient's options type lacks tlsOptions, but its pipeline honours them.
+  const options: StoragePipelineOptions = blobOptions(ctx);
+  const client =
+    format === StorageSecretFormat.ConnectionString
+      ? BlobServiceClient.fromConnectionString(value, options)
+      : new BlobServiceClient(blobEndpoint, new StorageSharedKeyCredential(accountName, keyFromValue(value).key), options);
+  try {
+    await client.getProperties();
+    return { ok: true };
+  } catch (error) {
+    const e = error as { statusCode?: number; code?: string; details?: { errorCode?: string } };
+    const code = e.details?.errorCode ?? e.code ?? "Unknown";
+    return { ok: false, status: e.statusCode, code, transient: isTransient(error) };
+  }
+}
+
+export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions = {}) {
+  const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
+
+  return {
+    kind: "storage-account-key",
+    model: CredentialModel.Dual,
+    description: "an access key (key1/key2) of an Azure storage account",
+    resourceTypes: [STORAGE_ACCOUNT_TYPE],
+    tags: [Tag.ProviderAddress, Tag.CredentialId, Tag.SecretFormat],
+
+    parse(tags): StorageAccountKeyParams {
+      return {
+        account: parseProviderAddress(tags, STORAGE_ACCOUNT_TYPE, EXAMPLE, /^[a-z0-9]{3,24}$/i),
+        credentialId: parseKeyName(tags),
+        format: parseStorageFormat(tags),
+      };
+    },
+
+    // Read-only: listKeys and the account's properties.
+    async checkCurrent(ctx, params, current) {
+      const keys = await listKeys(ctx, params.account);
+      activeKeyOf(params, current, keys);
+      const facts = await accountFacts(ctx, params.account);
+      if (facts.allowSharedKeyAccess === false) {
+        throw new ProviderError(
+          `storage account ${params.account.id} does not allow Shared Key authorization (allowSharedKeyAccess is false): ` +
+            "its keys authorise nothing, so keyturn cannot prove a new one works. Enable Shared Key access, or stop rotating this secret",
+        );
+      }
+    },
+
+    // Regenerates the key consumers do not use; running it twice only regenerates that
+    // unused key again.
+    async create(ctx, params, current): Promise<PendingCredential> {
+      const active = params.credentialId ?? activeKeyOf(params, current, await listKeys(ctx, params.account));
+      const target = otherKey(active);
+      const facts = await accountFacts(ctx, params.account);
+      const keys = await regenerate(ctx, params.account, target);
+      const value = formatStorageValue(params.format, params.account.name, keys[target], facts.endpoints);
+      ctx.registerSecret(value);
+      ctx.log.info(`regenerated ${target}, the key consumers do not use`, { step: "create" });
+      return {
+        credentialId: target,
+        secretValue: value,
+        state: { accountName: params.account.name, blobEndpoint: facts.endpoints.blob, format: params.format },
+      };
+    },
+
+    // A real Shared Key request: the blob service checks the signature against the
+    // account's current keys. Read-only, so running it twice is harmless.
+    async verify(ctx, params, pending) {
+      const blobEndpoint = pending.state?.blobEndpoint ?? (await accountFacts(ctx, params.account)).endpoints.blob;
+      const format = (pending.state?.format as StorageSecretFormat | undefined) ?? params.format;
+      let last: { status: number | undefined; code: string; transient: boolean } | undefined;
+      for (const delay of verifyDelaysMs) {
+        if (delay > 0) await sleep(delay);
+        const outcome = await tryBlobRequest(ctx, params.account.name, blobEndpoint, format, pending.secretValue);
+        if (outcome.ok) return;
+        last = outcome;
+        // The account refuses Shared Key altogether: waiting will not change that.
+        if (outcome.code === "KeyBasedAuthenticationNotPermitted") break;
+      }
+      const what = `the blob service of ${params.account.name} refused ${pending.credentialId ?? "the new key"}: ${last?.status ?? "no answer"} ${last?.code ?? ""}`.trim();
+      // Throttling and 5xx outlasted the SDK's retries: the key may be fine; try again later.
+      if (last?.transient) throw new TransientError(what);
+      throw new VerificationError(what);
+    },
+
+    // Emergency: the previously active key stops working now.
+    async revoke(ctx, params, _previous, committed) {
+      // The tags parsed are the previous version's: its CredentialId is the key to revoke.
+      const previousKey = params.credentialId ?? otherKey(committed.credentialId as StorageKeyName);
+      await regenerate(ctx, params.account, previousKey);
+      ctx.log.warn(`regenerated ${previousKey}, the previously active key`, { step: "revoke" });
+    },
+  } satisfies Rotator<StorageAccountKeyParams> & { kind: "storage-account-key" };
+}
+
+export const storageAccountKeyRotator = createStorageAccountKeyRotator();
