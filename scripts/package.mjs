@@ -143,6 +143,16 @@ function copyProductionModules(lock) {
   return { copied, skippedOptional };
 }
 
+/** Native add-ons (`*.node`) only run on the OS and CPU they were built for. */
+function nativeAddons(dir, found = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) nativeAddons(p, found);
+    else if (name.endsWith(".node")) found.push(relative(out, p));
+  }
+  return found;
+}
+
 function prunedLock(lock) {
   const packages = {};
   for (const [path, meta] of Object.entries(lock.packages)) {
@@ -228,6 +238,10 @@ async function main() {
   writePackageJson(manifest, mainFile);
   writeFileSync(join(out, "package-lock.json"), `${JSON.stringify(prunedLock(lock), null, 2)}\n`);
   const { copied, skippedOptional } = copyProductionModules(lock);
+  const native = existsSync(join(out, "node_modules")) ? nativeAddons(join(out, "node_modules")) : [];
+  if (native.length > 0) {
+    log(`warning: native add-ons in the package (${native.join(", ")}): deploy a package built on linux-x64, or let the platform build remotely`);
+  }
 
   if (!opts["no-verify"]) verify(mainFile);
   const zipped = opts["no-zip"] ? false : zip();

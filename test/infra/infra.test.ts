@@ -516,6 +516,7 @@ describe("azd", () => {
     expect(azureYaml).toMatch(/^ {4}host: function$/m);
     expect(azureYaml).toMatch(/^ {4}language: js$/m);
     expect(azureYaml).toMatch(/^ {4}project: \.$/m);
+    expect(azureYaml).toMatch(/^ {4}remoteBuild: false$/m);
     const dist = /^ {4}dist: (\S+)$/m.exec(azureYaml)?.[1];
     // The folder scripts/package.mjs writes by default.
     expect(read(join(root, "scripts/package.mjs"))).toContain(`out: { type: "string", default: "${dist}" }`);
