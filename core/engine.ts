@@ -417,18 +417,25 @@ export function createEngine(deps: EngineDeps): Engine {
     } catch (raw) {
       const error = classify(raw, step);
       const fields = { step, rotator: plan?.rotator.kind, errorKind: error.kind, error: describeError(error) };
-      if (error.transient) {
-        log.warn("rotation failed with a transient error; the trigger may retry", fields);
-      } else if (error.kind === ErrorKind.NotFound || error.kind === ErrorKind.Conflict || error.kind === ErrorKind.BadRequest) {
+      if (error.kind === ErrorKind.NotFound || error.kind === ErrorKind.Conflict || error.kind === ErrorKind.BadRequest) {
+        // Nothing to tell an owner: no secret, someone else is rotating it, or bad input.
         log.warn("rotation not possible", fields);
       } else {
-        log.error("rotation failed", fields);
         let rolledBack: boolean | undefined;
-        if (rollBack) {
+        if (error.transient) {
+          // The trigger retries (Event Grid redelivers; the sweep comes back). The owner
+          // still hears of it, marked `willRetry`; repeated reports of one delivery
+          // share its triggerId.
+          log.warn("rotation failed with a transient error; the trigger will retry", fields);
+        } else {
+          log.error("rotation failed", fields);
+        }
+        if (rollBack && !error.transient) {
           // Verification (or the vault write) failed for good after the provider may
           // have taken the new credential: give it the previous one back, so that the
           // latest version works again. If that fails too, the pending journal still
-          // holds the new credential for the next trigger to roll forward.
+          // holds the new credential for the next trigger to roll forward. (After a
+          // transient failure the journal is rolled forward on the retry instead.)
           try {
             await rollBack();
             rolledBack = true;
@@ -441,7 +448,6 @@ export function createEngine(deps: EngineDeps): Engine {
             });
           }
         }
-        // Permanent failures are reported once and acknowledged: retrying would not help.
         const owner = plan?.owner ?? (current ? tagValue(current.tags, Tag.Owner) : undefined);
         await deps.notifier.notify({
           type: NotificationType.RotationFailed,
@@ -457,6 +463,7 @@ export function createEngine(deps: EngineDeps): Engine {
           step,
           errorKind: error.kind,
           error: describeError(error),
+          willRetry: error.transient,
           ...(rolledBack !== undefined ? { rolledBack } : {}),
         });
       }

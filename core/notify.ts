@@ -36,6 +36,8 @@ export interface RotationNotification {
   readonly step?: string;
   readonly errorKind?: string;
   readonly error?: string;
+  /** Failures: true when the trigger retries by itself (transient), false when an owner must act. */
+  readonly willRetry?: boolean;
   /** Single-credential failures after the provider changed: whether it has its previous credential back. */
   readonly rolledBack?: boolean;
 }

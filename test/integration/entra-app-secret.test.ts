@@ -419,9 +419,9 @@ describe("entra-app-secret: failures leave Key Vault holding a password that wor
     expect(error.message).toContain("500 InternalServerError");
     expect(keyIds(o.app)).toEqual([o.initial.keyId]);
     await expectUnchanged("graph-down-secret", o);
-    // The engine reports only permanent failures; a transient one goes back to the
-    // trigger for redelivery (ARCHITECTURE.md) and is logged.
-    expect(fast.notifier.sent.slice(before)).toEqual([]);
+    // A transient failure goes back to the trigger for redelivery (ARCHITECTURE.md);
+    // the owner hears of it, marked as one that will be retried.
+    expect(fast.notifier.sent.slice(before)).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", secret: "graph-down-secret", step: "create", willRetry: true })]);
     expect(logs.some((l) => l.includes("transient") && l.includes('"secret":"graph-down-secret"') && l.includes('"step":"create"'))).toBe(true);
   });
 
@@ -473,7 +473,7 @@ describe("entra-app-secret: failures leave Key Vault holding a password that wor
   });
 
   it.each([
-    { status: 500, kind: "transient", notified: false },
+    { status: 500, kind: "transient", notified: true },
     { status: 403, kind: "provider", notified: true },
   ])("Key Vault SetSecret answers $status: the previous version stays latest and works; the next rotation removes the orphan", async ({ status, kind, notified }) => {
     const name = `commit-${status}-secret`;
@@ -489,7 +489,7 @@ describe("entra-app-secret: failures leave Key Vault holding a password that wor
     const orphan = keyIds(o.app).find((k) => k !== o.initial.keyId);
     expect(orphan).toBeDefined();
     expect(fast.notifier.sent.slice(before)).toEqual(
-      notified ? [expect.objectContaining({ type: "keyturn.RotationFailed", secret: name, step: "commit" })] : [],
+      notified ? [expect.objectContaining({ type: "keyturn.RotationFailed", secret: name, step: "commit", willRetry: kind === "transient" })] : [],
     );
 
     await rotate(fast, name);
