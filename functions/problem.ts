@@ -28,11 +28,16 @@ const titleOf: Record<ErrorKind, string> = {
   [ErrorKind.Internal]: "Internal error",
 };
 
-export function problem(status: number, title: string, detail: string, extra: Record<string, string> = {}): HttpResponseInit {
+/**
+ * `members` are RFC 9457 extension members; `errorKind` (one of ErrorKind, or
+ * `forbidden`/`unauthorized`) lets clients such as the CLI map a problem to an exit
+ * code without parsing titles.
+ */
+export function problem(status: number, title: string, detail: string, extra: Record<string, string> = {}, members: Record<string, string> = {}): HttpResponseInit {
   return {
     status,
     headers: { "content-type": "application/problem+json", ...extra },
-    body: JSON.stringify({ type: "about:blank", title, status, detail: redact(detail) }),
+    body: JSON.stringify({ type: "about:blank", title, status, detail: redact(detail), ...members }),
   };
 }
 
@@ -43,7 +48,7 @@ export function problemFromError(raw: unknown): HttpResponseInit {
   if (error instanceof RotationInProgressError) headers["retry-after"] = String(error.retryAfterSeconds);
   else if (error.transient) headers["retry-after"] = "30";
   const detail = error.kind === ErrorKind.Internal ? describeError(error) : error.message;
-  return problem(status, titleOf[error.kind], detail, headers);
+  return problem(status, titleOf[error.kind], detail, headers, { errorKind: error.kind });
 }
 
 export function json(status: number, body: unknown): HttpResponseInit {

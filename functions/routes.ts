@@ -3,6 +3,7 @@
 // it, so the two cannot drift. Handlers are loaded on first use: registration at cold
 // start loads nothing but this table.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { AppRole } from "../core/auth.js";
 import type { EventOutcome } from "./keyVaultEvents.js";
 
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
@@ -16,6 +17,11 @@ export interface HttpRoute {
   /** Relative to /api, with {param} segments, as Azure Functions routes are written. */
   readonly route: string;
   readonly authLevel: "anonymous" | "function" | "admin";
+  /**
+   * The app role a caller needs when KEYTURN_REQUIRE_APP_ROLES=true (App Service
+   * Authentication on); none for anonymous routes. Checked in invokeHttpRoute.
+   */
+  readonly role?: AppRole;
   load(): Promise<HttpHandler>;
 }
 
@@ -39,7 +45,34 @@ export const routes: readonly Route[] = [
     methods: ["POST"],
     route: "vaults/{vault}/secrets/{name}/rotate",
     authLevel: "function",
+    role: AppRole.Operator,
     load: async () => (await import("./rotateSecret.js")).rotateSecret,
+  },
+  {
+    name: "secretStatus",
+    trigger: "http",
+    methods: ["GET"],
+    route: "vaults/{vault}/secrets/{name}",
+    authLevel: "function",
+    role: AppRole.Reader,
+    load: async () => (await import("./secretStatus.js")).secretStatus,
+  },
+  {
+    name: "dueSecrets",
+    trigger: "http",
+    methods: ["GET"],
+    route: "vaults/{vault}/due",
+    authLevel: "function",
+    role: AppRole.Reader,
+    load: async () => (await import("./dueSecrets.js")).dueSecrets,
+  },
+  {
+    name: "health",
+    trigger: "http",
+    methods: ["GET"],
+    route: "health",
+    authLevel: "anonymous",
+    load: async () => (await import("./health.js")).health,
   },
 ];
 
@@ -54,6 +87,10 @@ export async function invokeHttpRoute(route: HttpRoute, request: HttpRequest, co
   if (!route.methods.includes(request.method as HttpMethod)) {
     const { problem } = await import("./problem.js");
     return problem(405, "Method not allowed", `${request.method} is not allowed on this route`, { allow: route.methods.join(", ") });
+  }
+  if (route.role !== undefined) {
+    const refused = await (await import("./auth.js")).checkAppRole(route.role, request);
+    if (refused) return refused;
   }
   return (await route.load())(request, context);
 }

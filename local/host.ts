@@ -8,7 +8,13 @@
 // Answers to Event Grid: 200 when every event was handled (rotated, skipped,
 // acknowledged failure), 400 for a malformed event (no redelivery), 500 when a
 // transient failure should be redelivered.
-import { randomUUID } from "node:crypto";
+//
+// Function keys: in Azure the Functions host checks them for every route whose
+// authLevel is not "anonymous", before our code runs. Locally the same happens when a
+// key is configured (`functionKey`, from KEYTURN_LOCAL_FUNCTION_KEY in local/main.ts):
+// the caller sends it as `x-functions-key` or `?code=`, or gets 401. That setting is
+// read only here — in Azure the platform's own keys apply.
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import azureFunctions from "@azure/functions";
@@ -23,6 +29,14 @@ import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute } from "..
 const { HttpRequest, InvocationContext } = azureFunctions;
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+export interface LocalHostOptions {
+  port?: number;
+  host?: string;
+  log?: Logger;
+  /** Require this function key on every route with authLevel "function" or "admin". */
+  functionKey?: string;
+}
 
 export interface LocalHost {
   readonly url: string;
@@ -91,10 +105,35 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function sendProblem(res: ServerResponse, status: number, detail: string): void {
-  const title = status === 404 ? "Not found" : status === 413 ? "Payload too large" : status === 405 ? "Method not allowed" : "Bad request";
+function sendProblem(res: ServerResponse, status: number, detail: string, members: Record<string, string> = {}): void {
+  const title =
+    status === 404 ? "Not found" : status === 413 ? "Payload too large" : status === 405 ? "Method not allowed" : status === 401 ? "Unauthorized" : "Bad request";
   res.writeHead(status, { "content-type": "application/problem+json" });
-  res.end(JSON.stringify({ type: "about:blank", title, status, detail: redact(detail) }));
+  res.end(JSON.stringify({ type: "about:blank", title, status, detail: redact(detail), ...members }));
+}
+
+/**
+ * Dot segments (`.`, `..`, also percent-encoded) are refused before the URL parser
+ * would resolve them: `/api/vaults/a/secrets/../../x` must never reach another route.
+ */
+function hasDotSegment(rawUrl: string): boolean {
+  const path = rawUrl.split(/[?#]/, 1)[0] ?? "";
+  return path.split("/").some((segment) => {
+    let decoded = segment;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      // invalid percent-encoding is refused later, by the route match
+    }
+    return decoded === "." || decoded === "..";
+  });
+}
+
+function keyMatches(given: string | undefined, expected: string): boolean {
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function headersOf(req: IncomingMessage): Record<string, string> {
@@ -111,7 +150,8 @@ function newContext(functionName: string, log: Logger): InvocationContextType {
   });
 }
 
-export async function startLocalHost(opts: { port?: number; host?: string; log?: Logger } = {}): Promise<LocalHost> {
+export async function startLocalHost(opts: LocalHostOptions = {}): Promise<LocalHost> {
+  const functionKey = opts.functionKey?.trim() || undefined;
   const log = opts.log ?? createLogger({ component: "local-host" });
   const httpRoutes = routes.filter((r): r is HttpRoute => r.trigger === "http").map(compile);
   const eventRoutes = new Map(routes.filter((r): r is EventGridRoute => r.trigger === "eventGrid").map((r) => [r.name.toLowerCase(), r]));
@@ -121,12 +161,20 @@ export async function startLocalHost(opts: { port?: number; host?: string; log?:
     for (const compiled of httpRoutes) {
       const params = match(compiled, raw);
       if (!params) continue;
+      if (functionKey && compiled.route.authLevel !== "anonymous") {
+        const header = req.headers["x-functions-key"];
+        const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("code") ?? undefined;
+        if (!keyMatches(given, functionKey)) {
+          req.resume(); // drain the body: the answer does not depend on it
+          return sendProblem(res, 401, "this route needs a function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
+        }
+      }
       const body = await readBody(req);
+      // No `query`: HttpRequest then reads the URL's own search params, keeping repeats.
       const request = new HttpRequest({
         method: req.method ?? "GET",
         url: url.toString(),
         headers: headersOf(req),
-        query: Object.fromEntries(url.searchParams),
         params,
         ...(body.length > 0 ? { body: { bytes: body } } : {}),
       });
@@ -198,6 +246,10 @@ export async function startLocalHost(opts: { port?: number; host?: string; log?:
   }
 
   const server: Server = createServer((req, res) => {
+    if (hasDotSegment(req.url ?? "/")) {
+      req.resume();
+      return sendProblem(res, 400, "the path must not contain '.' or '..' segments");
+    }
     const url = new URL(req.url ?? "/", "http://localhost");
     const work = url.pathname.startsWith("/api/")
       ? handleHttp(req, res, url)

@@ -2,6 +2,8 @@
 // - KEYTURN_VAULTS unset: the embedded demo (local Key Vault double, demo vault, local
 //   notification topic); the demo secrets rotate within seconds.
 // - KEYTURN_VAULTS set: the real vaults, with DefaultAzureCredential (az login).
+// - KEYTURN_LOCAL_FUNCTION_KEY set: routes with authLevel "function" need this key
+//   (x-functions-key or ?code=), as in Azure. Read only here: Azure checks its own keys.
 import { startLocalHost } from "./host.js";
 import type { Demo } from "./demo.js";
 
@@ -14,9 +16,12 @@ async function main(): Promise<void> {
     demo = await prepareDemo(print);
   }
   const port = Number(process.env.PORT ?? "7071");
-  const host = await startLocalHost({ port: Number.isInteger(port) ? port : 7071 });
+  const functionKey = process.env.KEYTURN_LOCAL_FUNCTION_KEY?.trim() || undefined;
+  const host = await startLocalHost({ port: Number.isInteger(port) ? port : 7071, ...(functionKey ? { functionKey } : {}) });
   print(`keyturn is listening on ${host.url}`);
+  print(`  function keys:      ${functionKey ? "required (KEYTURN_LOCAL_FUNCTION_KEY): send x-functions-key" : "not required (set KEYTURN_LOCAL_FUNCTION_KEY to require one)"}`);
   print(`  Event Grid webhook: ${host.webhookUrl("keyVaultEvents")}`);
+  print(`  health:             ${host.url}/api/health`);
   print(`  rotate a secret:    curl -X POST ${host.url}/api/vaults/<vault>/secrets/<name>/rotate -H 'content-type: application/json' -d '{"reason":"test","mode":"dry-run"}'`);
   if (demo) {
     print("");
