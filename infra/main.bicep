@@ -133,183 +133,191 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 
 var postgresRoleId = empty(postgresRoleDefinitionId) ? builtInRoleIds.Contributor : postgresRoleDefinitionId
 
-var roleAssignments = concat(
-  // Read each secret and its tags, write the new version and the journal, clear the journal.
-  map(vaults, v => {
+// Read each secret and its tags, write the new version and the journal, clear the journal.
+var vaultSecretRoles = map(vaults, v => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Key Vault Secrets Officer']
+  scope: {
+    resourceType: 'Microsoft.KeyVault/vaults'
+    subscriptionId: v.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: v.resourceGroup
+    name: v.name
+  }
+  reason: 'keyturn: read secrets and tags, write new secret versions and rotation journals'
+})
+
+// Only where certificates are in scope: renew certificates (new versions, policies).
+var vaultCertificateRoles = map(filter(vaults, v => v.?certificates ?? false), v => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Key Vault Certificates Officer']
+  scope: {
+    resourceType: 'Microsoft.KeyVault/vaults'
+    subscriptionId: v.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: v.resourceGroup
+    name: v.name
+  }
+  reason: 'keyturn: renew certificates near expiry'
+})
+
+// Only where keys are in scope: rotate keys (new key versions).
+var vaultKeyRoles = map(filter(vaults, v => v.?keys ?? false), v => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Key Vault Crypto Officer']
+  scope: {
+    resourceType: 'Microsoft.KeyVault/vaults'
+    subscriptionId: v.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: v.resourceGroup
+    name: v.name
+  }
+  reason: 'keyturn: rotate keys near expiry'
+})
+
+// listKeys + regenerateKey and nothing else: the storage-account-key rotator.
+var storageKeyRoles = map(storageAccountTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Storage Account Key Operator Service Role']
+  scope: {
+    resourceType: 'Microsoft.Storage/storageAccounts'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: regenerate and list the account keys it rotates'
+})
+
+// PATCH administratorLoginPassword on the server. SQL Server Contributor excludes the
+// server's auditing and security-policy settings, which plain Contributor would allow.
+var sqlServerRoles = map(sqlServerTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['SQL Server Contributor']
+  scope: {
+    resourceType: 'Microsoft.Sql/servers'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: set the server administrator password it rotates'
+})
+
+// Cosmos DB: the narrowest built-in role that can regenerate keys. Cosmos DB Operator
+// lists databaseAccounts/regenerateKey/* and listKeys/* among its NotActions, so it cannot
+// rotate; Cosmos DB Account Reader Role only reads read-only keys. DocumentDB Account
+// Contributor (Microsoft.DocumentDb/databaseAccounts/*) is the narrowest that can.
+var cosmosAccountRoles = map(cosmosAccountTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['DocumentDB Account Contributor']
+  scope: {
+    resourceType: 'Microsoft.DocumentDB/databaseAccounts'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: regenerate and list the account keys it rotates'
+})
+
+// PostgreSQL flexible server: no built-in role narrower than Contributor carries
+// Microsoft.DBforPostgreSQL/flexibleServers/write (the only PostgreSQL built-in role is for
+// long-term-retention backup). Contributor is scoped to the one server; a custom role can
+// replace it through postgresRoleDefinitionId.
+var postgresServerRoles = map(postgresServerTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: postgresRoleId
+  scope: {
+    resourceType: 'Microsoft.DBforPostgreSQL/flexibleServers'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: set the server administrator password it rotates'
+})
+
+// keyturn's own resources, in its own resource group.
+var ownResourceRoles = [
+  // Publish rotation outcomes (no secret values) to the notification topic.
+  {
     principal: 'keyturn'
-    roleDefinitionId: builtInRoleIds['Key Vault Secrets Officer']
+    roleDefinitionId: builtInRoleIds['EventGrid Data Sender']
     scope: {
-      resourceType: 'Microsoft.KeyVault/vaults'
-      subscriptionId: v.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: v.resourceGroup
-      name: v.name
+      resourceType: 'Microsoft.EventGrid/topics'
+      subscriptionId: thisSubscriptionId
+      resourceGroup: effectiveResourceGroupName
+      name: notifyTopicName
     }
-    reason: 'keyturn: read secrets and tags, write new secret versions and rotation journals'
-  }),
-  // Only where certificates are in scope: renew certificates (new versions, policies).
-  map(filter(vaults, v => v.?certificates ?? false), v => {
+    reason: 'keyturn: publish rotation notifications'
+  }
+  // Functions host storage (AzureWebJobsStorage through the identity), and the Flex
+  // deployment container: the Functions documentation requires Storage Blob Data Owner on
+  // the account (read/write blobs, create containers). The account holds nothing but
+  // keyturn's own blobs.
+  {
     principal: 'keyturn'
-    roleDefinitionId: builtInRoleIds['Key Vault Certificates Officer']
-    scope: {
-      resourceType: 'Microsoft.KeyVault/vaults'
-      subscriptionId: v.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: v.resourceGroup
-      name: v.name
-    }
-    reason: 'keyturn: renew certificates near expiry'
-  }),
-  // Only where keys are in scope: rotate keys (new key versions).
-  map(filter(vaults, v => v.?keys ?? false), v => {
-    principal: 'keyturn'
-    roleDefinitionId: builtInRoleIds['Key Vault Crypto Officer']
-    scope: {
-      resourceType: 'Microsoft.KeyVault/vaults'
-      subscriptionId: v.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: v.resourceGroup
-      name: v.name
-    }
-    reason: 'keyturn: rotate keys near expiry'
-  }),
-  // listKeys + regenerateKey and nothing else: the storage-account-key rotator.
-  map(storageAccountTargets, t => {
-    principal: 'keyturn'
-    roleDefinitionId: builtInRoleIds['Storage Account Key Operator Service Role']
+    roleDefinitionId: builtInRoleIds['Storage Blob Data Owner']
     scope: {
       resourceType: 'Microsoft.Storage/storageAccounts'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
+      subscriptionId: thisSubscriptionId
+      resourceGroup: effectiveResourceGroupName
+      name: storageAccountName
     }
-    reason: 'keyturn: regenerate and list the account keys it rotates'
-  }),
-  // PATCH administratorLoginPassword on the server. SQL Server Contributor excludes the
-  // server's auditing and security-policy settings, which plain Contributor would allow.
-  map(sqlServerTargets, t => {
+    reason: 'keyturn: Functions host storage and deployment package (identity-based AzureWebJobsStorage)'
+  }
+  // The engine's rotation locks (blob leases). Stated on its own, at the narrowest role that
+  // can lease and write blobs, so the engine's need does not hang on the host's: today the
+  // account-level assignment above covers it too.
+  {
     principal: 'keyturn'
-    roleDefinitionId: builtInRoleIds['SQL Server Contributor']
+    roleDefinitionId: builtInRoleIds['Storage Blob Data Contributor']
     scope: {
-      resourceType: 'Microsoft.Sql/servers'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
+      resourceType: 'Microsoft.Storage/storageAccounts/blobServices/containers'
+      subscriptionId: thisSubscriptionId
+      resourceGroup: effectiveResourceGroupName
+      name: '${storageAccountName}/${lockContainerName}'
     }
-    reason: 'keyturn: set the server administrator password it rotates'
-  }),
-  // Cosmos DB: the narrowest built-in role that can regenerate keys. Cosmos DB Operator
-  // lists databaseAccounts/regenerateKey/* and listKeys/* among its NotActions, so it cannot
-  // rotate; Cosmos DB Account Reader Role only reads read-only keys. DocumentDB Account
-  // Contributor (Microsoft.DocumentDb/databaseAccounts/*) is the narrowest that can.
-  map(cosmosAccountTargets, t => {
+    reason: 'keyturn: rotation locks (blob leases)'
+  }
+  // Telemetry with an Entra token (the component has local auth disabled).
+  {
     principal: 'keyturn'
-    roleDefinitionId: builtInRoleIds['DocumentDB Account Contributor']
+    roleDefinitionId: builtInRoleIds['Monitoring Metrics Publisher']
     scope: {
-      resourceType: 'Microsoft.DocumentDB/databaseAccounts'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
+      resourceType: 'Microsoft.Insights/components'
+      subscriptionId: thisSubscriptionId
+      resourceGroup: effectiveResourceGroupName
+      name: appInsightsName
     }
-    reason: 'keyturn: regenerate and list the account keys it rotates'
-  }),
-  // PostgreSQL flexible server: no built-in role narrower than Contributor carries
-  // Microsoft.DBforPostgreSQL/flexibleServers/write (the only PostgreSQL built-in role is for
-  // long-term-retention backup). Contributor is scoped to the one server; a custom role can
-  // replace it through postgresRoleDefinitionId.
-  map(postgresServerTargets, t => {
+    reason: 'keyturn: send telemetry with Entra ID authentication'
+  }
+  // Event Grid writes undeliverable Key Vault events here, with its own identity.
+  {
+    principal: 'eventGridDeadLetter'
+    roleDefinitionId: builtInRoleIds['Storage Blob Data Contributor']
+    scope: {
+      resourceType: 'Microsoft.Storage/storageAccounts/blobServices/containers'
+      subscriptionId: thisSubscriptionId
+      resourceGroup: effectiveResourceGroupName
+      name: '${storageAccountName}/${deadLetterContainerName}'
+    }
+    reason: 'Event Grid system topics: write dead-lettered Key Vault events'
+  }
+]
+
+// E-mail notifications with keyturn's Entra identity (deployEmail only). Communication
+// Services has no narrower built-in role that can send; scoped to keyturn's own resource.
+var emailRoles = deployEmail ? [
+  {
     principal: 'keyturn'
-    roleDefinitionId: postgresRoleId
+    roleDefinitionId: builtInRoleIds['Communication and Email Service Owner']
     scope: {
-      resourceType: 'Microsoft.DBforPostgreSQL/flexibleServers'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
+      resourceType: 'Microsoft.Communication/communicationServices'
+      subscriptionId: thisSubscriptionId
+      resourceGroup: effectiveResourceGroupName
+      name: communicationServiceName
     }
-    reason: 'keyturn: set the server administrator password it rotates'
-  }),
-  [
-    // Publish rotation outcomes (no secret values) to the notification topic.
-    {
-      principal: 'keyturn'
-      roleDefinitionId: builtInRoleIds['EventGrid Data Sender']
-      scope: {
-        resourceType: 'Microsoft.EventGrid/topics'
-        subscriptionId: thisSubscriptionId
-        resourceGroup: effectiveResourceGroupName
-        name: notifyTopicName
-      }
-      reason: 'keyturn: publish rotation notifications'
-    }
-    // Functions host storage (AzureWebJobsStorage through the identity), and the Flex
-    // deployment container: the Functions documentation requires Storage Blob Data Owner on
-    // the account (read/write blobs, create containers). The account holds nothing but
-    // keyturn's own blobs.
-    {
-      principal: 'keyturn'
-      roleDefinitionId: builtInRoleIds['Storage Blob Data Owner']
-      scope: {
-        resourceType: 'Microsoft.Storage/storageAccounts'
-        subscriptionId: thisSubscriptionId
-        resourceGroup: effectiveResourceGroupName
-        name: storageAccountName
-      }
-      reason: 'keyturn: Functions host storage and deployment package (identity-based AzureWebJobsStorage)'
-    }
-    // The engine's rotation locks (blob leases). Stated on its own, at the narrowest role that
-    // can lease and write blobs, so the engine's need does not hang on the host's: today the
-    // account-level assignment above covers it too.
-    {
-      principal: 'keyturn'
-      roleDefinitionId: builtInRoleIds['Storage Blob Data Contributor']
-      scope: {
-        resourceType: 'Microsoft.Storage/storageAccounts/blobServices/containers'
-        subscriptionId: thisSubscriptionId
-        resourceGroup: effectiveResourceGroupName
-        name: '${storageAccountName}/${lockContainerName}'
-      }
-      reason: 'keyturn: rotation locks (blob leases)'
-    }
-    // Telemetry with an Entra token (the component has local auth disabled).
-    {
-      principal: 'keyturn'
-      roleDefinitionId: builtInRoleIds['Monitoring Metrics Publisher']
-      scope: {
-        resourceType: 'Microsoft.Insights/components'
-        subscriptionId: thisSubscriptionId
-        resourceGroup: effectiveResourceGroupName
-        name: appInsightsName
-      }
-      reason: 'keyturn: send telemetry with Entra ID authentication'
-    }
-    // Event Grid writes undeliverable Key Vault events here, with its own identity.
-    {
-      principal: 'eventGridDeadLetter'
-      roleDefinitionId: builtInRoleIds['Storage Blob Data Contributor']
-      scope: {
-        resourceType: 'Microsoft.Storage/storageAccounts/blobServices/containers'
-        subscriptionId: thisSubscriptionId
-        resourceGroup: effectiveResourceGroupName
-        name: '${storageAccountName}/${deadLetterContainerName}'
-      }
-      reason: 'Event Grid system topics: write dead-lettered Key Vault events'
-    }
-  ],
-  // E-mail notifications with keyturn's Entra identity (deployEmail only). Communication
-  // Services has no narrower built-in role that can send; scoped to keyturn's own resource.
-  deployEmail
-    ? [
-        {
-          principal: 'keyturn'
-          roleDefinitionId: builtInRoleIds['Communication and Email Service Owner']
-          scope: {
-            resourceType: 'Microsoft.Communication/communicationServices'
-            subscriptionId: thisSubscriptionId
-            resourceGroup: effectiveResourceGroupName
-            name: communicationServiceName
-          }
-          reason: 'keyturn: send notification e-mail with its Entra identity'
-        }
-      ]
-    : []
-)
+    reason: 'keyturn: send notification e-mail with its Entra identity'
+  }
+] : []
+
+// THE list.
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, ownResourceRoles, emailRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources

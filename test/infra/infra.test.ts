@@ -436,15 +436,27 @@ describe("role assignments", () => {
     expect([...scoped].sort()).toEqual([...allowed].sort());
   });
 
-  it("name every principal and scope in the list (no subscription- or group-wide scope)", () => {
-    const list = declarations(mainBicep).find((d) => d.kind === "var" && d.name === "roleAssignments");
+  it("come from one list that names every principal, scope and reason (no subscription- or group-wide scope)", () => {
+    const decls = declarations(mainBicep);
+    const list = decls.find((d) => d.kind === "var" && d.name === "roleAssignments");
     expect(list).toBeDefined();
-    const scopes = [...list!.text.matchAll(/resourceType:\s*'([^']+)'/g)].map((m) => m[1]);
-    expect(scopes.length).toBeGreaterThanOrEqual(12);
+    const parts = /concat\(([^)]*)\)/.exec(list!.text)?.[1]?.split(",").map((x) => x.trim()) ?? [];
+    expect(parts.length).toBeGreaterThanOrEqual(8);
+    const text = parts
+      .map((name) => {
+        const part = decls.find((d) => d.kind === "var" && d.name === name);
+        expect(part, `var ${name}`).toBeDefined();
+        return part!.text;
+      })
+      .join("\n");
+    const scopes = [...text.matchAll(/resourceType:\s*'([^']+)'/g)].map((m) => m[1]);
+    expect(scopes.length).toBeGreaterThanOrEqual(13);
     for (const s of scopes) expect(s).not.toMatch(/resourceGroups|subscriptions/i);
-    for (const m of list!.text.matchAll(/principal:\s*'(\w+)'/g)) expect(["keyturn", "eventGridDeadLetter"]).toContain(m[1]);
+    for (const m of text.matchAll(/principal:\s*'(\w+)'/g)) expect(["keyturn", "eventGridDeadLetter"]).toContain(m[1]);
+    expect([...text.matchAll(/principal:\s*'/g)].length).toBe(scopes.length);
+    expect([...text.matchAll(/roleDefinitionId:\s*(builtInRoleIds|postgresRoleId)/g)].length).toBe(scopes.length);
     // Every entry says why.
-    expect([...list!.text.matchAll(/reason:\s*'/g)].length).toBe(scopes.length);
+    expect([...text.matchAll(/reason:\s*'/g)].length).toBe(scopes.length);
   });
 });
 
