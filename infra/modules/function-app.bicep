@@ -223,8 +223,9 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 
 // App Service Authentication in front of the HTTP API: callers need an Entra token for
 // api://<client ID>; the code then checks the Rotation.Operator / Rotation.Reader app
-// roles. Event Grid delivers to the runtime webhook with the extension's system key and
-// no Entra token, so that one path is excluded.
+// roles. Excluded: the runtime webhook, where Event Grid delivers with the extension's
+// system key and no Entra token, and the anonymous routes of the route table
+// (functions/routes.ts: health, for probes).
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(apiAuthClientId)) {
   parent: functionApp
   name: 'authsettingsV2'
@@ -237,6 +238,7 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(apiAu
       unauthenticatedClientAction: 'Return401'
       excludedPaths: [
         '/runtime/webhooks/eventgrid'
+        '/api/health'
       ]
     }
     httpSettings: {

@@ -291,6 +291,14 @@ describe("app settings", () => {
     expect(mainBicep).toMatch(/emailSender: deployEmail \? email\.outputs\.senderAddress : ''/);
   });
 
+  it("lets exactly the route table's anonymous routes and the Event Grid webhook past App Service Authentication", () => {
+    const routesText = read(join(root, "functions/routes.ts"));
+    const anonymous = [...routesText.matchAll(/route:\s*"([^"]+)",\s*authLevel:\s*"anonymous"/g)].map((m) => `/api/${m[1]}`);
+    const excludedAt = blockOf(functionAppBicep, "globalValidation");
+    const excluded = [...functionAppBicep.slice(excludedAt, matchingClose(mask(functionAppBicep), excludedAt)).matchAll(/'(\/[^']*)'/g)].map((m) => m[1]);
+    expect([...excluded].sort()).toEqual(["/runtime/webhooks/eventgrid", ...anonymous].sort());
+  });
+
   it("keyturn's own settings win over additionalAppSettings", () => {
     expect(text).toMatch(/union\(additionalAppSettings,\s*\{/);
   });
