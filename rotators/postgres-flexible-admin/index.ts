@@ -70,10 +70,15 @@ async function armClient(ctx: RotatorContext, server: FlexibleServerRef): Promis
   });
 }
 
+/** A long-running operation that failed with one of these codes may succeed when run again. */
+const TRANSIENT_OPERATION_FAILURE = /long-running operation has failed\. (InternalServerError|ServiceUnavailable|GatewayTimeout|TooManyRequests|ServerBusy)\b/;
+
 function armFailure(error: unknown, doing: string): KeyturnError {
   if (error instanceof KeyturnError) return error;
   const status = (error as { statusCode?: unknown }).statusCode;
-  if (isTransient(error)) return new TransientError(`${doing}: ${describeError(error)}`, { cause: error });
+  if (isTransient(error) || TRANSIENT_OPERATION_FAILURE.test(String((error as { message?: unknown }).message ?? ""))) {
+    return new TransientError(`${doing}: ${describeError(error)}`, { cause: error });
+  }
   if (status === 403) return new ProviderError(`${doing}: keyturn's identity lacks Microsoft.DBforPostgreSQL/flexibleServers read/write on the server (${describeError(error)})`, { cause: error });
   if (status === 404) return new ProviderError(`${doing}: the server was not found (${describeError(error)})`, { cause: error });
   return new ProviderError(`${doing}: ${describeError(error)}`, { cause: error });

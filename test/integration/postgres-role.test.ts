@@ -7,11 +7,13 @@ import type { RotationRequest, RotationResult } from "../../core/engine.js";
 import { ConfigurationError, ErrorKind, KeyturnError, ProviderError } from "../../core/errors.js";
 import { readJournal, JournalState } from "../../core/journal.js";
 import { setDefaultLogSink } from "../../core/log.js";
+import { registerSecret } from "../../core/redact.js";
 import type { RotationMode } from "../../core/rotator.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { rotators } from "../../rotators/index.js";
 import { parseServerAddress } from "../../rotators/postgres-role/address.js";
 import { postgresRoleRotator, type PostgresRoleParams } from "../../rotators/postgres-role/index.js";
+import { pgError } from "../../rotators/postgres-role/postgres.js";
 import { createRegistry } from "../../rotators/registry.js";
 import { testEngine, type TestEngine } from "../support/engine.js";
 import { secretClientFor } from "../support/keyvault.js";
@@ -209,6 +211,21 @@ describe("tags", () => {
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as ConfigurationError).tag).toBe(tag);
     expect((error as Error).message).toMatch(new RegExp(`^tag ${tag}: `));
+  });
+});
+
+describe("errors", () => {
+  it("scrub passwords from driver errors: registered values and URL passwords alike", () => {
+    const registered = "Registered-Pw-0042";
+    registerSecret(registered);
+    const driverError = Object.assign(new Error(`password authentication failed near '${registered}' (postgres://app:Unregistered-Pw-77@db:5432/x)`), { code: "28P01" });
+    const mapped = pgError(driverError, "logging in");
+    expect(mapped).toBeInstanceOf(ProviderError);
+    expect(mapped.message).not.toContain(registered);
+    expect(mapped.message).not.toContain("Unregistered-Pw-77");
+    expect(mapped.message).toContain("[REDACTED]");
+    expect(pgError(Object.assign(new Error("too many connections"), { code: "53300" }), "x").kind).toBe(ErrorKind.Transient);
+    expect(pgError(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), "x").kind).toBe(ErrorKind.Transient);
   });
 });
 
@@ -435,6 +452,20 @@ describe("single user", () => {
     expect(missing.message).toContain("names secret pg-admin-missing, which does not exist");
     expect(await canLogin("selfadmin_app", "Self-Admin-Pw-1")).toBe(true);
     expectNoPasswords(te, self.message, bare.message, missing.message);
+  });
+
+  it("defaults to SslMode=verify-full and says so when the server offers no TLS", async () => {
+    await createLogin("tls_app", "Old-Tls-Pw-1");
+    const secretTags = tags("tls_app");
+    delete secretTags.SslMode;
+    const before = seed("db-tls", "Old-Tls-Pw-1", secretTags);
+    const te = testEngine(kv);
+    const error = await rotationError(te, "db-tls");
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error.message).toContain("does not support SSL");
+    expect(error.message).toContain("check the SslMode tag");
+    expect((await latest("db-tls")).version).toBe(before);
+    expect(await canLogin("tls_app", "Old-Tls-Pw-1")).toBe(true);
   });
 
   it("dry run checks everything and changes nothing", async () => {
