@@ -119,6 +119,7 @@ export interface ArmCallContext {
 // "The long-running operation has failed. <code>. <message>"
 const LRO_FAILED = /^The long-running operation has failed\. ([A-Za-z0-9_.]+)\. ([\s\S]*)$/;
 const NOT_FOUND_CODES = new Set(["ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound", "NotFound", "ParentResourceNotFound"]);
+const LRO_TRANSIENT_CODES = new Set(["InternalServerError", "ServiceUnavailable", "GatewayTimeout", "TooManyRequests", "ServerBusy", "OperationTimedOut"]);
 // 409s that mean "busy now, try later" rather than "no".
 const BUSY_CODES = new Set(["OperationInProgress", "AnotherOperationInProgress", "ConflictingServerOperation", "ServerBusy", "Conflict"]);
 
@@ -154,7 +155,8 @@ export function armFailure(error: unknown, call: ArmCallContext): KeyturnError {
   if (statusCode === 404 || NOT_FOUND_CODES.has(code)) {
     return new ConfigurationError(`names a resource that ARM does not find (${code}): ${detail}`, Tag.ProviderAddress, { cause: error });
   }
-  if (!lro && (isTransient(error) || BUSY_CODES.has(code))) {
+  // A long-running operation that failed with a server-side code may succeed when run again.
+  if (lro ? LRO_TRANSIENT_CODES.has(code) : isTransient(error) || BUSY_CODES.has(code)) {
     return new TransientError(`${what}: ${statusCode ?? e.code ?? e.name} ${code}: ${detail}`, { cause: error });
   }
   return new ArmProviderError(`${what}: ARM ${statusCode !== undefined ? `${statusCode} ` : ""}${code}: ${detail}`, code, statusCode, { cause: error });

@@ -7,11 +7,13 @@ import { generatedSecretRotator } from "./generated-secret/index.js";
 import { postgresFlexibleAdminRotator } from "./postgres-flexible-admin/index.js";
 import { postgresRoleRotator } from "./postgres-role/index.js";
 import { createRegistry } from "./registry.js";
+import { sqlServerAdminRotator } from "./sql-server-admin/index.js";
 import { storageAccountKeyRotator } from "./storage-account-key/index.js";
 
 export const RotatorKinds = [
   "generated-secret",
   "storage-account-key",
+  "sql-server-admin",
   "entra-app-secret",
   "postgres-role",
   "postgres-flexible-admin",
@@ -21,6 +23,7 @@ export type RotatorKind = (typeof RotatorKinds)[number];
 export const rotators = {
   "generated-secret": generatedSecretRotator,
   "storage-account-key": storageAccountKeyRotator,
+  "sql-server-admin": sqlServerAdminRotator,
   "entra-app-secret": entraAppSecretRotator,
   "postgres-role": postgresRoleRotator,
   "postgres-flexible-admin": postgresFlexibleAdminRotator,

@@ -258,8 +258,8 @@ describe("storage-account-key failures leave Key Vault holding a key that works"
     }
     expect(acct.keys()).toEqual(before);
     await holdsWorkingKey();
-    // Transient failures are handed back to the trigger, not reported to the owner.
-    expect(notifier.sent).toEqual([]);
+    // Handed back to the trigger for another try; the owner hears of it, marked willRetry.
+    expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "check-current", errorKind: "transient", willRetry: true })]);
   });
 
   it("ARM 500 on regenerateKey is transient; a permanent refusal (400) is reported with ARM's code", async () => {
@@ -283,8 +283,11 @@ describe("storage-account-key failures leave Key Vault holding a key that works"
       remove();
     }
     await holdsWorkingKey();
-    expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "create", errorKind: "provider" })]);
-    expect(notifier.sent[0]!.error).toContain("StorageAccountIsNotProvisioned");
+    expect(notifier.sent).toEqual([
+      expect.objectContaining({ type: "keyturn.RotationFailed", step: "create", errorKind: "transient", willRetry: true }),
+      expect.objectContaining({ type: "keyturn.RotationFailed", step: "create", errorKind: "provider", willRetry: false }),
+    ]);
+    expect(notifier.sent[1]!.error).toContain("StorageAccountIsNotProvisioned");
   });
 
   it("verification failing (the blob service refuses the new key) is reported; the active key is untouched", async () => {
@@ -333,7 +336,10 @@ describe("storage-account-key failures leave Key Vault holding a key that works"
     }
     await holdsWorkingKey();
     expect(await versionsOf(client, "st-fail-commit")).toHaveLength(1);
-    expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit" })]);
+    expect(notifier.sent).toEqual([
+      expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit", willRetry: true }),
+      expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit", willRetry: false }),
+    ]);
     // And the next rotation succeeds, regenerating the unused key once more.
     await expect(e.rotateSecret(request("st-fail-commit"))).resolves.toMatchObject({ status: "rotated", credentialId: "key2" });
   });

@@ -1,0 +1,207 @@
+// sql-server-admin — the SQL-authentication administrator password of an Azure SQL
+// logical server (Microsoft.Sql/servers), set through Azure Resource Manager.
+//
+// Model: single credential: the server has one administrator password.
+//   check current  GET the server: it exists, it is Ready, SQL authentication is not
+//                  switched off (Entra-only), its administratorLogin is the CredentialId
+//                  tag (when set), and a connection string in Key Vault names this server
+//                  and login. Read-only.
+//   create         generate a password under Azure SQL's policy (8-128 characters, three
+//                  of four character classes, no part of the login name: no three
+//                  consecutive alphanumerics of it), with symbols only from "!*-._~" so
+//                  that it needs no quoting in connection strings or URLs. The engine
+//                  journals it in Key Vault next, before the server sees it.
+//   apply          PATCH administratorLoginPassword (servers.beginUpdateAndWait) and wait
+//                  for the long-running operation. Setting the same password again is
+//                  harmless, so a crashed rotation is rolled forward by applying the
+//                  journaled password again; the engine also calls apply with the previous
+//                  value to give it back after a permanent failure.
+//   verify         the operation succeeded (apply) AND a fresh GET shows the server Ready
+//                  with the same administrator login. This does NOT prove that the new
+//                  password logs in: that needs a TDS login, and keyturn ships no TDS
+//                  driver (tedious/mssql), so a login check is not available; verification
+//                  rests on ARM reporting the operation Succeeded.
+//
+// Tags (besides ValidityPeriodDays, Owner):
+//   ProviderAddress=/subscriptions/<sub>/resourceGroups/rg-data/providers/Microsoft.Sql/servers/sql-orders-prod
+//   Rotator=sql-server-admin           optional: the resource type selects the kind
+//   CredentialId=sqladmin              optional: checked against the server's administratorLogin; written on commit
+//   SecretFormat=password | connection-string
+//     connection-string: Server=tcp:<fqdn>,1433;Initial Catalog=<Database>;Persist Security Info=False;
+//     User ID=<login>;Password=<password>;MultipleActiveResultSets=False;Encrypt=True;
+//     TrustServerCertificate=False;Connection Timeout=30;   (ADO.NET; host = the server's FQDN from ARM)
+//   Database=orders                    optional: Initial Catalog of the connection string
+//   SecretLength=32                    optional: 16 to 128, default 32
+// Azure role: SQL Server Contributor on the server (Microsoft.Sql/servers/read and
+// /write; it excludes the server's auditing and security policies).
+// Failure: check current and create change nothing. From the journal write on, an
+// interrupted rotation (crash, 5xx, throttling) leaves the journal pending and the next
+// trigger applies the same password again and commits. A permanent failure after the
+// PATCH (operation refused, verify failing, Key Vault refusing the commit) makes the
+// engine PATCH the previous password back, so the latest version works again.
+// ARM's refusals (PasswordNotComplex, ...) become ProviderErrors with ARM's code; 403
+// names the role; 404 is a configuration error naming ProviderAddress. The password is
+// never logged and never part of an error message.
+import { armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
+import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
+import { Tag } from "../../core/tags.js";
+import type { Server, SqlManagementClient } from "@azure/arm-sql";
+import {
+  SqlSecretFormat,
+  SqlTag,
+  generateSqlPassword,
+  parseDatabase,
+  parseLength,
+  parseLogin,
+  parseSqlFormat,
+  readSqlValue,
+  sqlConnectionString,
+} from "./format.js";
+
+export { SqlSecretFormat, generateSqlPassword, sqlPasswordProblem, sqlConnectionString } from "./format.js";
+
+export const SQL_SERVER_TYPE = "microsoft.sql/servers";
+export const SQL_ROLE = "SQL Server Contributor";
+const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Sql/servers/<server>";
+
+export interface SqlServerAdminParams {
+  readonly server: ArmResourceId;
+  /** CredentialId, when set: must equal the server's administratorLogin. */
+  readonly login: string | undefined;
+  readonly format: SqlSecretFormat;
+  readonly database: string | undefined;
+  readonly length: number;
+}
+
+export interface SqlServerAdminOptions {
+  /** Poll interval of the PATCH operation when ARM sends no Retry-After (SDK default 2 s). */
+  readonly pollIntervalMs?: number;
+  /** Pauses before each look for the server Ready again, in verify. */
+  readonly verifyDelaysMs?: readonly number[];
+}
+
+const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
+
+function sqlClient(ctx: RotatorContext, server: ArmResourceId): Promise<SqlManagementClient> {
+  return cachedArmClient(ctx, "arm-sql", server.subscriptionId, async () => {
+    // Loaded on first use: @azure/arm-sql takes over a second to load.
+    const { SqlManagementClient } = await import("@azure/arm-sql");
+    return new SqlManagementClient(ctx.credential, server.subscriptionId, armClientOptions(ctx));
+  });
+}
+
+const call = (server: ArmResourceId, action: string) => ({ action, resource: server, role: SQL_ROLE });
+
+async function getServer(ctx: RotatorContext, server: ArmResourceId): Promise<Server> {
+  const client = await sqlClient(ctx, server);
+  return armCall(call(server, "read"), () => client.servers.get(server.resourceGroup, server.name));
+}
+
+interface ServerFacts {
+  readonly login: string;
+  readonly fqdn: string;
+  readonly state: string | undefined;
+}
+
+function factsOf(params: SqlServerAdminParams, s: Server): ServerFacts {
+  if (!s.administratorLogin) throw new ProviderError(`ARM reports no administratorLogin for SQL server ${params.server.id}`);
+  if (s.administrators?.azureADOnlyAuthentication === true) {
+    throw new ProviderError(
+      `SQL server ${params.server.id} allows Microsoft Entra authentication only: its SQL administrator password logs nobody in, so keyturn will not rotate it`,
+    );
+  }
+  if (params.login !== undefined && params.login.toLowerCase() !== s.administratorLogin.toLowerCase()) {
+    throw new ConfigurationError(
+      `says '${params.login}', but the administrator login of SQL server ${params.server.name} is '${s.administratorLogin}': wrong server, or the tag is out of date`,
+      Tag.CredentialId,
+    );
+  }
+  return { login: s.administratorLogin, fqdn: s.fullyQualifiedDomainName ?? `${params.server.name}.database.windows.net`, state: s.state };
+}
+
+export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {}) {
+  const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
+  const pollOptions = options.pollIntervalMs !== undefined ? { updateIntervalInMs: options.pollIntervalMs } : {};
+
+  return {
+    kind: "sql-server-admin",
+    model: CredentialModel.Single,
+    description: "the SQL administrator password of an Azure SQL logical server",
+    resourceTypes: [SQL_SERVER_TYPE],
+    tags: [Tag.ProviderAddress, Tag.CredentialId, Tag.SecretFormat, SqlTag.Database, SqlTag.SecretLength],
+
+    parse(tags): SqlServerAdminParams {
+      return {
+        server: parseProviderAddress(tags, SQL_SERVER_TYPE, EXAMPLE, /^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$|^[a-z0-9]$/i),
+        login: parseLogin(tags),
+        format: parseSqlFormat(tags),
+        database: parseDatabase(tags),
+        length: parseLength(tags),
+      };
+    },
+
+    // There is no way to test the current password without a TDS login; what can be
+    // checked is that the secret and the server belong together.
+    async checkCurrent(ctx, params, current) {
+      const facts = factsOf(params, await getServer(ctx, params.server));
+      const held = readSqlValue(current.value);
+      if (held.host !== undefined && held.host.toLowerCase() !== facts.fqdn.toLowerCase()) {
+        throw new ConfigurationError(
+          `names SQL server ${params.server.name} (${facts.fqdn}), but the connection string in Key Vault is for ${held.host.slice(0, 128)}`,
+          Tag.ProviderAddress,
+        );
+      }
+      if (held.login !== undefined && held.login.toLowerCase() !== facts.login.toLowerCase()) {
+        throw new ConfigurationError(
+          `the connection string in Key Vault logs in as '${held.login.slice(0, 128)}', but the administrator of ${params.server.name} is '${facts.login}'`,
+          Tag.CredentialId,
+        );
+      }
+      if (facts.state === "Disabled") throw new ProviderError(`SQL server ${params.server.name} is Disabled`);
+      if (facts.state !== undefined && facts.state !== "Ready") {
+        throw new TransientError(`SQL server ${params.server.name} is ${facts.state}, not Ready; rotate when it is`);
+      }
+    },
+
+    // Generates only; the provider is not touched until the engine has journaled the value.
+    async create(ctx, params): Promise<PendingCredential> {
+      const facts = factsOf(params, await getServer(ctx, params.server));
+      const password = generateSqlPassword(params.length, facts.login);
+      ctx.registerSecret(password);
+      const value = params.format === SqlSecretFormat.ConnectionString ? sqlConnectionString(facts.fqdn, facts.login, password, params.database) : password;
+      ctx.registerSecret(value);
+      return { credentialId: facts.login, secretValue: value, state: { login: facts.login, fqdn: facts.fqdn } };
+    },
+
+    // Idempotent: PATCHing the same password twice leaves the same password.
+    async apply(ctx, params, pending) {
+      const { password } = readSqlValue(pending.secretValue);
+      if (!password) throw new ProviderError("the value to set holds no password");
+      ctx.registerSecret(password);
+      const client = await sqlClient(ctx, params.server);
+      await armCall(call(params.server, "set the administrator password of"), () =>
+        client.servers.beginUpdateAndWait(params.server.resourceGroup, params.server.name, { administratorLoginPassword: password }, pollOptions),
+      );
+      ctx.log.info("administrator password set; the operation succeeded", { step: "apply" });
+    },
+
+    // See the header: proves the operation's outcome and the server's state, not a login.
+    async verify(ctx, params, pending) {
+      const expectedLogin = pending.state?.login ?? pending.credentialId ?? params.login;
+      let state: string | undefined;
+      for (const delay of verifyDelaysMs) {
+        if (delay > 0) await sleep(delay);
+        const s = await getServer(ctx, params.server);
+        if (expectedLogin !== undefined && s.administratorLogin?.toLowerCase() !== expectedLogin.toLowerCase()) {
+          throw new VerificationError(`the administrator login of SQL server ${params.server.name} is now '${s.administratorLogin ?? ""}', not '${expectedLogin}'`);
+        }
+        state = s.state;
+        if (state === undefined || state === "Ready") return;
+      }
+      throw new VerificationError(`SQL server ${params.server.name} did not return to Ready after the password change (state ${state})`);
+    },
+  } satisfies Rotator<SqlServerAdminParams> & { kind: "sql-server-admin" };
+}
+
+export const sqlServerAdminRotator = createSqlServerAdminRotator();
