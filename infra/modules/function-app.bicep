@@ -176,6 +176,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   properties: union(additionalAppSettings, {
     // Host storage through the identity: no connection string exists.
     AzureWebJobsStorage__accountName: storageAccount.name
+    // The blob endpoint as the cloud names it (sovereign clouds differ); keyturn's
+    // lock reads it before falling back to the account name.
+    AzureWebJobsStorage__blobServiceUri: storageAccount.properties.primaryEndpoints.blob
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identityClientId
     // DefaultAzureCredential picks the user-assigned identity by this client ID.
