@@ -108,6 +108,13 @@ function journalStatus(secretName: string, p: SecretProperties): JournalStatus {
   };
 }
 
+/** The latest version's properties (tags, attributes), without reading its value; NotFoundError when there is none. */
+export async function latestVersionProperties(client: SecretClient, vault: VaultRef, name: string): Promise<SecretProperties> {
+  const versions = await listVersions(client, name);
+  if (versions.length === 0) throw new NotFoundError(`secret ${name} was not found in vault ${vault.name}`);
+  return byCreation(versions).at(-1)!;
+}
+
 export async function readSecretStatus(client: SecretClient, vault: VaultRef, name: string, registry: RotatorRegistry): Promise<SecretStatus> {
   const [versions, journalVersions] = await Promise.all([listVersions(client, name), listVersions(client, journalName(name))]);
   if (versions.length === 0) throw new NotFoundError(`secret ${name} was not found in vault ${vault.name}`);

@@ -51,8 +51,25 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
   return parsed.data;
 }
 
-/** The response body: the issue's shape, plus what the mode adds. Never a value. */
-export function rotationResponse(result: RotationResult, mode: RotateBody["mode"]): Record<string, unknown> {
+/** The response body of a rotation (HTTP and `keyturn rotate --json`). Never a value. */
+export interface RotationResponse {
+  readonly status: RotationResult["status"];
+  readonly vault: string;
+  readonly secret: string;
+  readonly version: string;
+  readonly previousVersion: string | null;
+  readonly credentialId: string | null;
+  readonly expiresOn: string | null;
+  readonly rotator: string | null;
+  readonly mode: RotateBody["mode"];
+  readonly reason?: string;
+  readonly plan?: readonly string[];
+  readonly rolledForward?: true;
+  readonly revoked?: boolean;
+}
+
+/** The issue's shape, plus what the mode adds. */
+export function rotationResponse(result: RotationResult, mode: RotateBody["mode"]): RotationResponse {
   return {
     status: result.status,
     vault: result.vault,
