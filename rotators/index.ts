@@ -6,6 +6,7 @@ import { entraAppSecretRotator } from "./entra-app-secret/index.js";
 import { generatedSecretRotator } from "./generated-secret/index.js";
 import { postgresFlexibleAdminRotator } from "./postgres-flexible-admin/index.js";
 import { postgresRoleRotator } from "./postgres-role/index.js";
+import { cosmosDbKeyRotator } from "./cosmos-db-key/index.js";
 import { createRegistry } from "./registry.js";
 import { sqlServerAdminRotator } from "./sql-server-admin/index.js";
 import { storageAccountKeyRotator } from "./storage-account-key/index.js";
@@ -14,6 +15,7 @@ export const RotatorKinds = [
   "generated-secret",
   "storage-account-key",
   "sql-server-admin",
+  "cosmos-db-key",
   "entra-app-secret",
   "postgres-role",
   "postgres-flexible-admin",
@@ -24,6 +26,7 @@ export const rotators = {
   "generated-secret": generatedSecretRotator,
   "storage-account-key": storageAccountKeyRotator,
   "sql-server-admin": sqlServerAdminRotator,
+  "cosmos-db-key": cosmosDbKeyRotator,
   "entra-app-secret": entraAppSecretRotator,
   "postgres-role": postgresRoleRotator,
   "postgres-flexible-admin": postgresFlexibleAdminRotator,
