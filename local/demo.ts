@@ -1,12 +1,16 @@
 // The embedded demo of `npm start` with no Azure configuration: a local Key Vault
 // double with a demo vault, a local notification topic, and a few secrets close to
-// expiry that the user watches keyturn rotate within seconds.
+// expiry that the user watches keyturn rotate within seconds; one of them is a storage
+// account key, rotated against the ARM double's storage account and verified against
+// its blob endpoint (which checks Shared Key signatures for real).
+import { startArmEmulator } from "../emulators/arm/index.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../emulators/keyvault/index.js";
 import { startEventGridTopic, type EventGridTopicEmulator } from "../emulators/eventgrid-topic/index.js";
 import { testTls } from "../emulators/tls.js";
 import type { LocalHost } from "./host.js";
 
 export const DEMO_VAULT = "demo-kv";
+export const DEMO_STORAGE_ACCOUNT = "keyturndemo";
 const DAY_MS = 86_400_000;
 
 export interface Demo {
@@ -23,10 +27,13 @@ export async function prepareDemo(print: (line: string) => void): Promise<Demo> 
   const tls = testTls();
   const keyVault = await startKeyVaultEmulator({ vaults: [DEMO_VAULT], tls });
   const topic = await startEventGridTopic({ tls });
+  const arm = await startArmEmulator({ tls });
+  const storage = arm.addStorageAccount({ name: DEMO_STORAGE_ACCOUNT });
   process.env.KEYTURN_VAULTS = `${DEMO_VAULT}=${keyVault.url(DEMO_VAULT)}`;
   process.env.KEYTURN_CREDENTIAL = "local-emulator";
   process.env.KEYTURN_TLS_CA_FILE = tls.caFile;
   process.env.KEYTURN_NOTIFY_TOPIC_ENDPOINT = topic.endpoint;
+  process.env.KEYTURN_ARM_ENDPOINT = arm.url;
   // The demo seeds versions that are seconds old and already near expiry; the
   // rotation-loop guard would (rightly) refuse to rotate such young versions again.
   process.env.KEYTURN_ROTATION_GUARD_MINUTES ??= "0";
@@ -56,12 +63,21 @@ export async function prepareDemo(print: (line: string) => void): Promise<Demo> 
       seed("demo-api-key", 12, {});
       seed("demo-shared-password", 3, { SecretLength: "24", SecretCharacters: "lower,upper,digit" });
       seed("demo-signing-secret", -1, { SecretLength: "64", ValidityPeriodDays: "90" });
+      // A storage account key (key1) of the ARM double's account: keyturn regenerates key2,
+      // proves it with a signed blob request and commits it with CredentialId=key2. The
+      // ProviderAddress alone selects the storage-account-key rotator.
+      keyVault.seedSecret(DEMO_VAULT, "demo-storage-key", storage.keys().key1, {
+        tags: { ProviderAddress: storage.id, CredentialId: "key1", ValidityPeriodDays: "60", Owner: "demo-storage@example.com" },
+        expiresOn: new Date(now + 7 * DAY_MS),
+        notBefore: new Date(now - DAY_MS),
+      });
       // Not managed by keyturn: no rotation tags. Its near-expiry event is acknowledged and left alone.
       keyVault.seedSecret(DEMO_VAULT, "demo-unmanaged", `demo-unmanaged-${now}`, { expiresOn: new Date(now + 5 * DAY_MS) });
     },
     async stop() {
       await keyVault.stop();
       await topic.stop();
+      await arm.stop();
     },
   };
 }
