@@ -6,6 +6,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { z } from "zod";
 import { BadRequestError } from "../core/errors.js";
 import { TriggerKind, type RotationResult } from "../core/engine.js";
+import { isJournalName } from "../core/journal.js";
 import { getRuntime } from "../core/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
@@ -92,6 +93,7 @@ export async function rotateSecret(request: HttpRequest, context: InvocationCont
     const { config, engine, log } = await getRuntime();
     const vault = vaultOf(request, config);
     const name = secretNameOf(request);
+    if (isJournalName(name)) throw new BadRequestError(`${name} is keyturn's own journal; rotate the secret it belongs to`);
     const body = await readRotateBody(request);
     log.info("manual rotation requested", { vault: vault.name, secret: name, mode: body.mode, invocationId: context.invocationId, reason: body.reason });
     const result = await engine.rotateSecret({

@@ -87,20 +87,26 @@ function match(compiled: CompiledRoute, rawSegments: string[]): Record<string, s
   return params;
 }
 
+/** Bodies beyond this are cut off without an answer; up to it, an oversized body is drained so that the client reads the 413. */
+const DRAIN_LIMIT_BYTES = 16 * MAX_REQUEST_BYTES;
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > MAX_REQUEST_BYTES) {
+      if (size > DRAIN_LIMIT_BYTES) {
         reject(new HttpError(413, `request body is larger than ${MAX_REQUEST_BYTES} bytes`));
         req.destroy();
         return;
       }
-      chunks.push(c);
+      if (size <= MAX_REQUEST_BYTES) chunks.push(c);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("end", () => {
+      if (size > MAX_REQUEST_BYTES) reject(new HttpError(413, `request body is larger than ${MAX_REQUEST_BYTES} bytes`));
+      else resolve(Buffer.concat(chunks));
+    });
     req.on("error", reject);
   });
 }
