@@ -2,7 +2,7 @@
 //
 // The codes and messages are the ones the real service sends (as seen in SDK recordings
 // and bug reports), because callers branch on them: keyturn on `RestError.code`, the
-// SDK's pollers on the status. Shared by secrets now and by certificates/keys later.
+// SDK's pollers on the status. Shared by secrets, certificates and keys.
 
 export interface KeyVaultErrorBody {
   error: { code: string; message: string; innererror?: { code: string } };
@@ -75,6 +75,26 @@ export const kvErrors = {
       `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
       "ObjectIsDeletedButRecoverable",
     ),
+  keyNotFound: (nameOrId: string) =>
+    new KeyVaultHttpError(
+      404,
+      "KeyNotFound",
+      `A key with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+    ),
+  certificateNotFound: (nameOrId: string) =>
+    new KeyVaultHttpError(
+      404,
+      "CertificateNotFound",
+      `A certificate with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+    ),
+  pendingCertificateNotFound: (name: string) => new KeyVaultHttpError(404, "PendingCertificateNotFound", `Pending certificate not found: ${name}`),
+  issuerNotFound: (name: string) => new KeyVaultHttpError(404, "CertificateIssuerNotFound", `Issuer not found: ${name}`),
+  operationInProgress: (name: string) =>
+    new KeyVaultHttpError(409, "Conflict", `Certificate ${name} has a pending operation in progress; wait for it to finish or delete it before creating another version.`),
+  noPendingOperation: (name: string, status: string) =>
+    new KeyVaultHttpError(403, "Forbidden", `The certificate operation of ${name} is ${status}; only an in-progress operation of issuer 'Unknown' can be merged.`),
+  objectIsManaged: (kind: "secret" | "key", name: string) =>
+    new KeyVaultHttpError(403, "Forbidden", `The ${kind} ${name} is managed by a certificate; change it through the certificate.`),
   notFound: (path: string) => new KeyVaultHttpError(404, "NotFound", `The requested resource ${path} was not found.`),
   methodNotAllowed: (method: string, path: string) =>
     new KeyVaultHttpError(405, "MethodNotAllowed", `The requested method ${method} is not allowed on ${path}.`),

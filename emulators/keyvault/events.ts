@@ -22,7 +22,15 @@ export const KeyVaultEventTypes = {
   SecretNewVersionCreated: "Microsoft.KeyVault.SecretNewVersionCreated",
   SecretNearExpiry: "Microsoft.KeyVault.SecretNearExpiry",
   SecretExpired: "Microsoft.KeyVault.SecretExpired",
+  KeyNewVersionCreated: "Microsoft.KeyVault.KeyNewVersionCreated",
+  KeyNearExpiry: "Microsoft.KeyVault.KeyNearExpiry",
+  KeyExpired: "Microsoft.KeyVault.KeyExpired",
+  CertificateNewVersionCreated: "Microsoft.KeyVault.CertificateNewVersionCreated",
+  CertificateNearExpiry: "Microsoft.KeyVault.CertificateNearExpiry",
+  CertificateExpired: "Microsoft.KeyVault.CertificateExpired",
 } as const;
+
+export type KeyVaultObjectType = "Secret" | "Key" | "Certificate";
 
 /** A system event before it is shaped for a schema. */
 export interface KeyVaultEvent {
@@ -353,7 +361,13 @@ function readValidationResponse(body: string): string | undefined {
 }
 
 /** Builds a Key Vault secret event with the data shape of Microsoft's published example. */
-export function secretEvent(args: {
+export function secretEvent(args: Omit<Parameters<typeof objectEvent>[0], "objectType">): KeyVaultEvent {
+  return objectEvent({ ...args, objectType: "Secret" });
+}
+
+/** A secret, key or certificate event: the same data shape, with the object's kind in `ObjectType` and `Id`. */
+export function objectEvent(args: {
+  objectType: KeyVaultObjectType;
   type: string;
   topic: string;
   vaultName: string;
@@ -371,9 +385,9 @@ export function secretEvent(args: {
     subject: args.name,
     time: args.time,
     data: {
-      Id: `${args.vaultUrl}/secrets/${args.name}/${args.version}`,
+      Id: `${args.vaultUrl}/${args.objectType.toLowerCase()}s/${args.name}/${args.version}`,
       VaultName: args.vaultName,
-      ObjectType: "Secret",
+      ObjectType: args.objectType,
       ObjectName: args.name,
       Version: args.version,
       NBF: args.nbf === undefined ? null : String(args.nbf),

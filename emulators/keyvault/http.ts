@@ -3,15 +3,17 @@
 //
 // Pipeline, in the real service's order: challenge authentication (401 + WWW-Authenticate
 // to any request without a bearer token), api-version check (400), routing (404/405),
-// counting, fault injection, then the route's handler. Secrets register their routes in
-// secrets.ts; certificates and keys will add their own route lists the same way.
+// counting, fault injection, then the route's handler. Secrets, certificates and keys
+// register their routes in secrets.ts, certificates.ts and keys.ts.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { FaultInjector } from "../faults.js";
 import type { TestTls } from "../tls.js";
+import type { CertificateStore } from "./certificates.js";
 import { KeyVaultHttpError, kvErrors } from "./errors.js";
+import type { KeyStore } from "./keys.js";
 import type { SecretStore } from "./store.js";
 
 /** api-versions the double answers: every version @azure/keyvault-secrets 4.11 can send (7.0–7.6, 2025-07-01) and 2025-06-01. */
@@ -36,8 +38,14 @@ export interface VaultContext {
   /** "https://127.0.0.1:PORT", no trailing slash. */
   readonly url: string;
   readonly secrets: SecretStore;
+  readonly keys: KeyStore;
+  readonly certificates: CertificateStore;
   /** Announces a new secret version (Event Grid's SecretNewVersionCreated). */
   secretVersionCreated(name: string, version: string): void;
+  /** Announces a new key version (KeyNewVersionCreated). */
+  keyVersionCreated(name: string, version: string): void;
+  /** Announces a new certificate version (CertificateNewVersionCreated). */
+  certificateVersionCreated(name: string, version: string): void;
 }
 
 export interface RouteRequest {
@@ -53,6 +61,8 @@ export interface RouteRequest {
 export interface RouteResponse {
   status: number;
   body?: unknown;
+  /** Extra response headers (e.g. Location of a pending certificate operation). */
+  headers?: Record<string, string>;
 }
 
 export interface Route {
@@ -134,7 +144,7 @@ async function handleRequest(options: VaultServerOptions, req: IncomingMessage, 
       apiVersion,
       body: parseJson(raw),
     });
-    send(res, result.status, headers, result.body);
+    send(res, result.status, { ...headers, ...result.headers }, result.body);
   } catch (error) {
     if (error instanceof KeyVaultHttpError) {
       send(res, error.status, { ...headers, ...error.headers }, error.body());

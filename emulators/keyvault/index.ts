@@ -1,18 +1,25 @@
-// Key Vault data-plane test double: one HTTPS server per vault on 127.0.0.1, the secrets
-// REST API behind Key Vault's challenge authentication, fault injection, a virtual clock,
-// and the vault's Event Grid system events delivered to webhook subscriptions.
+// Key Vault data-plane test double: one HTTPS server per vault on 127.0.0.1, the secrets,
+// keys and certificates REST APIs behind Key Vault's challenge authentication, fault
+// injection, a virtual clock, and the vault's Event Grid system events delivered to
+// webhook subscriptions.
 //
-// Pieces: store.ts (data and rules), http.ts (pipeline and route table), secrets.ts
-// (secret routes), events.ts (Event Grid subscriptions and delivery), this file (wiring,
-// clock, expiry scan). The double logs nothing, so it can never log a secret value.
+// Pieces: store.ts (secret data and rules), http.ts (pipeline and route table),
+// secrets.ts / keys.ts / certificates.ts (routes and, for keys and certificates, their
+// stores), x509.ts (real key material and certificates), events.ts (Event Grid
+// subscriptions and delivery), this file (wiring, clock, expiry scan). The double logs
+// nothing, so it can never log a secret value.
 //
 // The virtual clock runs at real speed from a settable offset: `clock.advance(ms)` jumps
 // it forward and runs the expiry scan at once; a real-time timer (`scanIntervalMs`) runs
-// the same scan so that events also come due while time merely passes.
+// the same scan so that events also come due while time merely passes. The scan also does
+// what the vault does by itself on the clock: rotates keys whose rotation policy's Rotate
+// action came due, and renews certificates whose policy has an AutoRenew action.
 import { FaultInjector } from "../faults.js";
 import { testTls, type TestTls } from "../tls.js";
-import { EventBus, KeyVaultEventTypes, secretEvent, type DeliveryRecord, type EventSchema } from "./events.js";
+import { CertificateStore, UNKNOWN_ISSUER, certificateRoutes, latestCompleted, type CertificateRecord, type WirePolicy } from "./certificates.js";
+import { EventBus, KeyVaultEventTypes, objectEvent, type DeliveryRecord, type EventSchema, type KeyVaultObjectType } from "./events.js";
 import { createVaultHandler, listenVault, type VaultContext } from "./http.js";
+import { KeyStore, keyRoutes, type LifetimeActionState } from "./keys.js";
 import { secretId, secretRoutes } from "./secrets.js";
 import { SecretStore } from "./store.js";
 import type { Server } from "node:https";
@@ -40,6 +47,35 @@ export interface KeyVaultEmulatorOptions {
   subscriptionId?: string;
   /** For event topics; default keyturn-local. */
   resourceGroup?: string;
+  /** GETs of a certificate's pending operation answered "inProgress" before a Self/CA operation completes; default 1. */
+  certificateOperationPolls?: number;
+}
+
+export interface SeedCertificateOptions {
+  /** `Self` (default), `Unknown`, or the name of an issuer made with seedIssuer(). */
+  issuer?: string;
+  subject?: string;
+  dnsNames?: string[];
+  validityMonths?: number;
+  notBefore?: Date;
+  expiresOn?: Date;
+  tags?: Record<string, string>;
+  enabled?: boolean;
+  /** application/x-pkcs12 (default) or application/x-pem-file. */
+  contentType?: string;
+  /** Policy lifetime actions; default the service's (AutoRenew at 80% for Self/CA, EmailContacts for Unknown). */
+  lifetimeActions?: WirePolicy["lifetime_actions"];
+}
+
+export interface SeedKeyOptions {
+  kty?: "RSA" | "RSA-HSM" | "EC" | "EC-HSM";
+  keySize?: number;
+  crv?: string;
+  tags?: Record<string, string>;
+  notBefore?: Date;
+  expiresOn?: Date;
+  enabled?: boolean;
+  rotationPolicy?: { lifetimeActions: LifetimeActionState[]; expiryTime?: string };
 }
 
 export interface SeedSecretOptions {
@@ -71,6 +107,12 @@ export interface KeyVaultEmulator {
   readonly faults: FaultInjector;
   /** Direct seeding without HTTP (for big seeds); emits SecretNewVersionCreated like a real set. */
   seedSecret(vault: string, name: string, value: string, opts?: SeedSecretOptions): { version: string; id: string };
+  /** A completed certificate version with exactly this validity (real X.509, RSA), with its backing key and secret. */
+  seedCertificate(vault: string, name: string, opts?: SeedCertificateOptions): { version: string; id: string };
+  /** A certificate issuer (e.g. provider DigiCert or GlobalSign): certificates of its name complete like Self ones. */
+  seedIssuer(vault: string, name: string, provider: string): void;
+  /** A key version (real RSA/EC material), optionally with a rotation policy. */
+  seedKey(vault: string, name: string, opts?: SeedKeyOptions): { version: string; id: string };
   /** Operation counters by vault, e.g. { kv1: { SetSecret: 3, GetSecret: 7, AuthChallenge: 1 } }. */
   stats(): Record<string, Record<string, number>>;
   resetStats(): void;
@@ -100,6 +142,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
   const tls = opts.tls ?? testTls();
   const faults = opts.faults ?? new FaultInjector();
   const leadSeconds = (opts.nearExpiryLeadDays ?? 30) * DAY_SECONDS;
+  const certificateOperationPolls = opts.certificateOperationPolls ?? 1;
   const subscriptionId = opts.subscriptionId ?? DEFAULT_SUBSCRIPTION;
   const resourceGroup = opts.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
 
@@ -118,9 +161,21 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
 
   function publishSecretEvent(vault: VaultRuntime, type: string, name: string, version: string): Promise<void> {
     const found = vault.secrets.get(name, version).version;
+    return publishObjectEvent(vault, "Secret", type, name, version, found);
+  }
+
+  function publishObjectEvent(
+    vault: VaultRuntime,
+    objectType: KeyVaultObjectType,
+    type: string,
+    name: string,
+    version: string,
+    found: { nbf?: number; exp?: number },
+  ): Promise<void> {
     return bus.publish(
       vault.name,
-      secretEvent({
+      objectEvent({
+        objectType,
         type,
         topic: vault.topic,
         vaultName: vault.name,
@@ -134,44 +189,103 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
     );
   }
 
-  /** Sends the near-expiry and expiry events that came due; resolves after their first attempts. */
+  /**
+   * Does what came due on the clock: the vault's own key rotations and certificate
+   * renewals, then the near-expiry and expiry events; resolves after the events' first
+   * delivery attempts.
+   */
   function scan(): Promise<void> {
     const current = nowSeconds();
     const dispatched: Promise<void>[] = [];
+    /** Only the current version announces expiry: older versions are superseded. */
+    const announce = (
+      vault: VaultRuntime,
+      objectType: KeyVaultObjectType,
+      name: string,
+      latest: { version: string; enabled: boolean; nbf?: number; exp?: number; nearExpiryNotified: boolean; expiredNotified: boolean },
+      lead: number,
+    ) => {
+      if (latest.exp === undefined) return;
+      if (!latest.nearExpiryNotified && latest.enabled && current >= latest.exp - lead) {
+        latest.nearExpiryNotified = true;
+        dispatched.push(publishObjectEvent(vault, objectType, `Microsoft.KeyVault.${objectType}NearExpiry`, name, latest.version, latest));
+      }
+      if (!latest.expiredNotified && current >= latest.exp) {
+        latest.expiredNotified = true;
+        dispatched.push(publishObjectEvent(vault, objectType, `Microsoft.KeyVault.${objectType}Expired`, name, latest.version, latest));
+      }
+    };
     for (const vault of vaults.values()) {
       vault.secrets.purgeExpired();
       for (const record of vault.secrets.records()) {
-        // Only the current version announces expiry: older versions are superseded.
         const latest = record.versions.at(-1)!;
-        if (latest.exp === undefined) continue;
-        if (!latest.nearExpiryNotified && latest.enabled && current >= latest.exp - leadSeconds) {
-          latest.nearExpiryNotified = true;
-          dispatched.push(publishSecretEvent(vault, KeyVaultEventTypes.SecretNearExpiry, record.name, latest.version));
+        // A certificate's backing secret: the certificate announces its own expiry.
+        if (latest.managed) continue;
+        announce(vault, "Secret", record.name, latest, leadSeconds);
+      }
+      for (const record of vault.keys.records()) {
+        if (record.managed) continue;
+        if (vault.keys.rotationDue(record, current)) {
+          const { version } = vault.keys.rotate(record.name);
+          vault.keyVersionCreated(record.name, version.version);
         }
-        if (!latest.expiredNotified && current >= latest.exp) {
-          latest.expiredNotified = true;
-          dispatched.push(publishSecretEvent(vault, KeyVaultEventTypes.SecretExpired, record.name, latest.version));
-        }
+        announce(vault, "Key", record.name, record.versions.at(-1)!, vault.keys.notifyLeadSeconds(record, leadSeconds));
+      }
+      for (const record of vault.certificates.records()) {
+        autoRenew(vault, record, current);
+        // The version in service: a pending newer version has no certificate yet.
+        const latest = latestCompleted(record);
+        if (latest) announce(vault, "Certificate", record.name, latest, leadSeconds);
       }
     }
     return Promise.all(dispatched).then(() => undefined);
   }
 
+  /** A policy's AutoRenew action (Self or a configured issuer): the vault makes the new version itself. */
+  function autoRenew(vault: VaultRuntime, record: CertificateRecord, current: number): void {
+    const latest = latestCompleted(record);
+    if (!latest || record.operation?.status === "inProgress") return;
+    if (record.policy.issuer.name.toLowerCase() === UNKNOWN_ISSUER.toLowerCase()) return;
+    const due = record.policy.lifetime_actions.some((a) => {
+      if (a.action.action_type !== "AutoRenew") return false;
+      if (a.trigger.days_before_expiry !== undefined) return current >= latest.exp - a.trigger.days_before_expiry * DAY_SECONDS;
+      const pct = a.trigger.lifetime_percentage ?? 80;
+      return current >= latest.nbf + ((latest.exp - latest.nbf) * pct) / 100;
+    });
+    if (!due) return;
+    vault.certificates.create(record.name, { ...(latest.tags ? { tags: latest.tags } : {}) });
+    record.operation!.pollsRemaining = 0;
+    const { completed } = vault.certificates.poll(record.name);
+    if (completed) vault.certificateVersionCreated(record.name, completed.version);
+  }
+
   try {
     for (const name of opts.vaults) {
+      const secrets = new SecretStore(nowSeconds);
+      const keys = new KeyStore(nowSeconds);
       const vault: VaultRuntime = {
         name,
         url: "",
         topic: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${name}`,
-        secrets: new SecretStore(nowSeconds),
+        secrets,
+        keys,
+        certificates: new CertificateStore(nowSeconds, secrets, keys, certificateOperationPolls, () => vault.url),
         secretVersionCreated: (secretName, version) => {
           void publishSecretEvent(vault, KeyVaultEventTypes.SecretNewVersionCreated, secretName, version);
+        },
+        keyVersionCreated: (keyName, version) => {
+          const found = vault.keys.get(keyName, version).version;
+          void publishObjectEvent(vault, "Key", KeyVaultEventTypes.KeyNewVersionCreated, keyName, version, found);
+        },
+        certificateVersionCreated: (certificateName, version) => {
+          const found = vault.certificates.get(certificateName, version).version;
+          void publishObjectEvent(vault, "Certificate", KeyVaultEventTypes.CertificateNewVersionCreated, certificateName, version, found);
         },
       };
       counters.set(name, {});
       const handler = createVaultHandler({
         vault,
-        routes: secretRoutes,
+        routes: [...secretRoutes, ...certificateRoutes, ...keyRoutes],
         tls,
         faults,
         count: (operation) => {
@@ -240,6 +354,42 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
       });
       vault.secretVersionCreated(record.name, version.version);
       return { version: version.version, id: secretId(vault, record.name, version.version) };
+    },
+    seedCertificate: (vaultName, name, seed = {}) => {
+      const vault = vaultOf(vaultName);
+      const { record, version } = vault.certificates.seed(name, {
+        ...(seed.issuer === undefined ? {} : { issuer: seed.issuer }),
+        ...(seed.subject === undefined ? {} : { subject: seed.subject }),
+        ...(seed.dnsNames === undefined ? {} : { dnsNames: seed.dnsNames }),
+        ...(seed.validityMonths === undefined ? {} : { validityMonths: seed.validityMonths }),
+        ...(seed.notBefore === undefined ? {} : { notBefore: Math.floor(seed.notBefore.getTime() / 1000) }),
+        ...(seed.expiresOn === undefined ? {} : { expiresOn: Math.floor(seed.expiresOn.getTime() / 1000) }),
+        ...(seed.tags === undefined ? {} : { tags: seed.tags }),
+        ...(seed.enabled === undefined ? {} : { enabled: seed.enabled }),
+        ...(seed.contentType === undefined ? {} : { contentType: seed.contentType }),
+        ...(seed.lifetimeActions === undefined ? {} : { lifetimeActions: seed.lifetimeActions }),
+      });
+      vault.certificateVersionCreated(record.name, version.version);
+      return { version: version.version, id: `${vault.url}/certificates/${record.name}/${version.version}` };
+    },
+    seedIssuer: (vaultName, name, provider) => {
+      vaultOf(vaultName).certificates.setIssuer(name, provider, undefined, true);
+    },
+    seedKey: (vaultName, name, seed = {}) => {
+      const vault = vaultOf(vaultName);
+      const kty = seed.kty ?? "RSA";
+      const { record, version } = vault.keys.create(name, {
+        kty,
+        ...(seed.keySize === undefined ? {} : { keySize: seed.keySize }),
+        ...(seed.crv === undefined ? {} : { crv: seed.crv }),
+        ...(seed.tags === undefined ? {} : { tags: seed.tags }),
+        ...(seed.enabled === undefined ? {} : { enabled: seed.enabled }),
+        ...(seed.notBefore === undefined ? {} : { nbf: Math.floor(seed.notBefore.getTime() / 1000) }),
+        ...(seed.expiresOn === undefined ? {} : { exp: Math.floor(seed.expiresOn.getTime() / 1000) }),
+      });
+      if (seed.rotationPolicy) vault.keys.setPolicy(record.name, seed.rotationPolicy);
+      vault.keyVersionCreated(record.name, version.version);
+      return { version: version.version, id: `${vault.url}/keys/${record.name}/${version.version}` };
     },
     stats: () => Object.fromEntries([...counters].map(([vault, ops]) => [vault, { ...ops }])),
     resetStats: () => {

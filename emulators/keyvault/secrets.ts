@@ -5,6 +5,7 @@
 // service returns one (set and get), items with base ids and no value in lists,
 // DeletedSecretBundle with recoveryId / deletedDate / scheduledPurgeDate.
 // Not here: backup and restore (the double answers 405 for them).
+// The paging and body helpers are shared with certificates.ts and keys.ts.
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import {
@@ -147,7 +148,7 @@ function parseUpdateBody(body: unknown): SecretPatch {
   return patch;
 }
 
-function parseAttributes(value: unknown): { enabled?: boolean; nbf?: number | null; exp?: number | null } {
+export function parseAttributes(value: unknown): { enabled?: boolean; nbf?: number | null; exp?: number | null } {
   if (!isObject(value)) throw kvErrors.badParameter("Property 'attributes' must be an object.");
   const result: { enabled?: boolean; nbf?: number | null; exp?: number | null } = {};
   if (value.enabled !== undefined && value.enabled !== null) {
@@ -165,14 +166,14 @@ function parseAttributes(value: unknown): { enabled?: boolean; nbf?: number | nu
   return result;
 }
 
-function optionalString(body: Record<string, unknown>, key: string): string | null | undefined {
+export function optionalString(body: Record<string, unknown>, key: string): string | null | undefined {
   const value = body[key];
   if (value === undefined || value === null) return value;
   if (typeof value !== "string") throw kvErrors.badParameter(`Property '${key}' must be a string.`);
   return value;
 }
 
-function optionalTags(value: unknown): Record<string, string> | undefined {
+export function optionalTags(value: unknown): Record<string, string> | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isObject(value)) throw kvErrors.badParameter("Property 'tags' must be an object of strings.");
   for (const [name, tag] of Object.entries(value)) {
@@ -181,7 +182,7 @@ function optionalTags(value: unknown): Record<string, string> | undefined {
   return value as Record<string, string>;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -193,7 +194,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * removed between calls; `nextLink` is absolute and repeats api-version (and maxresults),
  * as the service's does.
  */
-function page<T>(
+export function page<T>(
   request: RouteRequest,
   path: string,
   items: readonly T[],
@@ -259,6 +260,9 @@ function metadata(version: SecretVersion): Record<string, unknown> {
     ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
     attributes: attributes(version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
+    // A certificate's backing secret says so, as the service's does.
+    ...(version.kid === undefined ? {} : { kid: version.kid }),
+    ...(version.managed ? { managed: true } : {}),
   };
 }
 

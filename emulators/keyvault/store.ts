@@ -33,6 +33,9 @@ export interface SecretVersion {
   /** Event bookkeeping: each is sent once per version (reset when `exp` changes). */
   nearExpiryNotified: boolean;
   expiredNotified: boolean;
+  /** The secret backs a certificate (Key Vault sets `managed: true` and `kid`); see certificates.ts. */
+  managed?: boolean;
+  kid?: string;
 }
 
 export interface SecretRecord {
@@ -56,6 +59,10 @@ export interface SecretInput {
   enabled?: boolean;
   nbf?: number;
   exp?: number;
+  /** Certificate-backed secrets only: the certificate's version id, `managed: true` and the key id. */
+  version?: string;
+  managed?: boolean;
+  kid?: string;
 }
 
 /** `null` clears an attribute, `undefined` leaves it alone. */
@@ -83,9 +90,11 @@ export class SecretStore {
       throw kvErrors.badParameter(`The secret value exceeds the maximum size of ${MAX_VALUE_BYTES} bytes.`);
     }
     if (input.tags) assertTags(input.tags);
+    const current = this.live.get(key)?.versions.at(-1);
+    if (current?.managed && !input.managed) throw kvErrors.objectIsManaged("secret", name);
     const now = this.now();
     const version: SecretVersion = {
-      version: randomBytes(16).toString("hex"),
+      version: input.version ?? newVersionId(),
       value: input.value,
       ...(input.contentType === undefined ? {} : { contentType: input.contentType }),
       ...(input.tags === undefined ? {} : { tags: { ...input.tags } }),
@@ -96,6 +105,8 @@ export class SecretStore {
       updated: now,
       nearExpiryNotified: false,
       expiredNotified: false,
+      ...(input.managed ? { managed: true } : {}),
+      ...(input.kid === undefined ? {} : { kid: input.kid }),
     };
     let record = this.live.get(key);
     if (!record) {
@@ -113,6 +124,11 @@ export class SecretStore {
     const found = record && (version ? record.versions.find((v) => v.version === version) : record.versions.at(-1));
     if (!record || !found) throw kvErrors.secretNotFound(version ? `${name}/${version}` : name);
     return { record, version: found };
+  }
+
+  /** The live record, or undefined. */
+  find(name: string): SecretRecord | undefined {
+    return this.live.get(name.toLowerCase());
   }
 
   update(name: string, version: string | undefined, patch: SecretPatch): { record: SecretRecord; version: SecretVersion } {
@@ -202,11 +218,17 @@ export class SecretStore {
   }
 }
 
+/** A new object version id: 32 lower-case hex digits, as Key Vault makes them. */
+export function newVersionId(): string {
+  return randomBytes(16).toString("hex");
+}
+
 function assertName(name: string): void {
   if (!SECRET_NAME_PATTERN.test(name)) throw kvErrors.invalidName(name);
 }
 
-function assertTags(tags: Record<string, string>): void {
+/** Key Vault's limits on tags, shared by secrets, keys and certificates. */
+export function assertTags(tags: Record<string, string>): void {
   const entries = Object.entries(tags);
   if (entries.length > MAX_TAGS) {
     throw kvErrors.badParameter(`A secret can have at most ${MAX_TAGS} tags; ${entries.length} were given.`);
