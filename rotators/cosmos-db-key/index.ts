@@ -212,7 +212,7 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
     model: CredentialModel.Dual,
     description: "an account key (primary/secondary, or the read-only pair) of an Azure Cosmos DB account",
     resourceTypes: [COSMOS_ACCOUNT_TYPE],
-    tags: [Tag.ProviderAddress, Tag.CredentialId, CosmosTag.KeyKind, Tag.SecretFormat],
+    tags: [CosmosTag.KeyKind, Tag.SecretFormat],
 
     parse(tags): CosmosDbKeyParams {
       const account = parseProviderAddress(tags, COSMOS_ACCOUNT_TYPE, EXAMPLE, /^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$/i);

@@ -129,7 +129,7 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
     model: CredentialModel.Single,
     description: "the SQL administrator password of an Azure SQL logical server",
     resourceTypes: [SQL_SERVER_TYPE],
-    tags: [Tag.ProviderAddress, Tag.CredentialId, Tag.SecretFormat, SqlTag.Database, SqlTag.SecretLength],
+    tags: [Tag.SecretFormat, SqlTag.Database, SqlTag.SecretLength],
 
     parse(tags): SqlServerAdminParams {
       return {

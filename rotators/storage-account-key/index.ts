@@ -223,7 +223,7 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
     model: CredentialModel.Dual,
     description: "an access key (key1/key2) of an Azure storage account",
     resourceTypes: [STORAGE_ACCOUNT_TYPE],
-    tags: [Tag.ProviderAddress, Tag.CredentialId, Tag.SecretFormat],
+    tags: [Tag.SecretFormat],
 
     parse(tags): StorageAccountKeyParams {
       return {
