@@ -3,12 +3,13 @@
 // completes, and validates it as Azure SQL does), and the Key Vault double with its
 // journal. The double's password() is the one password the server accepts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ArmProviderError } from "../../core/arm.js";
+import { SqlManagementClient } from "@azure/arm-sql";
+import { ArmProviderError, armCall, parseProviderAddress } from "../../core/arm.js";
 import { ConfigurationError } from "../../core/errors.js";
 import type { RotationRequest } from "../../core/engine.js";
 import { journalName } from "../../core/journal.js";
 import { FaultInjector } from "../../emulators/faults.js";
-import { DEFAULT_RESOURCE_GROUP as RG, DEFAULT_SUBSCRIPTION_ID as SUB, startArmEmulator, type ArmEmulator } from "../../emulators/arm/index.js";
+import { DEFAULT_RESOURCE_GROUP as RG, DEFAULT_SUBSCRIPTION_ID as SUB, startArmEmulator, testCredential, type ArmEmulator } from "../../emulators/arm/index.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { createRegistry } from "../../rotators/registry.js";
 import { registry as defaultRegistry, rotators } from "../../rotators/index.js";
@@ -309,6 +310,25 @@ describe("sql-server-admin configuration errors name the tag and change nothing"
     expect(await versionsOf(client, name)).toHaveLength(1);
     expect(await journalState(client, name)).toBeUndefined();
     expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", errorKind: "configuration", owner: "dba@contoso.com" })]);
+  });
+});
+
+describe("ARM's answers as keyturn errors, from the real SDK", () => {
+  it("a password refused inside the long-running operation becomes a ProviderError carrying ARM's code, without the password", async () => {
+    const s = server("sqlmap01");
+    const client = new SqlManagementClient(testCredential(), SUB, { endpoint: arm.url, credentialScopes: ["x/.default"], tlsOptions: { ca: arm.tls.caPem } });
+    const resource = parseProviderAddress({ ProviderAddress: s.id }, "microsoft.sql/servers", "-");
+    const weak = "weakpassword";
+    const err = await failure(
+      armCall({ action: "set the administrator password of", resource, role: "SQL Server Contributor" }, () =>
+        client.servers.beginUpdateAndWait(RG, "sqlmap01", { administratorLoginPassword: weak }, { updateIntervalInMs: 5 }),
+      ),
+    );
+    expect(err).toBeInstanceOf(ArmProviderError);
+    expect(err).toMatchObject({ code: "PasswordNotComplex", kind: "provider" });
+    expect(err.message).toContain("Password validation failed");
+    expect(err.message).not.toContain(weak);
+    expect(s.password()).toBe(INITIAL);
   });
 });
 
