@@ -3,6 +3,11 @@
 // an e-mail to the secret's Owner (Azure Communication Services). Each carries names,
 // versions, dates and a scrubbed error — never a value. A failing channel is logged; it
 // never fails the rotation it reports on.
+//
+// Secrets are reported with RotationNotification; certificates and keys (renewals,
+// expiry reminders, key rotations, missing key rotation policies) with
+// ObjectNotification, which names its object in `objectType` + `name`. Channels take
+// either (`Notification`) and use `notificationSubject` / `describeNotification`.
 import type { TokenCredential } from "@azure/core-auth";
 import type { EmailClient } from "@azure/communication-email";
 import type { EventGridPublisherClient } from "@azure/eventgrid";
@@ -13,6 +18,19 @@ import type { AzureClientOptions, RotationMode } from "./rotator.js";
 export const NotificationType = {
   SecretRotated: "keyturn.SecretRotated",
   RotationFailed: "keyturn.RotationFailed",
+  /** A Self- or CA-issued certificate got a new version from its policy. */
+  CertificateRenewed: "keyturn.CertificateRenewed",
+  /** Renewing a certificate failed (the operation failed, or could not be started). */
+  CertificateRenewalFailed: "keyturn.CertificateRenewalFailed",
+  /** A certificate keyturn cannot renew (issuer Unknown) is this many days from expiry: the owner must act. */
+  CertificateExpiring: "keyturn.CertificateExpiring",
+  /** A key got a new version (rotateKey). */
+  KeyRotated: "keyturn.KeyRotated",
+  KeyRotationFailed: "keyturn.KeyRotationFailed",
+  /** A key has no rotation policy with a Rotate action: Key Vault will not rotate it by itself. */
+  KeyPolicyMissing: "keyturn.KeyPolicyMissing",
+  /** keyturn set its default rotation policy on a key whose RotationPolicy tag asked for it. */
+  KeyPolicySet: "keyturn.KeyPolicySet",
 } as const;
 export type NotificationType = (typeof NotificationType)[keyof typeof NotificationType];
 
@@ -42,8 +60,53 @@ export interface RotationNotification {
   readonly rolledBack?: boolean;
 }
 
+/** About a certificate or a key (never a value: names, versions, dates, a scrubbed error). */
+export interface ObjectNotification {
+  readonly type: NotificationType;
+  readonly objectType: "certificate" | "key";
+  readonly vault: string;
+  readonly vaultUrl: string;
+  /** The certificate's or key's name. */
+  readonly name: string;
+  /** The new version (renewed, rotated) or the version the notice is about. */
+  readonly version?: string;
+  readonly previousVersion?: string;
+  readonly expiresOn?: string;
+  readonly trigger: string;
+  readonly triggerId: string;
+  readonly owner?: string;
+  /** Certificates: the policy's issuer name (Self, Unknown, or a configured issuer). */
+  readonly issuer?: string;
+  /** Reminders: whole days until expiry (0 or less once expired), and the threshold that fired. */
+  readonly daysRemaining?: number;
+  readonly threshold?: number;
+  /** Keys: the rotation policy keyturn set (ISO 8601 durations), when it set one. */
+  readonly policyApplied?: string;
+  /** What the owner should do, in one sentence. */
+  readonly action?: string;
+  readonly step?: string;
+  readonly error?: string;
+}
+
+export type Notification = RotationNotification | ObjectNotification;
+
+export function isObjectNotification(n: Notification): n is ObjectNotification {
+  return "objectType" in n;
+}
+
+/** `secrets/<name>`, `certificates/<name>` or `keys/<name>`: the CloudEvent subject. */
+export function notificationSubject(n: Notification): string {
+  return isObjectNotification(n) ? `${n.objectType === "certificate" ? "certificates" : "keys"}/${n.name}` : `secrets/${n.secret}`;
+}
+
+/** Log fields naming the notification's object. */
+function objectFields(n: Notification): { secret?: string; certificate?: string; key?: string; vault: string } {
+  if (!isObjectNotification(n)) return { vault: n.vault, secret: n.secret };
+  return n.objectType === "certificate" ? { vault: n.vault, certificate: n.name } : { vault: n.vault, key: n.name };
+}
+
 export interface Notifier {
-  notify(notification: RotationNotification): Promise<void>;
+  notify(notification: Notification): Promise<void>;
 }
 
 /** Publishes CloudEvents 1.0 with EventGridPublisherClient (Microsoft Entra auth). */
@@ -64,14 +127,14 @@ export class EventGridNotifier implements Notifier {
     return this.client;
   }
 
-  async notify(n: RotationNotification): Promise<void> {
+  async notify(n: Notification): Promise<void> {
     try {
       const client = await this.getClient();
       // Scrub once more: an error string is the one field that comes from outside.
-      const data = JSON.parse(redact(JSON.stringify(n))) as RotationNotification;
-      await client.send([{ type: n.type, source: `keyturn/vaults/${n.vault}`, subject: `secrets/${n.secret}`, data }]);
+      const data = JSON.parse(redact(JSON.stringify(n))) as Notification;
+      await client.send([{ type: n.type, source: `keyturn/vaults/${n.vault}`, subject: notificationSubject(n), data }]);
     } catch (error) {
-      this.log.warn("notification failed", { step: "notify", secret: n.secret, vault: n.vault, error: (error as Error).message });
+      this.log.warn("notification failed", { step: "notify", ...objectFields(n), error: (error as Error).message });
     }
   }
 }
@@ -79,15 +142,15 @@ export class EventGridNotifier implements Notifier {
 /** Used when no topic is configured: the notification goes to the log only. */
 export class LogNotifier implements Notifier {
   constructor(private readonly log: Logger) {}
-  async notify(n: RotationNotification): Promise<void> {
-    this.log.info(`notification ${n.type}`, { step: "notify", vault: n.vault, secret: n.secret, version: n.version, error: n.error });
+  async notify(n: Notification): Promise<void> {
+    this.log.info(`notification ${n.type}`, { step: "notify", ...objectFields(n), version: n.version, error: n.error });
   }
 }
 
 /** Fan out to several channels; each failure is the channel's own business. */
 export class CompositeNotifier implements Notifier {
   constructor(private readonly channels: readonly Notifier[]) {}
-  async notify(n: RotationNotification): Promise<void> {
+  async notify(n: Notification): Promise<void> {
     // Channels catch their own failures; allSettled keeps one that does not from
     // failing the rotation or silencing the others.
     await Promise.allSettled(this.channels.map((c) => c.notify(n)));
@@ -95,7 +158,8 @@ export class CompositeNotifier implements Notifier {
 }
 
 /** A notification as a subject line and a few plain-text sentences, scrubbed. */
-export function describeNotification(n: RotationNotification): { subject: string; text: string } {
+export function describeNotification(n: Notification): { subject: string; text: string } {
+  if (isObjectNotification(n)) return describeObjectNotification(n);
   const where = `${n.secret} in vault ${n.vault}`;
   const by = `trigger ${n.trigger}${n.mode !== "normal" ? `, mode ${n.mode}` : ""}`;
   if (n.type === NotificationType.SecretRotated) {
@@ -116,6 +180,52 @@ export function describeNotification(n: RotationNotification): { subject: string
   if (n.rolledBack === false) lines.push("The provider could NOT be given its previous credential back; the pending journal holds the new one. See the runbook: a rotation failed.");
   lines.push(`Status: keyturn status ${n.vault}/${n.secret}`);
   return { subject: redact(`keyturn: rotation of ${where} FAILED`), text: redact(lines.join("\n")) };
+}
+
+function describeObjectNotification(n: ObjectNotification): { subject: string; text: string } {
+  const where = `${n.objectType} ${n.name} in vault ${n.vault}`;
+  const lines: string[] = [];
+  let subject: string;
+  switch (n.type) {
+    case NotificationType.CertificateRenewed:
+      subject = `keyturn: ${where} renewed`;
+      lines.push(`keyturn renewed ${where} from its policy (issuer ${n.issuer ?? "?"}; trigger ${n.trigger}).`);
+      lines.push(`New version ${n.version ?? "?"}, previous version ${n.previousVersion ?? "?"}; expires ${n.expiresOn ?? "?"}.`);
+      lines.push("Services that load the certificate by name pick up the new version; those pinned to a version must be moved.");
+      break;
+    case NotificationType.CertificateExpiring:
+      subject =
+        (n.daysRemaining ?? 0) <= 0 ? `keyturn: ${where} has EXPIRED` : `keyturn: ${where} expires in ${n.daysRemaining} day${n.daysRemaining === 1 ? "" : "s"}`;
+      lines.push(
+        (n.daysRemaining ?? 0) <= 0
+          ? `${where} expired on ${n.expiresOn ?? "?"} (version ${n.version ?? "?"}).`
+          : `${where} expires on ${n.expiresOn ?? "?"}, in ${n.daysRemaining} day${n.daysRemaining === 1 ? "" : "s"} (version ${n.version ?? "?"}).`,
+      );
+      lines.push(`Its issuer is ${n.issuer ?? "Unknown"}: keyturn cannot renew it.`);
+      if (n.action) lines.push(n.action);
+      break;
+    case NotificationType.KeyRotated:
+      subject = `keyturn: ${where} rotated`;
+      lines.push(`keyturn rotated ${where} (trigger ${n.trigger}): new version ${n.version ?? "?"}, previous version ${n.previousVersion ?? "?"}; expires ${n.expiresOn ?? "never"}.`);
+      if (n.policyApplied) lines.push(`keyturn also set the key's rotation policy (${n.policyApplied}), as its RotationPolicy tag asked.`);
+      lines.push("Services that use the key without a version (customer-managed keys with auto-rotation) pick up the new version; those pinned to a version must be moved.");
+      break;
+    case NotificationType.KeyPolicyMissing:
+      subject = `keyturn: ${where} has no rotation policy`;
+      lines.push(`${where} (version ${n.version ?? "?"}) has no rotation policy with a Rotate action: Key Vault will not rotate it by itself.`);
+      if (n.action) lines.push(n.action);
+      break;
+    case NotificationType.KeyPolicySet:
+      subject = `keyturn: rotation policy set on ${where}`;
+      lines.push(`keyturn set the rotation policy of ${where} to ${n.policyApplied ?? "its default"}, as its RotationPolicy tag asked.`);
+      break;
+    default:
+      subject = `keyturn: ${n.objectType === "certificate" ? "renewal" : "rotation"} of ${where} FAILED`;
+      lines.push(`keyturn could not ${n.objectType === "certificate" ? "renew" : "rotate"} ${where} (trigger ${n.trigger}): step ${n.step ?? "?"} failed.`);
+      lines.push(`Error: ${n.error ?? "-"}`);
+      lines.push(`Version ${n.version ?? "?"} is still the latest${n.expiresOn ? `; it expires ${n.expiresOn}` : ""}.`);
+  }
+  return { subject: redact(subject), text: redact(lines.join("\n")) };
 }
 
 const EMAIL = /^[^\s@;,<>"]+@[^\s@;,<>"]+\.[^\s@;,<>"]+$/;
@@ -166,13 +276,13 @@ export class WebhookNotifier implements Notifier {
     return this.pipeline;
   }
 
-  async notify(n: RotationNotification): Promise<void> {
+  async notify(n: Notification): Promise<void> {
     try {
       const { text } = describeNotification(n);
       const status = await (await this.getPipeline()).send(JSON.stringify({ text }));
       if (status < 200 || status > 299) throw new Error(`the webhook answered ${status}`);
     } catch (error) {
-      this.log.warn("notification failed", { step: "notify", channel: "webhook", secret: n.secret, vault: n.vault, error: redact((error as Error).message) });
+      this.log.warn("notification failed", { step: "notify", channel: "webhook", ...objectFields(n), error: redact((error as Error).message) });
     }
   }
 }
@@ -200,10 +310,10 @@ export class EmailNotifier implements Notifier {
     return this.client;
   }
 
-  async notify(n: RotationNotification): Promise<void> {
+  async notify(n: Notification): Promise<void> {
     const to = ownerEmails(n.owner);
     if (to.length === 0) {
-      this.log.debug("no e-mail owner; e-mail notification skipped", { step: "notify", channel: "email", secret: n.secret, vault: n.vault });
+      this.log.debug("no e-mail owner; e-mail notification skipped", { step: "notify", channel: "email", ...objectFields(n) });
       return;
     }
     try {
@@ -215,9 +325,9 @@ export class EmailNotifier implements Notifier {
       );
       const result = await poller.pollUntilDone({ abortSignal: AbortSignal.timeout(this.timing.maxWaitMs ?? 30_000) });
       if (result.status !== "Succeeded") throw new Error(`the e-mail operation ended ${result.status}${result.error?.message ? `: ${result.error.message}` : ""}`);
-      this.log.info("e-mail notification sent", { step: "notify", channel: "email", secret: n.secret, vault: n.vault, recipients: to.length, operationId: result.id });
+      this.log.info("e-mail notification sent", { step: "notify", channel: "email", ...objectFields(n), recipients: to.length, operationId: result.id });
     } catch (error) {
-      this.log.warn("notification failed", { step: "notify", channel: "email", secret: n.secret, vault: n.vault, error: redact((error as Error).message) });
+      this.log.warn("notification failed", { step: "notify", channel: "email", ...objectFields(n), error: redact((error as Error).message) });
     }
   }
 }
