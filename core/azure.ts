@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import type { SecretClient } from "@azure/keyvault-secrets";
 import { CredentialMode, type KeyturnConfig } from "./config.js";
+import { processPacer } from "./pacing.js";
 import type { AzureClientOptions } from "./rotator.js";
 
 export const RETRY_OPTIONS = { maxRetries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 } as const;
@@ -51,15 +52,22 @@ export function clientOptions(config: KeyturnConfig): AzureClientOptions {
 
 const secretClients = new Map<string, Promise<SecretClient>>();
 
-/** One SecretClient per vault URL and credential mode, for the life of the process. */
+/**
+ * One SecretClient per vault URL and credential mode, for the life of the process. Its
+ * calls are paced to the vault's limits (core/pacing.ts), shared by every client of the
+ * vault in this process, unless KEYTURN_KEYVAULT_LIMIT_SCALE=0.
+ */
 export function getSecretClient(config: KeyturnConfig, vaultUrl: string): Promise<SecretClient> {
-  const key = `${config.credentialMode}|${config.tlsCaFile ?? ""}|${vaultUrl}`;
+  const key = `${config.credentialMode}|${config.tlsCaFile ?? ""}|${config.keyVaultLimitScale}|${vaultUrl}`;
   let client = secretClients.get(key);
   if (!client) {
     client = (async () => {
       const [{ SecretClient }, credential] = await Promise.all([import("@azure/keyvault-secrets"), getCredential(config)]);
+      const pacing = config.keyVaultLimitScale > 0 ? processPacer(config.keyVaultLimitScale) : undefined;
       return new SecretClient(vaultUrl, credential, {
         ...clientOptions(config),
+        // perRetry: every attempt, retries included, waits for its turn.
+        ...(pacing ? { additionalPolicies: [{ policy: pacing.policy(), position: "perRetry" as const }] } : {}),
         // The local doubles answer the challenge with resource https://vault.azure.net
         // from 127.0.0.1; real vaults are verified as usual.
         disableChallengeResourceVerification: config.credentialMode === CredentialMode.LocalEmulator,

@@ -32,6 +32,11 @@ export interface KeyturnConfig {
   readonly emailSender: string | undefined;
   /** HTTP routes check app roles from App Service Authentication's `x-ms-client-principal`. */
   readonly requireAppRoles: boolean;
+  /**
+   * This process's share of each vault's request limits (core/pacing.ts): 1 = all of
+   * Key Vault's 300 writes and 4,000 other calls per 10 s; 0 = no pacing.
+   */
+  readonly keyVaultLimitScale: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
@@ -57,6 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
   if (emailSender !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(emailSender)) throw new Error("KEYTURN_EMAIL_SENDER must be an e-mail address");
   const requireAppRoles = (env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase();
   if (!["", "true", "false"].includes(requireAppRoles)) throw new Error("KEYTURN_REQUIRE_APP_ROLES must be true or false");
+  const limitScale = Number((env.KEYTURN_KEYVAULT_LIMIT_SCALE ?? "").trim() || "1");
+  if (!Number.isFinite(limitScale) || limitScale < 0) throw new Error("KEYTURN_KEYVAULT_LIMIT_SCALE must be a number >= 0 (1 = Key Vault's full limits, 0 = no pacing)");
   return {
     vaults: VaultAllowList.parse(env.KEYTURN_VAULTS),
     notifyTopicEndpoint: (env.KEYTURN_NOTIFY_TOPIC_ENDPOINT ?? "").trim() || undefined,
@@ -71,5 +78,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
     emailEndpoint,
     emailSender,
     requireAppRoles: requireAppRoles === "true",
+    keyVaultLimitScale: limitScale,
   };
 }
