@@ -5,6 +5,8 @@
 // 503): we configure them here instead of writing another retry loop.
 import { readFileSync } from "node:fs";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import type { CertificateClient } from "@azure/keyvault-certificates";
+import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
 import { CredentialMode, type KeyturnConfig } from "./config.js";
 import { processPacer } from "./pacing.js";
@@ -74,6 +76,47 @@ export function getSecretClient(config: KeyturnConfig, vaultUrl: string): Promis
       });
     })();
     secretClients.set(key, client);
+  }
+  return client;
+}
+
+const certificateClients = new Map<string, Promise<CertificateClient>>();
+const keyClients = new Map<string, Promise<KeyClient>>();
+
+/** Options every Key Vault data-plane client gets: retries, TLS, the vault's pacing, the local doubles' challenge. */
+function keyVaultClientOptions(config: KeyturnConfig) {
+  const pacing = config.keyVaultLimitScale > 0 ? processPacer(config.keyVaultLimitScale) : undefined;
+  return {
+    ...clientOptions(config),
+    ...(pacing ? { additionalPolicies: [{ policy: pacing.policy(), position: "perRetry" as const }] } : {}),
+    disableChallengeResourceVerification: config.credentialMode === CredentialMode.LocalEmulator,
+  };
+}
+
+/** One CertificateClient per vault URL, like getSecretClient (loaded on first use: the sweep and certificate events need it). */
+export function getCertificateClient(config: KeyturnConfig, vaultUrl: string): Promise<CertificateClient> {
+  const key = `${config.credentialMode}|${config.tlsCaFile ?? ""}|${config.keyVaultLimitScale}|${vaultUrl}`;
+  let client = certificateClients.get(key);
+  if (!client) {
+    client = (async () => {
+      const [{ CertificateClient }, credential] = await Promise.all([import("@azure/keyvault-certificates"), getCredential(config)]);
+      return new CertificateClient(vaultUrl, credential, keyVaultClientOptions(config));
+    })();
+    certificateClients.set(key, client);
+  }
+  return client;
+}
+
+/** One KeyClient per vault URL, like getSecretClient. */
+export function getKeyClient(config: KeyturnConfig, vaultUrl: string): Promise<KeyClient> {
+  const key = `${config.credentialMode}|${config.tlsCaFile ?? ""}|${config.keyVaultLimitScale}|${vaultUrl}`;
+  let client = keyClients.get(key);
+  if (!client) {
+    client = (async () => {
+      const [{ KeyClient }, credential] = await Promise.all([import("@azure/keyvault-keys"), getCredential(config)]);
+      return new KeyClient(vaultUrl, credential, keyVaultClientOptions(config));
+    })();
+    keyClients.set(key, client);
   }
   return client;
 }
