@@ -1,5 +1,6 @@
 // Settings keyturn reads, all in one place (local.settings.sample.json lists each).
 // No setting holds a secret: credentials come from managed identity and Key Vault.
+import { parseSchedule } from "./ncrontab.js";
 import { VaultAllowList } from "./vaults.js";
 
 export const CredentialMode = {
@@ -10,8 +11,23 @@ export const CredentialMode = {
 } as const;
 export type CredentialMode = (typeof CredentialMode)[keyof typeof CredentialMode];
 
+/** Daily at 03:00 UTC. */
+export const DEFAULT_SWEEP_SCHEDULE = "0 0 3 * * *";
+/** The audit flags validity periods longer than this (one year, as common policies ask). */
+export const DEFAULT_AUDIT_MAX_VALIDITY_DAYS = 365;
+
 export interface KeyturnConfig {
   readonly vaults: VaultAllowList;
+  /** NCRONTAB schedule of the sweep timer (KEYTURN_SWEEP_SCHEDULE). */
+  readonly sweepSchedule: string;
+  /**
+   * ARM resource IDs of allow-listed vaults, by lower-cased vault name
+   * (KEYTURN_VAULT_RESOURCE_IDS): the audit reads soft delete, purge protection and the
+   * permission model there. A vault without one is audited without those checks.
+   */
+  readonly vaultResourceIds: ReadonlyMap<string, string>;
+  /** The audit flags secrets whose validity is longer than this many days. */
+  readonly auditMaxValidityDays: number;
   readonly notifyTopicEndpoint: string | undefined;
   readonly armEndpoint: string;
   /** Microsoft Graph (public cloud by default; sovereign clouds and test doubles override it). */
@@ -64,8 +80,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
   if (!["", "true", "false"].includes(requireAppRoles)) throw new Error("KEYTURN_REQUIRE_APP_ROLES must be true or false");
   const limitScale = Number((env.KEYTURN_KEYVAULT_LIMIT_SCALE ?? "").trim() || "1");
   if (!Number.isFinite(limitScale) || limitScale < 0) throw new Error("KEYTURN_KEYVAULT_LIMIT_SCALE must be a number >= 0 (1 = Key Vault's full limits, 0 = no pacing)");
+  const vaults = VaultAllowList.parse(env.KEYTURN_VAULTS);
+  const sweepSchedule = (env.KEYTURN_SWEEP_SCHEDULE ?? "").trim() || DEFAULT_SWEEP_SCHEDULE;
+  try {
+    parseSchedule(sweepSchedule);
+  } catch (error) {
+    throw new Error(`KEYTURN_SWEEP_SCHEDULE: ${(error as Error).message}`);
+  }
+  const maxValidity = Number((env.KEYTURN_AUDIT_MAX_VALIDITY_DAYS ?? "").trim() || String(DEFAULT_AUDIT_MAX_VALIDITY_DAYS));
+  if (!Number.isInteger(maxValidity) || maxValidity < 1 || maxValidity > 3650) throw new Error("KEYTURN_AUDIT_MAX_VALIDITY_DAYS must be a whole number of days from 1 to 3650");
   return {
-    vaults: VaultAllowList.parse(env.KEYTURN_VAULTS),
+    vaults,
+    sweepSchedule,
+    vaultResourceIds: parseVaultResourceIds(env.KEYTURN_VAULT_RESOURCE_IDS, vaults),
+    auditMaxValidityDays: maxValidity,
     notifyTopicEndpoint: (env.KEYTURN_NOTIFY_TOPIC_ENDPOINT ?? "").trim() || undefined,
     armEndpoint: armEndpoint.replace(/\/+$/, ""),
     graphEndpoint: graphEndpoint.replace(/\/+$/, ""),
@@ -80,4 +108,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
     requireAppRoles: requireAppRoles === "true",
     keyVaultLimitScale: limitScale,
   };
+}
+
+const VAULT_RESOURCE_ID = /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/([a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9])$/i;
+
+/** KEYTURN_VAULT_RESOURCE_IDS: vault resource IDs separated by commas or white space, each naming an allow-listed vault. */
+export function parseVaultResourceIds(setting: string | undefined, vaults: VaultAllowList): ReadonlyMap<string, string> {
+  const ids = new Map<string, string>();
+  for (const raw of (setting ?? "").split(/[\s,;]+/).filter((e) => e.length > 0)) {
+    const id = raw.replace(/\/+$/, "");
+    const m = VAULT_RESOURCE_ID.exec(id);
+    if (!m) throw new Error(`KEYTURN_VAULT_RESOURCE_IDS: '${id.slice(0, 200)}' is not a Key Vault resource ID (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>)`);
+    const name = m[1]!.toLowerCase();
+    if (!vaults.find(name)) throw new Error(`KEYTURN_VAULT_RESOURCE_IDS names vault ${m[1]}, which is not on the allow-list (KEYTURN_VAULTS)`);
+    if (ids.has(name)) throw new Error(`KEYTURN_VAULT_RESOURCE_IDS names vault ${m[1]} twice`);
+    ids.set(name, id);
+  }
+  return ids;
 }
