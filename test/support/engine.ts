@@ -1,5 +1,6 @@
 // Build the real engine against the Key Vault double, with a recording notifier and a
 // captured log, for integration tests of rotators and of the engine itself.
+import type { TokenCredential } from "@azure/core-auth";
 import { LocalEmulatorCredential, RETRY_OPTIONS } from "../../core/azure.js";
 import { loadConfig, type KeyturnConfig } from "../../core/config.js";
 import { createEngine, type Engine, type EngineDeps } from "../../core/engine.js";
@@ -28,7 +29,15 @@ export interface TestEngine {
 
 export function testEngine(
   kv: KeyVaultEmulator,
-  opts: { registry?: RotatorRegistry; env?: Record<string, string>; lock?: RotationLock; now?: () => Date; armEndpoint?: string } = {},
+  opts: {
+    registry?: RotatorRegistry;
+    env?: Record<string, string>;
+    lock?: RotationLock;
+    now?: () => Date;
+    armEndpoint?: string;
+    /** keyturn's own identity; default: the local emulator token (test/support/credential.ts has one that Graph accepts). */
+    credential?: TokenCredential;
+  } = {},
 ): TestEngine {
   const vaults = kv.vaultNames.map((v) => `${v}=${kv.url(v)}`).join(",");
   const config = loadConfig({
@@ -47,7 +56,7 @@ export function testEngine(
     registry: opts.registry ?? defaultRegistry,
     lock: opts.lock ?? new InProcessLock(),
     notifier,
-    credential: new LocalEmulatorCredential(),
+    credential: opts.credential ?? new LocalEmulatorCredential(),
     clientOptions,
     log: createLogger({}, (_level, line) => logs.push(line)),
     secretClient: async (url) => {
