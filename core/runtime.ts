@@ -1,13 +1,17 @@
 // The process-wide runtime: configuration, credential, clients and the engine, built
 // once on first use and reused by every invocation (a warm Functions instance keeps
 // them; a cold one pays for them only when a trigger arrives).
-import { clientOptions, getCredential, getSecretClient } from "./azure.js";
+import { clientOptions, getCertificateClient, getCredential, getKeyClient, getSecretClient } from "./azure.js";
 import { BlobLeaseLock, storageConnectionFromEnv } from "./blob-lock.js";
-import { loadConfig, type KeyturnConfig } from "./config.js";
+import { createCertificateService, type CertificateService } from "./certificates.js";
+import { CredentialMode, loadConfig, type KeyturnConfig } from "./config.js";
 import { createEngine, type Engine } from "./engine.js";
+import { createKeyService, type KeyService } from "./keys.js";
 import { InProcessLock, type RotationLock } from "./lock.js";
 import { createLogger, type Logger } from "./log.js";
 import { CompositeNotifier, EmailNotifier, EventGridNotifier, LogNotifier, WebhookNotifier, type Notifier } from "./notify.js";
+import type { CertificateClient } from "@azure/keyvault-certificates";
+import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
 import { registry, type RotatorRegistry } from "../rotators/index.js";
 
@@ -19,6 +23,13 @@ export interface Runtime {
   readonly registry: RotatorRegistry;
   /** Property reads for the status and due routes use the engine's clients. */
   secretClient(vaultUrl: string): Promise<SecretClient>;
+  readonly notifier: Notifier;
+  /** Certificates near expiry: renew or remind (core/certificates.ts). */
+  readonly certificates: CertificateService;
+  /** Keys near expiry and key rotation policies (core/keys.ts). */
+  readonly keys: KeyService;
+  certificateClient(vaultUrl: string): Promise<CertificateClient>;
+  keyClient(vaultUrl: string): Promise<KeyClient>;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -61,5 +72,29 @@ async function buildRuntime(): Promise<Runtime> {
     log,
     secretClient: (vaultUrl) => getSecretClient(config, vaultUrl),
   });
-  return { config, engine, log, lock, registry, secretClient: (vaultUrl) => getSecretClient(config, vaultUrl) };
+  const certificateClient = (vaultUrl: string) => getCertificateClient(config, vaultUrl);
+  const keyClient = (vaultUrl: string) => getKeyClient(config, vaultUrl);
+  const certificates = createCertificateService({
+    config,
+    lock,
+    notifier,
+    log,
+    certificateClient,
+    // The local double completes a renewal within a poll or two: no need to wait seconds.
+    ...(config.credentialMode === CredentialMode.LocalEmulator ? { pollIntervalMs: 250 } : {}),
+  });
+  const keys = createKeyService({ config, lock, notifier, log, keyClient });
+  return {
+    config,
+    engine,
+    log,
+    lock,
+    registry,
+    secretClient: (vaultUrl) => getSecretClient(config, vaultUrl),
+    notifier,
+    certificates,
+    keys,
+    certificateClient,
+    keyClient,
+  };
 }

@@ -1,6 +1,6 @@
 // Azure Functions entry point (package.json "main"): registers every route of the
 // route table with the v4 programming model.
-import { app, type EventGridEvent } from "@azure/functions";
+import { app, type EventGridEvent, type Timer } from "@azure/functions";
 import { ALL_METHODS, invokeHttpRoute, routes } from "./routes.js";
 
 for (const route of routes) {
@@ -10,6 +10,13 @@ for (const route of routes) {
       route: route.route,
       authLevel: route.authLevel,
       handler: (request, context) => invokeHttpRoute(route, request, context),
+    });
+  } else if (route.trigger === "timer") {
+    app.timer(route.name, {
+      schedule: route.schedule(),
+      handler: async (timer: Timer, context) => {
+        await (await route.load())(timer, context);
+      },
     });
   } else {
     app.eventGrid(route.name, {

@@ -1,23 +1,30 @@
 // Event Grid trigger for Key Vault system events (both schemas).
 //
+// Secrets go to the engine; CertificateNearExpiry to core/certificates.ts (renew, or
+// remind the owner); KeyNearExpiry to core/keys.ts (rotate the key).
+//
 // Outcome policy: a malformed event or one about a vault that is not allow-listed is
 // logged and acknowledged (redelivering it would not make it valid); a permanent
-// rotation failure was already reported to the owner by the engine and is
-// acknowledged; only a transient failure throws, so that Event Grid redelivers.
+// failure was already reported to the owner and is acknowledged; only a transient
+// failure (or a lock held by another invocation) throws, so that Event Grid redelivers.
 import type { EventGridEvent, InvocationContext } from "@azure/functions";
 import { BadRequestError, KeyturnError, describeError } from "../core/errors.js";
 import { parseEvent } from "../core/events.js";
-import { TriggerKind, type RotationResult } from "../core/engine.js";
+import type { CertificateOutcome } from "../core/certificates.js";
+import { TriggerKind, type RotationResult, type Trigger } from "../core/engine.js";
+import type { KeyOutcome } from "../core/keys.js";
 import { getRuntime } from "../core/runtime.js";
 
 export type EventOutcome =
   | { status: "rotated" | "skipped" | "planned"; result: RotationResult }
+  | { status: CertificateOutcome["status"]; certificate: CertificateOutcome }
+  | { status: KeyOutcome["status"]; key: KeyOutcome }
   | { status: "ignored"; reason: string }
   | { status: "rejected"; error: string }
   | { status: "failed"; error: string };
 
 export async function handleKeyVaultEvent(event: unknown, context: InvocationContext): Promise<EventOutcome> {
-  const { config, engine, log } = await getRuntime();
+  const { config, engine, log, certificates, keys } = await getRuntime();
   const elog = log.child({ invocationId: context.invocationId });
   let parsed;
   try {
@@ -39,17 +46,23 @@ export async function handleKeyVaultEvent(event: unknown, context: InvocationCon
     elog.debug("event type not acted on", { eventType: e.type, secret: e.objectName });
     return { status: "ignored", reason: `${e.type} needs no action` };
   }
-  if (e.objectType !== "Secret") {
-    elog.info("event for a certificate or key: not handled by this version", { eventType: e.type, secret: e.objectName });
-    return { status: "ignored", reason: `${e.objectType} events are not handled yet` };
-  }
+  const trigger: Trigger = { kind: TriggerKind.Event, id: e.id, detail: e.type };
+  const about = { vault: e.vault, name: e.objectName, ...(e.version !== undefined ? { expectedVersion: e.version } : {}), trigger };
   try {
+    if (e.objectType === "Certificate") {
+      const certificate = await certificates.handle(about);
+      return { status: certificate.status, certificate };
+    }
+    if (e.objectType === "Key") {
+      const key = await keys.rotateNearExpiry(about);
+      return { status: key.status, key };
+    }
     const result = await engine.rotateSecret({
       vault: e.vault,
       secret: e.objectName,
       ...(e.version !== undefined ? { expectedVersion: e.version } : {}),
       mode: "normal",
-      trigger: { kind: TriggerKind.Event, id: e.id, detail: e.type },
+      trigger,
     });
     return { status: result.status, result };
   } catch (error) {

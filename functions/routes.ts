@@ -4,10 +4,14 @@
 // start loads nothing but this table.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { AppRole } from "../core/auth.js";
+import { DEFAULT_SWEEP_SCHEDULE } from "../core/config.js";
+import { parseSchedule } from "../core/ncrontab.js";
 import type { EventOutcome } from "./keyVaultEvents.js";
 
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 export type EventHandler = (event: unknown, context: InvocationContext) => Promise<EventOutcome>;
+/** A timer function: the Functions host passes its Timer (isPastDue, schedule status); on-demand runs pass undefined. */
+export type TimerHandler = (timer: { readonly isPastDue: boolean } | undefined, context: InvocationContext) => Promise<unknown>;
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface HttpRoute {
@@ -31,13 +35,38 @@ export interface EventGridRoute {
   load(): Promise<EventHandler>;
 }
 
-export type Route = HttpRoute | EventGridRoute;
+export interface TimerRoute {
+  readonly name: string;
+  readonly trigger: "timer";
+  /** The NCRONTAB schedule, read from settings when the function is registered. */
+  schedule(): string;
+  load(): Promise<TimerHandler>;
+}
+
+export type Route = HttpRoute | EventGridRoute | TimerRoute;
+
+/** KEYTURN_SWEEP_SCHEDULE or the default, checked (a bad schedule fails registration with a clear message). */
+export function sweepSchedule(env: NodeJS.ProcessEnv = process.env): string {
+  const schedule = (env.KEYTURN_SWEEP_SCHEDULE ?? "").trim() || DEFAULT_SWEEP_SCHEDULE;
+  try {
+    parseSchedule(schedule);
+  } catch (error) {
+    throw new Error(`KEYTURN_SWEEP_SCHEDULE: ${(error as Error).message}`);
+  }
+  return schedule;
+}
 
 export const routes: readonly Route[] = [
   {
     name: "keyVaultEvents",
     trigger: "eventGrid",
     load: async () => (await import("./keyVaultEvents.js")).handleKeyVaultEvent,
+  },
+  {
+    name: "sweep",
+    trigger: "timer",
+    schedule: () => sweepSchedule(),
+    load: async () => (await import("./sweep.js")).sweep,
   },
   {
     name: "rotateSecret",

@@ -8,6 +8,12 @@
 // Answers to Event Grid: 200 when every event was handled (rotated, skipped,
 // acknowledged failure), 400 for a malformed event (no redelivery), 500 when a
 // transient failure should be redelivered.
+//   - timer functions on their NCRONTAB schedule (UTC), one run at a time per function,
+//     as the Functions host runs them; and on demand with the Functions host's admin
+//     endpoint for non-HTTP functions, POST /admin/functions/<name> (function key when
+//     one is configured). Azure answers that call 202 and runs the function in the
+//     background; the local host waits and answers 200 with what the function returned
+//     (the sweep's summary), which is what tests and the demo want.
 //
 // Function keys: in Azure the Functions host checks them for every route whose
 // authLevel is not "anonymous", before our code runs. Locally the same happens when a
@@ -23,7 +29,8 @@ import { createLogger, type Logger } from "../core/log.js";
 import { parseEvent } from "../core/events.js";
 import { getRuntime } from "../core/runtime.js";
 import { redact } from "../core/redact.js";
-import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute } from "../functions/routes.js";
+import { nextOccurrence, parseSchedule } from "../core/ncrontab.js";
+import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
 
 // @azure/functions is CommonJS; its classes are reached through the default export.
 const { HttpRequest, InvocationContext } = azureFunctions;
@@ -36,6 +43,8 @@ export interface LocalHostOptions {
   log?: Logger;
   /** Require this function key on every route with authLevel "function" or "admin". */
   functionKey?: string;
+  /** Run timer functions on their schedules; default true (tests that trigger them on demand pass false). */
+  timers?: boolean;
 }
 
 export interface LocalHost {
@@ -43,6 +52,10 @@ export interface LocalHost {
   readonly port: number;
   /** The webhook URL of an Event Grid trigger, for subscriptions. */
   webhookUrl(functionName: string): string;
+  /** Run a timer function now (as POST /admin/functions/<name> does); resolves to what it returned. */
+  runTimer(functionName: string): Promise<unknown>;
+  /** When each scheduled timer function runs next (empty with `timers: false`). */
+  nextRuns(): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -161,6 +174,82 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   const log = opts.log ?? createLogger({ component: "local-host" });
   const httpRoutes = routes.filter((r): r is HttpRoute => r.trigger === "http").map(compile);
   const eventRoutes = new Map(routes.filter((r): r is EventGridRoute => r.trigger === "eventGrid").map((r) => [r.name.toLowerCase(), r]));
+  const timerRoutes = new Map(routes.filter((r): r is TimerRoute => r.trigger === "timer").map((r) => [r.name.toLowerCase(), r]));
+
+  // ---- timer functions ------------------------------------------------------------------
+  /** A run in progress per function: like the Functions host, one at a time. */
+  const running = new Map<string, Promise<unknown>>();
+  const scheduled = new Map<string, { at: Date; timer: NodeJS.Timeout }>();
+  let closed = false;
+
+  function runTimer(name: string, pastDue = false): Promise<unknown> {
+    const route = timerRoutes.get(name.toLowerCase());
+    if (!route) return Promise.reject(new HttpError(404, `no timer function named '${name.slice(0, 64)}'`));
+    const key = route.name.toLowerCase();
+    const current = running.get(key);
+    if (current) return current; // already running: callers share the run
+    const run = (async () => {
+      const started = Date.now();
+      try {
+        const result = await (await route.load())({ isPastDue: pastDue }, newContext(route.name, log));
+        log.info("timer function completed", { functionName: route.name, durationMs: Date.now() - started });
+        return result;
+      } finally {
+        running.delete(key);
+      }
+    })();
+    running.set(key, run);
+    return run;
+  }
+
+  function schedule(route: TimerRoute): void {
+    if (closed) return;
+    const next = nextOccurrence(parseSchedule(route.schedule()), new Date());
+    if (!next) return;
+    // setTimeout holds at most ~24.8 days: wake up and look again when it is further.
+    const delay = Math.min(next.getTime() - Date.now(), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      if (Date.now() + 1000 < next.getTime()) return schedule(route);
+      runTimer(route.name).catch((error: unknown) =>
+        log.error("timer function failed", { functionName: route.name, error: redact(String((error as Error)?.message ?? error)) }),
+      );
+      schedule(route);
+    }, delay);
+    timer.unref();
+    scheduled.set(route.name, { at: next, timer });
+  }
+
+  if (opts.timers !== false) {
+    for (const route of timerRoutes.values()) {
+      schedule(route);
+      log.info("timer function scheduled", { functionName: route.name, schedule: route.schedule(), nextRun: scheduled.get(route.name)?.at.toISOString() });
+    }
+  }
+
+  async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const name = decodeURIComponent(url.pathname.slice("/admin/functions/".length));
+    if (!timerRoutes.has(name.toLowerCase())) {
+      req.resume();
+      return sendProblem(res, 404, `no timer function named '${name.slice(0, 64)}'`);
+    }
+    if (functionKey) {
+      const header = req.headers["x-functions-key"];
+      const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("code") ?? undefined;
+      if (!keyMatches(given, functionKey)) {
+        req.resume();
+        return sendProblem(res, 401, "the admin endpoint needs the function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
+      }
+    }
+    if (req.method !== "POST") {
+      req.resume();
+      res.setHeader("allow", "POST");
+      return sendProblem(res, 405, `${req.method} is not allowed on the admin endpoint`);
+    }
+    await readBody(req); // Azure's body is {"input": ""}: nothing in it for a timer
+    const result = await runTimer(name);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(redact(JSON.stringify(result ?? null)));
+  }
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const raw = url.pathname.slice("/api/".length).split("/");
@@ -261,7 +350,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       ? handleHttp(req, res, url)
       : url.pathname === "/runtime/webhooks/eventgrid"
         ? handleEventGrid(req, res, url)
-        : Promise.resolve(sendProblem(res, 404, "no route matches this path"));
+        : url.pathname.startsWith("/admin/functions/")
+          ? handleAdmin(req, res, url)
+          : Promise.resolve(sendProblem(res, 404, "no route matches this path"));
     work.catch((error: unknown) => {
       if (res.headersSent) return res.end();
       if (error instanceof HttpError) return sendProblem(res, error.status, error.message);
@@ -281,8 +372,13 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     url,
     port,
     webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
+    runTimer: (functionName) => runTimer(functionName),
+    nextRuns: () => Object.fromEntries([...scheduled].map(([name, s]) => [name, s.at.toISOString()])),
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
+        for (const s of scheduled.values()) clearTimeout(s.timer);
+        scheduled.clear();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
