@@ -11,8 +11,8 @@ const dash = (v: string | number | null | undefined) => (v === null || v === und
 
 function relative(iso: string | null, now: Date): string {
   if (!iso) return "never";
-  const days = Math.floor((Date.parse(iso) - now.getTime()) / DAY_MS);
-  return days >= 0 ? `${iso} (in ${days} days)` : `${iso} (${-days} days ago)`;
+  const ms = Date.parse(iso) - now.getTime();
+  return ms >= 0 ? `${iso} (in ${Math.floor(ms / DAY_MS)} days)` : `${iso} (${Math.floor(-ms / DAY_MS)} days ago)`;
 }
 
 export function formatRotation(r: RotationResponse): string {

@@ -55,7 +55,7 @@ export interface DueSecret {
   readonly secret: string;
   readonly reason: DueReason;
   readonly expiresOn: string;
-  /** Negative once expired; rounded down to whole days. */
+  /** Whole days until exp, toward zero: negative once expired a day or more ago. */
   readonly daysLeft: number;
   readonly rotator: string | null;
   readonly credentialId: string | null;
@@ -140,7 +140,7 @@ export function classifySecret(
       secret: p.name,
       reason: left <= 0 ? DueReason.Expired : DueReason.NearExpiry,
       expiresOn,
-      daysLeft: Math.floor(left / DAY_MS),
+      daysLeft: Math.trunc(left / DAY_MS) || 0, // `|| 0`: no -0
       rotator,
       credentialId: tagValue(tags, Tag.CredentialId) ?? null,
       owner: tagValue(tags, Tag.Owner) ?? null,
