@@ -131,6 +131,13 @@ export function inProcessBackend(): Backend {
 export interface ViaOptions {
   readonly url: string;
   readonly functionKey: string | undefined;
+  /**
+   * With App Service Authentication in front of the app (app roles required), the
+   * Entra scope to get a token for, e.g. `api://<client id>/.default`: the token comes
+   * from the same credential as in-process work (DefaultAzureCredential; in an
+   * Automation account, its managed identity) and is sent as a bearer token.
+   */
+  readonly tokenScope?: string | undefined;
   readonly timeoutMs?: number;
 }
 
@@ -148,12 +155,24 @@ export function normaliseViaUrl(raw: string): { origin: string; apiBase: string 
   return { origin: url.origin, apiBase: `${url.origin}${path}/api` };
 }
 
+async function bearerToken(scope: string): Promise<string> {
+  const [{ loadConfig }, { getCredential }] = await Promise.all([import("../core/config.js"), import("../core/azure.js")]);
+  try {
+    const token = await (await getCredential(loadConfig())).getToken(scope);
+    if (!token) throw new Error("no token");
+    return token.token;
+  } catch (error) {
+    throw new CliError(ExitCode.Denied, `could not get a token for ${scope}: ${(error as Error).message}`);
+  }
+}
+
 export function viaBackend(opts: ViaOptions): Backend {
   const base = normaliseViaUrl(opts.url);
   const prefix = base.apiBase;
   const call = async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => {
     const headers: Record<string, string> = { accept: "application/json" };
     if (opts.functionKey) headers["x-functions-key"] = opts.functionKey;
+    if (opts.tokenScope) headers.authorization = `Bearer ${await bearerToken(opts.tokenScope)}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {

@@ -259,7 +259,9 @@ ${COMMON_HELP}
 By default keyturn runs the engine in this process with DefaultAzureCredential (az login,
 managed identity, AZURE_CLIENT_ID) against the vaults of KEYTURN_VAULTS; set
 AzureWebJobsStorage__accountName to the function app's storage account to share its locks.
-With --via it calls the function app instead, with the function key of KEYTURN_FUNCTION_KEY.
+With --via it calls the function app instead, with the function key of KEYTURN_FUNCTION_KEY
+and, when App Service Authentication guards the app, a token for KEYTURN_VIA_SCOPE
+(e.g. api://<client id>/.default) from the same credential.
 
 ${exitCodeHelp()}
 
@@ -339,7 +341,11 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     backend: () => {
       if (backend) return backend;
       if (typeof values.via === "string") {
-        backend = viaBackend({ url: values.via, functionKey: process.env.KEYTURN_FUNCTION_KEY?.trim() || undefined });
+        backend = viaBackend({
+          url: values.via,
+          functionKey: process.env.KEYTURN_FUNCTION_KEY?.trim() || undefined,
+          tokenScope: process.env.KEYTURN_VIA_SCOPE?.trim() || undefined,
+        });
       } else {
         prepareInProcessLogging();
         backend = inProcessBackend();

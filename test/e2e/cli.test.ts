@@ -4,6 +4,7 @@
 // documented exit codes, progress on stderr for multi-secret work, and no value in
 // anything it prints. (docs/runbook.md's commands are run by cli-runbook.test.ts.)
 import { spawn } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -263,6 +264,25 @@ describe("the keyturn CLI", () => {
     const notFound = await keyturn(["rotate", "cli-kv/via-nothing", ...via()], withKey);
     expect(notFound.code).toBe(3);
     for (const r of [rotate, status, scan, noKey, wrongKey]) expect(`${r.stdout}${r.stderr}`).not.toContain(KEY);
+  });
+
+  it("--via sends a bearer token for KEYTURN_VIA_SCOPE when App Service Authentication guards the app", async () => {
+    const seen: Array<Record<string, string | string[] | undefined>> = [];
+    const app = createHttpServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(403, { "content-type": "application/problem+json" });
+      res.end(JSON.stringify({ type: "about:blank", title: "Forbidden", status: 403, detail: "this route needs the app role Rotation.Reader or Rotation.Operator", errorKind: "forbidden" }));
+    });
+    await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+      const r = await keyturn(["status", "cli-kv/api-key-a", "--via", url], { KEYTURN_FUNCTION_KEY: KEY, KEYTURN_VIA_SCOPE: "api://keyturn-api/.default" });
+      expect(r.code).toBe(8);
+      expect(r.stderr).toMatch(/Forbidden: this route needs the app role Rotation\.Reader or Rotation\.Operator/);
+      expect(seen[0]).toMatchObject({ authorization: "Bearer keyturn-local-emulator", "x-functions-key": KEY });
+    } finally {
+      await new Promise((r) => app.close(r));
+    }
   });
 
   it("serve runs the local host until it is stopped", async () => {
