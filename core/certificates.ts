@@ -116,7 +116,8 @@ export function reminderThreshold(daysRemaining: number): number | undefined {
 
 /** Whole days until `expiresOn`, rounded up (a certificate with 6.2 days left has 7 days' notice). */
 export function daysUntil(expiresOn: Date, now: Date): number {
-  return Math.ceil((expiresOn.getTime() - now.getTime()) / DAY_MS);
+  const days = Math.ceil((expiresOn.getTime() - now.getTime()) / DAY_MS);
+  return days === 0 ? 0 : days; // not -0
 }
 
 /** The reminder recorded for this version, from `KeyturnReminded=<threshold>@<version>`. */
@@ -221,6 +222,12 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
         log.info("a renewal is already running; waiting for it", { step: "renew", version: previousVersion });
         poller = running;
       } else {
+        // An operation that finished while we looked has made the new version already.
+        const newest = await client.getCertificate(req.name);
+        if (newest.cer && newest.cer.length > 0 && newest.properties.version !== previousVersion) {
+          log.info("renewed meanwhile; nothing to do", { step: "renew", version: newest.properties.version });
+          return { status: "skipped", name: req.name, version: newest.properties.version ?? "", reason: CertificateSkip.StaleEvent };
+        }
         if (isAutomatic(req.trigger) && active.properties.createdOn && now().getTime() - active.properties.createdOn.getTime() < deps.config.rotationGuardMs) {
           log.info("the version in service is younger than the rotation guard; not renewing again", { step: "renew", version: previousVersion });
           return { status: "skipped", name: req.name, version: previousVersion, reason: CertificateSkip.RecentlyRenewed };
@@ -241,7 +248,9 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
         await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
         await poller.poll();
       }
-      const operation = (poller.getOperationState() as { certificateOperation?: CertificateOperation }).certificateOperation;
+      // The create poller's state does not carry the operation: read how it ended.
+      const ended = await client.getCertificateOperation(req.name);
+      const operation: CertificateOperation | undefined = ended.getOperationState().certificateOperation;
       if (operation?.status !== "completed") {
         throw new ProviderError(`the certificate operation ended ${operation?.status ?? "without a status"}${operation?.error?.message ? `: ${operation.error.message}` : ""}`);
       }
@@ -327,14 +336,15 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
       if (isAutomatic(req.trigger) && isPaused(tags)) return { status: "skipped", name: req.name, version, reason: CertificateSkip.Paused };
       if (active.properties.enabled === false) return { status: "skipped", name: req.name, version, reason: CertificateSkip.Disabled };
       const expiresOn = active.properties.expiresOn;
-      if (!expiresOn || expiresOn.getTime() - now().getTime() > NEAR_EXPIRY_DAYS * DAY_MS) {
-        return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
-      }
+      if (!expiresOn) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
+      let daysRemaining = daysUntil(expiresOn, now());
+      // Key Vault sent the event because the version is near expiry: a clock a little
+      // behind the vault's must not turn that into "not due".
+      if (req.trigger.kind === "event") daysRemaining = Math.min(daysRemaining, NEAR_EXPIRY_DAYS);
+      else if (daysRemaining > NEAR_EXPIRY_DAYS) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
       const policy = latest.policy ?? (await client.getCertificatePolicy(req.name));
       const kind = await classifyIssuer(client, policy.issuerName ?? UNKNOWN_ISSUER);
-      return kind.renewable
-        ? await renew(client, req, active, policy, kind, log)
-        : await remind(client, req, active, kind, daysUntil(expiresOn, now()), log);
+      return kind.renewable ? await renew(client, req, active, policy, kind, log) : await remind(client, req, active, kind, daysRemaining, log);
     } finally {
       await lease.release();
     }
