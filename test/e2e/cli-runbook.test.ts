@@ -188,8 +188,9 @@ describe("docs/runbook.md, run as written", () => {
 
   it("a lock is stuck: the retry exits 4 with Retry-After while a rotation holds the lock", async () => {
     const [retry, status] = commandsOf("A lock is stuck");
-    // A rotation that hangs in Key Vault (the function app holds the secret's lock).
-    const removeFault = kv.faults.add({ match: { operation: "SetSecret" }, latencyMs: 4000, times: 1 });
+    // A rotation that hangs in Key Vault (the function app holds the secret's lock) for
+    // longer than a loaded machine needs to start the CLI twice.
+    const removeFault = kv.faults.add({ match: { operation: "SetSecret" }, latencyMs: 15_000, times: 1 });
     try {
       const hung = fetch(`${host.url}/api/vaults/${VAULT}/secrets/payments-api-key/rotate`, {
         method: "POST",
