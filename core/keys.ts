@@ -6,7 +6,8 @@
 // - Near expiry: keyturn ROTATES the key (`rotateKey`: new key material, same name, same
 //   tags). When the new version has no expiry (Key Vault takes it from the policy's
 //   `expiryTime`, and there is none), keyturn gives it the lifetime the previous version
-//   had, so that the key keeps coming round instead of silently never expiring.
+//   had (at least 90 days, so that it is not near expiry at once), so that the key keeps
+//   coming round instead of silently never expiring.
 // - No rotation policy with a `Rotate` action: Key Vault will never rotate the key by
 //   itself. keyturn REPORTS it to the owner (`keyturn.KeyPolicyMissing`), once per key
 //   version (the tag `KeyturnPolicyReported=<version>` records it), or — when the key's
@@ -32,6 +33,8 @@ import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, isPaused, tagKey, tagValue, type Tags 
 import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
+/** The shortest lifetime keyturn gives a rotated version that has no expiry from a policy (3 × the near-expiry window). */
+export const MIN_KEY_LIFETIME_DAYS = 3 * NEAR_EXPIRY_DAYS;
 
 export const KeyTag = {
   /** `default`: keyturn sets DEFAULT_KEY_ROTATION_POLICY when the key has no Rotate action. */
@@ -217,8 +220,10 @@ export function createKeyService(deps: KeyDeps): KeyService {
         step = "update";
         const patch: { expiresOn?: Date; tags?: Record<string, string> } = {};
         if (!expiresOn && key.properties.expiresOn && key.properties.createdOn) {
-          // No expiryTime in the policy: keep the lifetime the previous version had.
-          expiresOn = new Date(now().getTime() + (key.properties.expiresOn.getTime() - key.properties.createdOn.getTime()));
+          // No expiryTime in the policy: keep the lifetime the previous version had, but
+          // never so short that the new version is near expiry at once (a rotation loop).
+          const lifetime = Math.max(key.properties.expiresOn.getTime() - key.properties.createdOn.getTime(), MIN_KEY_LIFETIME_DAYS * DAY_MS);
+          expiresOn = new Date(now().getTime() + lifetime);
           patch.expiresOn = expiresOn;
         }
         if (policy.state === "missing-reported" || policy.state === "missing-already-reported") {

@@ -83,12 +83,12 @@ afterAll(async () => {
 describe("a key near expiry, end to end", () => {
   it("KeyNearExpiry → the host rotates the key; the new version keeps the key's lifetime; the owner hears of both rotation and missing policy", async () => {
     const now = kv.clock.now().getTime();
-    const seeded = kv.seedKey(E2E_VAULT, "storage-cmk", { keySize: 3072, notBefore: new Date(now - DAY), expiresOn: new Date(now + 40 * DAY), tags: { Owner: OWNER } });
+    const seeded = kv.seedKey(E2E_VAULT, "storage-cmk", { keySize: 3072, notBefore: new Date(now - DAY), expiresOn: new Date(now + 400 * DAY), tags: { Owner: OWNER } });
     const client = clientFor(E2E_VAULT);
     const before = await client.getKey("storage-cmk");
     const lifetime = before.properties.expiresOn!.getTime() - before.properties.createdOn!.getTime();
 
-    await kv.clock.advance(11 * DAY);
+    await kv.clock.advance(371 * DAY);
     const rotated = await topic.waitFor((e) => e.type === "keyturn.KeyRotated" && e.data.name === "storage-cmk", 20_000);
     const latest = await client.getKey("storage-cmk");
     expect(latest.properties.version).not.toBe(seeded.version);
