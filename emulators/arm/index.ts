@@ -51,6 +51,7 @@ import {
   newAccountKey,
   postgresServerBody,
   resourceId,
+  sqlEncryptionProtectorBody,
   sqlServerBody,
   storageAccountBody,
   storageKeysBody,
@@ -60,12 +61,15 @@ import {
   type Placement,
   type PostgresServerState,
   type ResourceState,
+  type SqlEncryptionProtector,
   type SqlServerState,
+  type StorageEncryption,
   type StorageAccountState,
   type VaultState,
 } from "./resources.js";
 
 export { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID } from "./resources.js";
+export type { SqlEncryptionProtector, StorageEncryption } from "./resources.js";
 export { SUPPORTED_API_VERSIONS } from "./api-versions.js";
 export type { RecordedRequest, FaultsLike } from "./http.js";
 
@@ -82,11 +86,11 @@ export interface ArmEmulator {
   /** Blob endpoint of a storage account, path-style: "https://127.0.0.1:PORT2/<account>/"; also its primaryEndpoints.blob. */
   blobUrl(account: string): string;
   readonly tls: TestTls;
-  addStorageAccount(o: Placement & { name: string; keys?: [string, string]; allowSharedKeyAccess?: boolean }): {
+  addStorageAccount(o: Placement & { name: string; keys?: [string, string]; allowSharedKeyAccess?: boolean; encryption?: StorageEncryption }): {
     id: string;
     keys(): { key1: string; key2: string };
   };
-  addSqlServer(o: Placement & { name: string; administratorLogin: string; password: string; fullyQualifiedDomainName?: string }): {
+  addSqlServer(o: Placement & { name: string; administratorLogin: string; password: string; fullyQualifiedDomainName?: string; encryptionProtector?: SqlEncryptionProtector }): {
     id: string;
     password(): string;
     /** Every password the server has had, oldest first, the current one last. */
@@ -190,7 +194,8 @@ function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined
   const lower = segments.map((s) => s.toLowerCase());
   if (lower[0] !== "subscriptions" || segments.length < 2) return undefined;
   const subscriptionId = segments[1]!;
-  if (lower[2] === "resourcegroups" && lower[4] === "providers" && (segments.length === 8 || segments.length === 9)) {
+  // 9 segments: an action (listKeys); 10: a child resource (encryptionProtector/current).
+  if (lower[2] === "resourcegroups" && lower[4] === "providers" && segments.length >= 8 && segments.length <= 10) {
     const [, , , resourceGroup, , namespace, type, name] = segments as [string, string, string, string, string, string, string, string];
     return {
       kind: "resource",
@@ -199,7 +204,7 @@ function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined
       namespace,
       type,
       name,
-      ...(segments.length === 9 ? { action: lower[8]! } : {}),
+      ...(segments.length > 8 ? { action: lower.slice(8).join("/") } : {}),
       scope: `/${segments.slice(0, 8).join("/")}`,
     };
   }
@@ -228,7 +233,7 @@ function actionOf(kind: Kind, method: string, action: string | undefined): strin
       "POST listkeys": `${base}/listkeys/action`,
       "POST regeneratekey": `${base}/regeneratekey/action`,
     },
-    sql: { "GET ": `${base}/read`, "PATCH ": `${base}/write` },
+    sql: { "GET ": `${base}/read`, "PATCH ": `${base}/write`, "GET encryptionprotector/current": `${base}/encryptionProtector/read` },
     cosmos: {
       "GET ": `${base}/read`,
       "POST listkeys": `${base}/listKeys/action`,
@@ -337,6 +342,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           key2: { value: o.keys?.[1] ?? newAccountKey(), creationTime: now },
         },
         allowSharedKeyAccess: o.allowSharedKeyAccess ?? true,
+        encryption: o.encryption ?? { keySource: "Microsoft.Storage" },
         creationTime: now,
       });
       return { id: account.id, keys: () => ({ key1: account.keys.key1.value, key2: account.keys.key2.value }) };
@@ -356,6 +362,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
         password: o.password,
         passwordHistory: [o.password],
         fullyQualifiedDomainName: o.fullyQualifiedDomainName ?? `${o.name}.database.windows.net`,
+        encryptionProtector: o.encryptionProtector ?? { serverKeyType: "ServiceManaged" },
       });
       return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
     },
@@ -573,6 +580,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
 
       case "sql":
       case "postgres": {
+        if (resource.type === "sql" && route.action === "encryptionprotector/current") return sendJson(res, 200, sqlEncryptionProtectorBody(resource), headers);
         const toBody = (): unknown => (resource.type === "sql" ? sqlServerBody(resource) : postgresServerBody(resource));
         if (method === "GET") return sendJson(res, 200, toBody(), headers);
         // PATCH. The SDKs flatten administratorLoginPassword into properties.

@@ -37,12 +37,21 @@ export interface StoredKey {
   creationTime: string;
 }
 
+/** Storage encryption at rest: platform-managed (`Microsoft.Storage`) or a customer-managed key in Key Vault. */
+export type StorageEncryption =
+  | { keySource: "Microsoft.Storage" }
+  | { keySource: "Microsoft.Keyvault"; keyVaultUri: string; keyName: string; keyVersion?: string };
+
 export interface StorageAccountState extends Base {
   readonly type: "storage";
   keys: { key1: StoredKey; key2: StoredKey };
   allowSharedKeyAccess: boolean;
   readonly creationTime: string;
+  encryption: StorageEncryption;
 }
+
+/** The TDE protector of a SQL server: service-managed, or a customer-managed key in Key Vault (`uri` = the key id). */
+export type SqlEncryptionProtector = { serverKeyType: "ServiceManaged" } | { serverKeyType: "AzureKeyVault"; uri: string; autoRotationEnabled?: boolean };
 
 export interface SqlServerState extends Base {
   readonly type: "sql";
@@ -50,6 +59,7 @@ export interface SqlServerState extends Base {
   password: string;
   readonly passwordHistory: string[];
   readonly fullyQualifiedDomainName: string;
+  encryptionProtector: SqlEncryptionProtector;
 }
 
 export const COSMOS_KEY_KINDS = ["primary", "secondary", "primaryReadonly", "secondaryReadonly"] as const;
@@ -159,7 +169,17 @@ export function storageAccountBody(a: StorageAccountState, blobEndpoint: string)
       minimumTlsVersion: "TLS1_2",
       accessTier: "Hot",
       encryption: {
-        keySource: "Microsoft.Storage",
+        keySource: a.encryption.keySource,
+        ...(a.encryption.keySource === "Microsoft.Keyvault"
+          ? {
+              keyvaultproperties: {
+                keyname: a.encryption.keyName,
+                keyvaulturi: a.encryption.keyVaultUri,
+                ...(a.encryption.keyVersion ? { keyversion: a.encryption.keyVersion } : {}),
+              },
+              identity: { userAssignedIdentity: null },
+            }
+          : {}),
         services: {
           blob: { enabled: true, keyType: "Account", lastEnabledTime: a.creationTime },
           file: { enabled: true, keyType: "Account", lastEnabledTime: a.creationTime },
@@ -195,6 +215,26 @@ export function sqlServerBody(s: SqlServerState): unknown {
       minimalTlsVersion: "1.2",
       publicNetworkAccess: "Enabled",
       restrictOutboundNetworkAccess: "Disabled",
+    },
+  };
+}
+
+/** GET …/servers/{name}/encryptionProtector/current, in the shape of Microsoft's EncryptionProtectorGet example. */
+export function sqlEncryptionProtectorBody(s: SqlServerState): unknown {
+  const p = s.encryptionProtector;
+  const cmk = p.serverKeyType === "AzureKeyVault";
+  // The server key name of a Key Vault key: <vault>_<key>_<version>, as the service makes it.
+  const keyName = cmk ? (/^https:\/\/([^./]+)[^/]*\/keys\/([^/]+)\/([^/]+)/.exec(p.uri)?.slice(1).join("_") ?? p.uri) : "ServiceManaged";
+  return {
+    id: `${s.id}/encryptionProtector/current`,
+    name: "current",
+    type: "Microsoft.Sql/servers/encryptionProtector",
+    kind: cmk ? "azurekeyvault" : "servicemanaged",
+    location: s.location,
+    properties: {
+      serverKeyName: keyName,
+      serverKeyType: p.serverKeyType,
+      ...(cmk ? { uri: p.uri, autoRotationEnabled: p.autoRotationEnabled ?? false } : {}),
     },
   };
 }
