@@ -54,7 +54,7 @@ interface Run {
   readonly stderr: string;
 }
 
-describe("docs/runbook.md, run as written", () => {
+describe("docs/runbook.md, run as written", { timeout: 180_000 }, () => {
   let kv: KeyVaultEmulator;
   let host: HostProcess;
   let env: Record<string, string>;

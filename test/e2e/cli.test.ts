@@ -26,7 +26,9 @@ interface Result {
   readonly stderr: string;
 }
 
-describe("the keyturn CLI", () => {
+// Each command is a fresh Node process: on a busy two-core machine a test of a dozen
+// commands can take a minute, so the tests here get three.
+describe("the keyturn CLI", { timeout: 180_000 }, () => {
   let kv: KeyVaultEmulator;
   let host: HostProcess;
   let baseEnv: Record<string, string>;
