@@ -9,6 +9,7 @@
 // Both return the same shapes (the HTTP API's bodies), and both turn failures into a
 // CliError carrying the exit code.
 import { randomUUID } from "node:crypto";
+import type { AuditReport } from "../core/audit.js";
 import type { DueReport, Within } from "../core/due.js";
 import { KeyturnError, describeError, isTransient } from "../core/errors.js";
 import type { RotationMode } from "../core/rotator.js";
@@ -32,6 +33,8 @@ export interface Backend {
   status(vault: string, secret: string): Promise<SecretStatus>;
   scan(vault: string, within: Within, onProgress: (scanned: number) => void): Promise<DueReport>;
   setPaused(vault: string, secret: string, paused: boolean): Promise<PauseResult>;
+  /** The posture audit of a vault (core/audit.ts); certificates expiring within `withinDays` are findings. */
+  audit(vault: string, withinDays: number): Promise<AuditReport>;
 }
 
 const CREDENTIAL_ERRORS = new Set(["CredentialUnavailableError", "AuthenticationError", "AggregateAuthenticationError"]);
@@ -124,6 +127,12 @@ export function inProcessBackend(): Backend {
         await client.updateSecretProperties(secret, version, { tags });
  rt.log.info(paused ? "rotation paused by operator" : "rotation resumed by operator", { vault: ref.name, secret, version });
         return { vault: ref.name, secret, version, paused, changed: true };
+      }),
+    audit: (vault, withinDays) =>
+      wrap(async () => {
+        const { rt, ref } = await vaultRef(vault);
+        const [{ runAudit }, { auditDeps }] = await Promise.all([import("../core/audit.js"), import("../functions/audit.js")]);
+        return runAudit(await auditDeps(rt), ref, { withinDays });
       }),
   };
 }
@@ -220,5 +229,6 @@ export function viaBackend(opts: ViaOptions): Backend {
     setPaused: async () => {
       throw new CliError(ExitCode.Usage, "pause and resume change the secret's tags in Key Vault: run them in-process (without --via), with Key Vault rights");
     },
+    audit: (vault, withinDays) => call("GET", `/vaults/${encodeURIComponent(vault)}/audit?within=${withinDays}d`),
   };
 }

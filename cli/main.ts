@@ -15,6 +15,7 @@ import type { RotationMode } from "../core/rotator.js";
 import { checkVaultName } from "../core/vaults.js";
 import { keyturnVersion } from "../core/version.js";
 import { SECRET_NAME } from "../functions/params.js";
+import { auditCommand } from "./audit.js";
 import { inProcessBackend, viaBackend, type Backend } from "./backend.js";
 import { CliError, EXIT_CODE_TABLE, ExitCode } from "./exit-codes.js";
 import { formatDue, formatPause, formatRotation, formatStatus } from "./format.js";
@@ -213,6 +214,7 @@ In-process only (needs Key Vault rights): no --via.`,
       return forEachTarget(ctx, targets, "resuming", (t) => backend.setPaused(t.vault, t.secret, false), formatPause);
     },
   },
+  audit: auditCommand,
   serve: {
     summary: "run the local host (same as npm start)",
     usage: "keyturn serve [--port 7071]",

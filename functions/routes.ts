@@ -96,6 +96,15 @@ export const routes: readonly Route[] = [
     load: async () => (await import("./dueSecrets.js")).dueSecrets,
   },
   {
+    name: "auditVault",
+    trigger: "http",
+    methods: ["GET"],
+    route: "vaults/{vault}/audit",
+    authLevel: "function",
+    role: AppRole.Reader,
+    load: async () => (await import("./audit.js")).auditVault,
+  },
+  {
     name: "health",
     trigger: "http",
     methods: ["GET"],
