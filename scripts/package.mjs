@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // Builds the deployable Azure Functions artifact in dist/package/ (and dist/keyturn.zip):
 //
-//   functions/index.js (+ chunks)  our TypeScript, bundled by esbuild; npm packages stay
-//                                  external so the Functions worker and the SDKs load as
-//                                  published. Lazy `import()`s stay lazy (code splitting).
+//   functions/index.js (+ chunks)  our TypeScript and the npm packages it uses, bundled by
+//                                  esbuild. Lazy `import()`s stay lazy (code splitting): a
+//                                  rotator's SDK is a chunk loaded when that rotator runs.
+//                                  Node loads one chunk file where it would resolve, read
+//                                  and compile dozens to hundreds of package files (zod 4:
+//                                  ~100, @azure/keyvault-secrets with its core: ~120), which
+//                                  is most of a cold start's first rotation (docs/benchmarks.md).
+//                                  EXTERNAL_PACKAGES stay external and load as published.
 //   host.json                      copied
 //   package.json                   name, version, type, main, engines, production dependencies
 //   package-lock.json              the root lock file without its dev-only entries
@@ -15,7 +20,9 @@
 // esbuild (a devDependency).
 //
 // Usage: node scripts/package.mjs [--root DIR] [--entry FILE] [--out DIR] [--zip FILE]
-//                                  [--no-zip] [--no-verify]
+//                                  [--no-zip] [--no-verify] [--external-packages]
+//   --external-packages   bundle only our code and leave every npm package external (the
+//                         artifact as it was before packages were bundled; for comparison)
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -31,7 +38,12 @@ class PackageError extends Error {
   }
 }
 
+// Run as a script (`node scripts/package.mjs`), or imported for bundleOptions() (the
+// bench bundles the local host with the artifact's options).
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+
 const { values: opts } = parseArgs({
+  args: invokedDirectly ? process.argv.slice(2) : [],
   options: {
     root: { type: "string" },
     entry: { type: "string", default: "functions/index.ts" },
@@ -39,6 +51,7 @@ const { values: opts } = parseArgs({
     zip: { type: "string", default: "dist/keyturn.zip" },
     "no-zip": { type: "boolean", default: false },
     "no-verify": { type: "boolean", default: false },
+    "external-packages": { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -68,11 +81,65 @@ function packageNameOf(specifier) {
 
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
-async function bundle(manifest) {
-  if (!existsSync(entry)) {
-    throw new PackageError(`entry point ${relative(root, entry)} does not exist (the Functions entry, package.json "main" compiled)`);
-  }
-  const result = await build({
+/**
+ * Packages that stay external (loaded from node_modules as published), and why:
+ *   @azure/functions        the programming model the Functions worker talks to through
+ *                           @azure/functions-core; kept exactly as the worker expects it
+ *   @azure/functions-core   provided by the worker at run time, never installed
+ *   @azure/storage-blob,    storage-common loads crc64.wasm from next to its own file;
+ *   @azure/storage-common   bundled, it would look for it next to our chunk
+ * (A package's optional import of a package that is not installed, such as pg's
+ * `pg-native`, stays external too: see devPackagesOfPackagesExternal.)
+ */
+export const EXTERNAL_PACKAGES = ["@azure/functions", "@azure/functions-core", "@azure/storage-blob", "@azure/storage-common"];
+
+/** The lock file key of the package a node_modules path belongs to: `node_modules/a/node_modules/@s/b/x.js` -> `node_modules/a/node_modules/@s/b`. */
+function lockKeyOf(inputPath) {
+  const parts = inputPath.split("/");
+  let end = -1;
+  for (let i = 0; i < parts.length; i++) if (parts[i] === "node_modules") end = i;
+  if (end < 0 || end + 1 >= parts.length) return undefined;
+  const nameParts = parts[end + 1].startsWith("@") ? 2 : 1;
+  return parts.slice(0, end + 1 + nameParts).join("/");
+}
+
+/**
+ * A package's own import of a package that is not a production package (e.g. `debug`
+ * trying `require("supports-color")` inside try/catch), or of one that is not installed
+ * at all (pg's optional `pg-native`), stays external: deployed, that package is absent
+ * and the import fails as the package expects, as it would unbundled. Our own code
+ * importing one is still refused (see bundle()).
+ */
+function devPackagesOfPackagesExternal(root, lock, optional) {
+  const inNodeModules = `${sep}node_modules${sep}`;
+  return {
+    name: "keyturn-dev-packages-of-packages-external",
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.pluginData?.keyturnResolving || builtins.has(args.path) || !args.importer.includes(inNodeModules)) return undefined;
+        const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { keyturnResolving: true } });
+        if (r.errors.length > 0) {
+          optional.add(packageNameOf(args.path));
+          return { path: args.path, external: true };
+        }
+        if (r.external || !r.path.includes(inNodeModules)) return undefined;
+        const key = lockKeyOf(relative(root, r.path).split(sep).join("/"));
+        const meta = key === undefined ? undefined : lock.packages?.[key];
+        if (meta && meta.dev !== true) return undefined;
+        optional.add(packageNameOf(args.path));
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/**
+ * esbuild options for a keyturn bundle of `entry` into `out`: our code and the npm
+ * packages it uses (EXTERNAL_PACKAGES aside), or, with `externalPackages`, our code only.
+ * `optional` collects the packages' optional imports left external.
+ */
+export function bundleOptions({ root, entry, out, lock, externalPackages = false, optional = new Set() }) {
+  return {
     absWorkingDir: root,
     entryPoints: [entry],
     outbase: root,
@@ -83,16 +150,51 @@ async function bundle(manifest) {
     platform: "node",
     // The oldest Node the project supports; Flex Consumption runs 22.
     target: "node20",
-    packages: "external",
+    ...(externalPackages
+      ? { packages: "external" }
+      : {
+          external: EXTERNAL_PACKAGES,
+          // A package's ES module build where it has one (packages without an `exports` map,
+          // e.g. @azure/arm-sql): a dynamic import() of a bundled CommonJS module yields only
+          // a default export, so `const { SqlManagementClient } = await import(...)`, which
+          // Node's CommonJS interop allows, would find nothing.
+          mainFields: ["module", "main"],
+          // CommonJS packages bundled into ES modules still call require() for Node's
+          // built-ins: give every chunk one, as Node gives every CommonJS module.
+          banner: { js: 'import { createRequire as __keyturnCreateRequire } from "node:module"; const require = __keyturnCreateRequire(import.meta.url);' },
+          plugins: [devPackagesOfPackagesExternal(root, lock, optional)],
+        }),
     sourcemap: true,
     metafile: true,
     logLevel: "warning",
     legalComments: "none",
-  });
+  };
+}
+
+async function bundle(manifest, lock) {
+  const optional = new Set();
+  if (!existsSync(entry)) {
+    throw new PackageError(`entry point ${relative(root, entry)} does not exist (the Functions entry, package.json "main" compiled)`);
+  }
+  const result = await build(bundleOptions({ root, entry, out, lock, externalPackages: opts["external-packages"], optional }));
   // Every package the bundle still imports must be a production dependency, or the
   // deployed app fails at its first cold start instead of here.
   const prod = new Set(Object.keys(manifest.dependencies ?? {}));
   const dev = new Set(Object.keys(manifest.devDependencies ?? {}));
+  // Every package bundled in must be a production package of the lock file (a direct
+  // dependency or one of theirs): a devDependency has no business in the deployed app,
+  // bundled or not.
+  const bundledWrong = new Set();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const key = lockKeyOf(input);
+    if (key === undefined) continue;
+    const meta = lock.packages?.[key];
+    if (!meta || meta.dev === true) bundledWrong.add(packageNameOf(key.slice(key.lastIndexOf("node_modules/") + "node_modules/".length)));
+  }
+  if (bundledWrong.size > 0) {
+    const why = [...bundledWrong].map((n) => `${n} (${dev.has(n) ? "a devDependency" : "not a production package in package-lock.json"})`).join(", ");
+    throw new PackageError(`the bundle imports packages that are not production dependencies: ${why}`);
+  }
   const imported = new Set();
   for (const output of Object.values(result.metafile.outputs)) {
     for (const imp of output.imports) {
@@ -102,6 +204,8 @@ async function bundle(manifest) {
   }
   // Provided by the Functions worker at run time, never installed.
   imported.delete("@azure/functions-core");
+  // Optional imports of packages by packages (see devPackagesOfPackagesExternal).
+  for (const name of optional) imported.delete(name);
   const wrong = [...imported].filter((name) => !prod.has(name));
   if (wrong.length > 0) {
     const why = wrong.map((n) => `${n} (${dev.has(n) ? "a devDependency" : "not declared"})`).join(", ");
@@ -230,7 +334,7 @@ async function main() {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
 
-  const imported = await bundle(manifest);
+  const imported = await bundle(manifest, lock);
   const mainFile = relative(out, join(out, relative(root, entry))).replace(/\.[cm]?tsx?$/, ".js").split(sep).join("/");
   if (!existsSync(join(out, mainFile))) throw new PackageError(`esbuild did not write ${mainFile}`);
 
@@ -252,7 +356,9 @@ async function main() {
   if (zipped) log(`${relative(root, zipFile)}: ${(statSync(zipFile).size / 1024 / 1024).toFixed(1)} MB`);
 }
 
-main().catch((error) => {
-  process.stderr.write(`package: ${error instanceof PackageError ? error.message : error.stack ?? error}\n`);
-  process.exit(1);
-});
+if (invokedDirectly) {
+  main().catch((error) => {
+    process.stderr.write(`package: ${error instanceof PackageError ? error.message : error.stack ?? error}\n`);
+    process.exit(1);
+  });
+}

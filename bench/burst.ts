@@ -1,0 +1,309 @@
+// Burst: N secrets of mixed kinds reach near expiry at once. Every SecretNearExpiry event
+// is delivered twice (Event Grid delivers at least once), in a shuffled order, by
+// `concurrency` parallel webhook deliveries to the local host (local/main.ts in its own
+// process, as `npm start` runs it) — POST /runtime/webhooks/eventgrid?functionName=keyVaultEvents.
+// The deliverer behaves like Event Grid: a 2xx ends a delivery, a 5xx or a 30 s timeout is
+// retried after 10 s, 30 s, 60 s (Event Grid's schedule starts at 10 s), a 400 is final.
+//
+// The doubles answer after `latencyMs` and enforce Key Vault's per-vault limits times
+// `limitScale` (the same share keyturn is told it has: KEYTURN_KEYVAULT_LIMIT_SCALE).
+//
+// Figures: rotations per second against the throttle-bound ideal (the fewest seconds in
+// which Key Vault's sliding window admits the Key Vault calls the burst needs at the
+// least), duplicates (a secret with more than one new version), failures, 429s, and the
+// host's peak RSS (VmHWM from /proc).
+import { KEY_VAULT_LIMITS } from "../core/pacing.js";
+import { BENCH_VAULT, BenchKinds, addLatency, nearExpiryEvent, seedSecret, type BenchKind, type Doubles, type SeededSecret } from "./lib/doubles.js";
+import { round } from "./lib/machine.js";
+import { percentile, seededShuffle } from "./lib/stats.js";
+import { peakRssMiB, startBenchHost, type HostMode } from "./lib/host.js";
+import { secretClientFor } from "../test/support/keyvault.js";
+
+/** Key Vault calls each kind needs at the least (bench/calls.ts explains why). */
+export const MIN_KEY_VAULT_CALLS: Record<BenchKind, { writes: number; others: number }> = {
+  // get latest, get journal | set journal, set secret, update journal
+  "generated-secret": { writes: 3, others: 2 },
+  "sql-server-admin": { writes: 3, others: 2 },
+  "postgres-flexible-admin": { writes: 3, others: 2 },
+  // get latest | set secret
+  "storage-account-key": { writes: 1, others: 1 },
+  "cosmos-db-key": { writes: 1, others: 1 },
+};
+
+const RETRY_DELAYS_MS = [10_000, 30_000, 60_000];
+const DELIVERY_TIMEOUT_MS = 30_000;
+
+export interface BurstOptions {
+  readonly secrets: number;
+  readonly latencyMs: number;
+  readonly limitScale: number;
+  readonly concurrency: number;
+  readonly paced: boolean;
+  readonly host: HostMode;
+  /** NODE_OPTIONS for the host process (e.g. V8 heap flags), if any. */
+  readonly hostNodeOptions?: string;
+  readonly log: (line: string) => void;
+}
+
+export interface BurstFigures {
+  readonly paced: boolean;
+  readonly secrets: number;
+  readonly mix: Record<string, number>;
+  readonly deliveries: number;
+  readonly limits: { readonly writesPer10s: number; readonly othersPer10s: number; readonly scale: number };
+  readonly latencyMs: number;
+  readonly concurrency: number;
+  readonly rotated: number;
+  /** Secrets with more than one new version. */
+  readonly duplicates: number;
+  /** Secrets not rotated, plus deliveries that ended in a failure outcome or a 400, or gave up. */
+  readonly failures: number;
+  readonly failureDetails: readonly string[];
+  /** First delivery to the last rotation answered, s. */
+  readonly rotationSpanS: number;
+  /** First delivery to the last delivery acknowledged (duplicates redelivered after a 409 included), s. */
+  readonly allAcknowledgedS: number;
+  readonly rotationsPerS: number;
+  /** The fewest seconds Key Vault's sliding window needs to admit the burst's minimal calls. */
+  readonly idealSpanS: number;
+  readonly idealRotationsPerS: number;
+  /** rotationsPerS / idealRotationsPerS. */
+  readonly ofIdeal: number;
+  readonly bindingLimit: "writes" | "others";
+  /** Key Vault calls made (by operation) and answered 429. */
+  readonly keyVaultCalls: Record<string, number>;
+  readonly keyVaultWrites: number;
+  readonly minimalWrites: number;
+  readonly throttled429: number;
+  /** Redeliveries the deliverer made (5xx: the lock was held by the other copy, or a transient failure). */
+  readonly redeliveries: number;
+  readonly outcomes: Record<string, number>;
+  /** Delivery to "rotated" answer, ms. */
+  readonly rotationLatencyMs: { readonly p50: number; readonly p95: number; readonly max: number };
+  readonly hostPeakRssMiB: number | undefined;
+  readonly host: HostMode;
+  readonly hostNodeOptions?: string;
+}
+
+function mixFor(total: number, kinds: readonly BenchKind[]): Map<BenchKind, number> {
+  // 60 % generated-secret; the rest spread evenly over the provider kinds available.
+  const providers = kinds.filter((k) => k !== "generated-secret");
+  const mix = new Map<BenchKind, number>();
+  const generated = providers.length === 0 ? total : Math.round(total * 0.6);
+  mix.set("generated-secret", generated);
+  let left = total - generated;
+  providers.forEach((k, i) => {
+    const n = Math.floor(left / (providers.length - i));
+    mix.set(k, n);
+    left -= n;
+  });
+  return mix;
+}
+
+/** Fewest seconds in which a sliding window of `windowMs` admitting `limit` calls lets `n` calls through: the i-th goes at windowMs·floor((i−1)/limit). */
+export function slidingWindowSpanMs(n: number, limit: number, windowMs: number): number {
+  if (n <= 0) return 0;
+  return windowMs * Math.floor((n - 1) / limit);
+}
+
+export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFigures> {
+  const kinds = BenchKinds.filter((k) => k !== "postgres-flexible-admin" || d.pg !== undefined);
+  const mix = mixFor(o.secrets, kinds);
+  const base = o.paced ? 10_000 : 50_000;
+  o.log(`seeding ${o.secrets} secrets: ${[...mix].map(([k, n]) => `${n} ${k}`).join(", ")} ...`);
+  const seeded: SeededSecret[] = [];
+  let i = 0;
+  for (const [kind, n] of mix) for (let j = 0; j < n; j++) seeded.push(await seedSecret(d, kind, base + i++));
+
+  const limits = {
+    writesPer10s: Math.max(1, Math.floor(KEY_VAULT_LIMITS.writesPer10s * o.limitScale)),
+    othersPer10s: Math.max(1, Math.floor(KEY_VAULT_LIMITS.othersPer10s * o.limitScale)),
+    scale: o.limitScale,
+  };
+  // Rotations are logged at info, as deployed; the log is part of the cost.
+  const host = await startBenchHost(o.host, {
+    ...d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }),
+    ...(o.hostNodeOptions ? { NODE_OPTIONS: o.hostNodeOptions } : {}),
+  });
+  const removeLatency = addLatency(d, o.latencyMs);
+  const removeThrottle = d.kvFaults.throttle({ writesPer10s: limits.writesPer10s, othersPer10s: limits.othersPer10s });
+  d.kvFaults.throttled.clear();
+  d.kv.resetStats();
+  d.arm.clearRequests();
+
+  const events = new Map(seeded.map((s) => [s.name, nearExpiryEvent(d, s, `bench-burst-${s.name}`)]));
+  const deliveries = seededShuffle(
+    seeded.flatMap((s) => [s.name, s.name]),
+    42,
+  ).map((name) => ({ name, attempt: 0, firstSentAt: 0 }));
+  const queue = [...deliveries];
+  const outcomes: Record<string, number> = {};
+  const failureDetails: string[] = [];
+  const rotationLatencies: number[] = [];
+  let lastRotatedAt = 0;
+  let lastAckAt = 0;
+  let redeliveries = 0;
+  let pendingRetries = 0;
+  const webhook = host.webhookUrl("keyVaultEvents");
+  const t0 = performance.now();
+
+  async function deliver(item: (typeof deliveries)[number]): Promise<void> {
+    const sentAt = performance.now();
+    if (item.attempt === 0) item.firstSentAt = sentAt;
+    let status = 0;
+    let body = "";
+    try {
+      const r = await fetch(webhook, {
+        method: "POST",
+        headers: { "content-type": "application/json", "aeg-event-type": "Notification", "aeg-delivery-count": String(item.attempt) },
+        body: JSON.stringify([events.get(item.name)]),
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      });
+      status = r.status;
+      body = await r.text();
+    } catch (error) {
+      body = String((error as Error).message);
+    }
+    const now = performance.now();
+    if (status === 200) {
+      const outcome = (JSON.parse(body) as { outcomes: string[] }).outcomes[0] ?? "none";
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      if (outcome === "rotated") {
+        lastRotatedAt = Math.max(lastRotatedAt, now);
+        rotationLatencies.push(now - item.firstSentAt);
+      } else if (outcome !== "skipped") {
+        failureDetails.push(`${item.name}: outcome ${outcome}`);
+      }
+      lastAckAt = Math.max(lastAckAt, now);
+      return;
+    }
+    if (status === 400) {
+      outcomes.rejected = (outcomes.rejected ?? 0) + 1;
+      failureDetails.push(`${item.name}: 400 ${body.slice(0, 200)}`);
+      lastAckAt = Math.max(lastAckAt, now);
+      return;
+    }
+    // 5xx or no answer in time: Event Grid retries later.
+    const key = status === 0 ? "timeout-or-network" : `http-${status}`;
+    outcomes[key] = (outcomes[key] ?? 0) + 1;
+    const delay = RETRY_DELAYS_MS[item.attempt];
+    if (delay === undefined) {
+      failureDetails.push(`${item.name}: gave up after ${item.attempt + 1} attempts (${key})`);
+      lastAckAt = Math.max(lastAckAt, now);
+      return;
+    }
+    item.attempt++;
+    redeliveries++;
+    pendingRetries++;
+    setTimeout(() => {
+      pendingRetries--;
+      queue.push(item);
+      wake();
+    }, delay);
+  }
+
+  // A pool of `concurrency` workers; idle workers wait for redeliveries.
+  let wakeUp: (() => void) | undefined;
+  const wake = () => {
+    const w = wakeUp;
+    wakeUp = undefined;
+    w?.();
+  };
+  let active = 0;
+  const progress = setInterval(() => {
+    o.log(`  ${Math.round((performance.now() - t0) / 1000)} s: ${outcomes.rotated ?? 0} rotated, ${outcomes.skipped ?? 0} skipped, ${redeliveries} redeliveries, ${d.kvFaults.throttledCount()} 429s`);
+  }, 10_000);
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (active < o.concurrency && queue.length > 0) {
+        const item = queue.shift()!;
+        active++;
+        void deliver(item).finally(() => {
+          active--;
+          pump();
+        });
+      }
+      if (active === 0 && queue.length === 0) {
+        if (pendingRetries === 0) resolve();
+        else wakeUp = pump;
+      }
+    };
+    pump();
+  });
+  clearInterval(progress);
+
+  const hostPeak = peakRssMiB(host.pid);
+  const stats = d.kv.stats()[BENCH_VAULT] ?? {};
+  const throttled = d.kvFaults.throttledCount();
+  removeThrottle();
+  removeLatency();
+  await host.stop();
+
+  // Every secret: exactly one new version.
+  const client = secretClientFor(d.kv, BENCH_VAULT);
+  const versionCounts = new Map<string, number>();
+  const names = [...events.keys()];
+  for (let k = 0; k < names.length; k += 32) {
+    await Promise.all(
+      names.slice(k, k + 32).map(async (name) => {
+        let n = 0;
+        for await (const _ of client.listPropertiesOfSecretVersions(name)) n++;
+        versionCounts.set(name, n);
+      }),
+    );
+  }
+  const duplicates = [...versionCounts.values()].filter((n) => n > 2).length;
+  const notRotated = [...versionCounts].filter(([, n]) => n < 2).map(([name]) => name);
+  for (const name of notRotated.slice(0, 20)) failureDetails.push(`${name}: not rotated`);
+
+  // The ideal: the burst's minimal Key Vault calls through the scaled sliding window.
+  let minWrites = 0;
+  let minOthers = 0;
+  for (const s of seeded) {
+    minWrites += MIN_KEY_VAULT_CALLS[s.kind].writes;
+    minOthers += MIN_KEY_VAULT_CALLS[s.kind].others;
+  }
+  minOthers += seeded.length; // the second copy of each event: one read finds the version already replaced
+  const writesSpan = slidingWindowSpanMs(minWrites, limits.writesPer10s, KEY_VAULT_LIMITS.windowMs);
+  const othersSpan = slidingWindowSpanMs(minOthers, limits.othersPer10s, KEY_VAULT_LIMITS.windowMs);
+  const idealSpanMs = Math.max(writesSpan, othersSpan);
+  const rotated = [...versionCounts.values()].filter((n) => n >= 2).length;
+  const rotationSpanMs = lastRotatedAt - t0;
+  const rotationsPerS = rotated / (rotationSpanMs / 1000);
+  const idealRotationsPerS = idealSpanMs > 0 ? seeded.length / (idealSpanMs / 1000) : Number.POSITIVE_INFINITY;
+  const writes = (stats.SetSecret ?? 0) + (stats.UpdateSecret ?? 0) + (stats.DeleteSecret ?? 0);
+  return {
+    paced: o.paced,
+    secrets: seeded.length,
+    mix: Object.fromEntries(mix),
+    deliveries: deliveries.length,
+    limits,
+    latencyMs: o.latencyMs,
+    concurrency: o.concurrency,
+    rotated,
+    duplicates,
+    failures: notRotated.length + failureDetails.filter((f) => !f.endsWith("not rotated")).length,
+    failureDetails: failureDetails.slice(0, 40),
+    rotationSpanS: round(rotationSpanMs / 1000, 1),
+    allAcknowledgedS: round((lastAckAt - t0) / 1000, 1),
+    rotationsPerS: round(rotationsPerS, 2),
+    idealSpanS: round(idealSpanMs / 1000, 1),
+    idealRotationsPerS: round(idealRotationsPerS, 2),
+    ofIdeal: round(rotationsPerS / idealRotationsPerS, 3),
+    bindingLimit: writesSpan >= othersSpan ? "writes" : "others",
+    keyVaultCalls: stats,
+    keyVaultWrites: writes,
+    minimalWrites: minWrites,
+    throttled429: throttled,
+    redeliveries,
+    outcomes,
+    rotationLatencyMs: {
+      p50: round(percentile(rotationLatencies, 50), 0),
+      p95: round(percentile(rotationLatencies, 95), 0),
+      max: round(percentile(rotationLatencies, 100), 0),
+    },
+    hostPeakRssMiB: hostPeak,
+    host: o.host,
+    ...(o.hostNodeOptions ? { hostNodeOptions: o.hostNodeOptions } : {}),
+  };
+}

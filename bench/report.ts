@@ -1,0 +1,132 @@
+// The bench's table: every figure with its target (issue 9) and the machine it was taken on.
+import type { BenchReport } from "./run.js";
+import { describeMachine } from "./lib/machine.js";
+
+/** 150 MB (10^6 bytes) in MiB, for the peak RSS target. */
+export const RSS_TARGET_MIB = 150e6 / 2 ** 20;
+
+export const TARGETS = {
+  coldStartRatio: 1.3,
+  firstRotationRatio: 1.2,
+  burstOfIdeal: 0.9,
+  sweepOfLowerBound: 1.2,
+  rssMiB: RSS_TARGET_MIB,
+} as const;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(rows[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+}
+
+const ok = (met: boolean) => (met ? "met" : "MISSED");
+
+export function renderReport(r: BenchReport & { durationS?: number }): string {
+  const out: string[] = [];
+  out.push(`keyturn bench — ${describeMachine(r.machine)}`);
+  out.push(`settings: ${JSON.stringify(r.settings)}${r.durationS !== undefined ? `; took ${r.durationS} s` : ""}`);
+  out.push("");
+  const rows: string[][] = [["measurement", "keyturn", "reference", "ratio / figure", "target", ""]];
+  const cold = (c: NonNullable<BenchReport["coldStart"]>, label: string) =>
+    rows.push([
+      `cold start: load the ${label} entry (median of ${c.app.runs})`,
+      `${c.app.wallMs} ms wall, ${c.app.cpuMs} ms CPU, ${c.app.peakRssMiB} MiB`,
+      `@azure/functions alone: ${c.functionsAlone.wallMs} ms, ${c.functionsAlone.cpuMs} ms CPU, ${c.functionsAlone.peakRssMiB} MiB`,
+      `${c.wallRatio}x wall (${c.cpuRatio}x CPU, ${c.rssRatio}x RSS)`,
+      `<= ${TARGETS.coldStartRatio}x`,
+      ok(c.wallRatio <= TARGETS.coldStartRatio),
+    ]);
+  const first = (f: NonNullable<BenchReport["firstRotation"]>, label: string) => {
+    rows.push([
+      `first rotation from cold, ${label} (median of ${f.app.runs})`,
+      `${f.app.wallMs} ms wall (load ${f.app.loadMs}, invoke ${f.app.invokeMs}), ${f.app.cpuMs} ms CPU, ${f.app.peakRssMiB} MiB`,
+      `SecretClient get+set: ${f.minimal.wallMs} ms (load ${f.minimal.loadMs}, calls ${f.minimal.invokeMs}), ${f.minimal.cpuMs} ms CPU, ${f.minimal.peakRssMiB} MiB`,
+      `${f.wallRatio}x wall (${f.cpuRatio}x CPU)`,
+      `<= ${TARGETS.firstRotationRatio}x`,
+      ok(f.wallRatio <= TARGETS.firstRotationRatio),
+    ]);
+    if (f.appWithBlobLock) {
+      const b = f.appWithBlobLock;
+      rows.push([
+        "  same, blob lease lock on Azurite (as deployed)",
+        `${b.wallMs} ms wall (load ${b.loadMs}, invoke ${b.invokeMs}), ${b.cpuMs} ms CPU, ${b.peakRssMiB} MiB`,
+        "same floor",
+        `${b.wallRatio}x wall`,
+        "(information)",
+        "",
+      ]);
+    }
+  };
+  if (r.coldStart) cold(r.coldStart, "packaged");
+  if (r.coldStartUnbundled) cold(r.coldStartUnbundled, "unbundled (--external-packages)");
+  if (r.firstRotation) first(r.firstRotation, "packaged app");
+  if (r.firstRotationUnbundled) first(r.firstRotationUnbundled, "unbundled app (--external-packages)");
+  for (const b of [r.burst, r.burstUnpaced]) {
+    if (!b) continue;
+    const label = `burst: ${b.secrets} secrets x2 deliveries, ${b.latencyMs} ms, limits ${b.limits.writesPer10s}/${b.limits.othersPer10s} per 10 s${b.paced ? "" : " — pacing OFF"}`;
+    const met = b.ofIdeal >= TARGETS.burstOfIdeal && b.duplicates === 0 && b.failures === 0;
+    rows.push([
+      label,
+      `${b.rotationsPerS} rotations/s (${b.rotated} in ${b.rotationSpanS} s), ${b.duplicates} duplicates, ${b.failures} failures, ${b.throttled429} 429s`,
+      `ideal ${b.idealRotationsPerS}/s (${b.idealSpanS} s, ${b.bindingLimit}-bound)`,
+      `${Math.round(b.ofIdeal * 1000) / 10} % of ideal`,
+      `>= ${TARGETS.burstOfIdeal * 100} %, 0 dup, 0 fail`,
+      ok(met),
+    ]);
+    if (b.hostPeakRssMiB !== undefined) {
+      rows.push([
+        `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}`,
+        `${b.hostPeakRssMiB} MiB`,
+        "",
+        "",
+        `< 150 MB (${Math.round(RSS_TARGET_MIB * 10) / 10} MiB)`,
+        ok(b.hostPeakRssMiB < RSS_TARGET_MIB),
+      ]);
+    }
+  }
+  if (r.sweep) {
+    const s = r.sweep;
+    rows.push([
+      `sweep (core/sweep.ts): ${s.secrets} secrets, ${s.due} due, ${s.latencyMs} ms`,
+      `${s.elapsedS} s (${s.rotated} rotated, ${s.failed} failed; selection alone ${s.selectionS} s, at 0 ms ${s.selectionZeroLatencyS} s)`,
+      `${s.pages} pages x ${s.latencyMs} ms = ${s.lowerBoundS} s`,
+      `${s.ofLowerBound}x`,
+      `<= ${TARGETS.sweepOfLowerBound}x`,
+      ok(s.ofLowerBound <= TARGETS.sweepOfLowerBound),
+    ]);
+  }
+  if (r.calls) {
+    for (const k of r.calls.kinds) {
+      rows.push([
+        `calls per rotation: ${k.kind}`,
+        `Key Vault ${k.keyVaultTotal}, provider ${k.providerTotal}`,
+        `minimum: Key Vault ${k.minimum.keyVault}, provider ${k.minimum.provider}`,
+        "",
+        "at the minimum",
+        ok(k.atMinimum),
+      ]);
+    }
+  }
+  out.push(table(rows));
+  if (r.burst || r.burstUnpaced) {
+    out.push("");
+    for (const b of [r.burst, r.burstUnpaced]) {
+      if (!b) continue;
+      out.push(
+        `burst${b.paced ? "" : " (pacing off)"}: mix ${JSON.stringify(b.mix)}; concurrency ${b.concurrency}; outcomes ${JSON.stringify(b.outcomes)}; ` +
+          `redeliveries ${b.redeliveries}; all acknowledged at ${b.allAcknowledgedS} s; Key Vault writes ${b.keyVaultWrites} (minimal ${b.minimalWrites}); ` +
+          `delivery→rotated p50 ${b.rotationLatencyMs.p50} ms, p95 ${b.rotationLatencyMs.p95} ms, max ${b.rotationLatencyMs.max} ms`,
+      );
+      for (const f of b.failureDetails.slice(0, 10)) out.push(`  failure: ${f}`);
+    }
+  }
+  if (r.calls) {
+    out.push("");
+    out.push("calls per rotation, by operation:");
+    for (const k of r.calls.kinds) {
+      out.push(`  ${k.kind}: Key Vault ${JSON.stringify(k.keyVault)}; provider ${JSON.stringify(k.provider)}${k.postgresLogins ? `; PostgreSQL logins ${k.postgresLogins}` : ""}`);
+    }
+    for (const n of r.calls.notMeasured) out.push(`  ${n.kind}: not measured (${n.reason})`);
+  }
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,137 @@
+// `npm run bench`: keyturn's figures (docs/benchmarks.md says what each means).
+//
+//   tsx bench/run.ts [--json] [--only cold,first,burst,sweep,calls] [--runs 7]
+//                    [--secrets 1000] [--sweep-secrets 10000] [--latency 20]
+//                    [--limit-scale 1] [--concurrency 64] [--unpaced] [--no-build]
+//                    [--no-postgres] [--no-azurite] [--compare-unbundled]
+//                    [--host bundled|tsx] [--host-node-options "..."]
+//
+// Prints a table (or, with --json, one JSON document) with the machine and Node version.
+// Benchmarks print figures; they never pass or fail on time.
+import { parseArgs } from "node:util";
+import { prepareArtifact } from "./lib/artifact.js";
+import { startDoubles, type Doubles } from "./lib/doubles.js";
+import { describeMachine, machineInfo } from "./lib/machine.js";
+import { measureColdStart, type ColdStartFigures } from "./cold-start.js";
+import { measureFirstRotation, type FirstRotationFigures } from "./first-rotation.js";
+import { measureBurst, type BurstFigures } from "./burst.js";
+import { measureSweep, type SweepFigures } from "./sweep.js";
+import { measureCalls, type CallsFigures } from "./calls.js";
+import { renderReport } from "./report.js";
+import type { HostMode } from "./lib/host.js";
+
+const { values: opts } = parseArgs({
+  options: {
+    json: { type: "boolean", default: false },
+    only: { type: "string", default: "cold,first,burst,sweep,calls" },
+    runs: { type: "string", default: "7" },
+    secrets: { type: "string", default: "1000" },
+    "sweep-secrets": { type: "string", default: "10000" },
+    latency: { type: "string", default: "20" },
+    "limit-scale": { type: "string", default: "1" },
+    concurrency: { type: "string", default: "64" },
+    unpaced: { type: "boolean", default: false },
+    "compare-unbundled": { type: "boolean", default: false },
+    host: { type: "string", default: "bundled" },
+    "host-node-options": { type: "string" },
+    "no-build": { type: "boolean", default: false },
+    "no-postgres": { type: "boolean", default: false },
+    "no-azurite": { type: "boolean", default: false },
+  },
+  strict: true,
+});
+
+const only = new Set(opts.only.split(",").map((s) => s.trim()));
+const num = (name: string, v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0`);
+  return n;
+};
+const runs = Math.max(1, Math.floor(num("runs", opts.runs)));
+const secrets = Math.floor(num("secrets", opts.secrets));
+const sweepSecrets = Math.floor(num("sweep-secrets", opts["sweep-secrets"]));
+const latencyMs = num("latency", opts.latency);
+const limitScale = num("limit-scale", opts["limit-scale"]);
+const concurrency = Math.max(1, Math.floor(num("concurrency", opts.concurrency)));
+if (opts.host !== "bundled" && opts.host !== "tsx") throw new Error("--host must be bundled or tsx");
+const hostMode: HostMode = opts.host;
+const hostNodeOptions = opts["host-node-options"];
+
+// Progress goes to stderr, so that --json output stays one document on stdout.
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+export interface BenchReport {
+  readonly machine: ReturnType<typeof machineInfo>;
+  readonly settings: Record<string, unknown>;
+  coldStart?: ColdStartFigures;
+  firstRotation?: FirstRotationFigures;
+  /** The same two on the artifact built with --external-packages (before bundling packages). */
+  coldStartUnbundled?: ColdStartFigures;
+  firstRotationUnbundled?: FirstRotationFigures;
+  burst?: BurstFigures;
+  burstUnpaced?: BurstFigures;
+  sweep?: SweepFigures;
+  calls?: CallsFigures;
+  readonly durationS?: number;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const machine = machineInfo();
+  log(describeMachine(machine));
+  const report: BenchReport = {
+    machine,
+    settings: { runs, secrets, sweepSecrets, latencyMs, limitScale, concurrency, host: hostMode, ...(hostNodeOptions ? { hostNodeOptions } : {}), only: [...only] },
+  };
+  const needsArtifact = only.has("cold") || only.has("first");
+  const artifact = needsArtifact ? prepareArtifact({ build: !opts["no-build"], log }) : undefined;
+  const unbundled = needsArtifact && opts["compare-unbundled"] ? prepareArtifact({ build: !opts["no-build"], packages: "external", log }) : undefined;
+
+  if (only.has("cold") && artifact) {
+    log(`cold start: ${runs} paired runs ...`);
+    report.coldStart = await measureColdStart(artifact, runs);
+    if (unbundled) {
+      log(`cold start, unbundled artifact: ${runs} paired runs ...`);
+      report.coldStartUnbundled = await measureColdStart(unbundled, runs);
+    }
+  }
+
+  let doubles: Doubles | undefined;
+  const needsDoubles = only.has("first") || only.has("burst") || only.has("sweep") || only.has("calls");
+  if (needsDoubles) doubles = await startDoubles({ postgres: !opts["no-postgres"] && (only.has("burst") || only.has("calls")), log });
+  try {
+    if (only.has("first") && artifact && doubles) {
+      log(`first rotation from cold: ${runs} paired runs ...`);
+      report.firstRotation = await measureFirstRotation(artifact, doubles, runs, { azurite: !opts["no-azurite"], log });
+      if (unbundled) {
+        log(`first rotation from cold, unbundled artifact: ${runs} paired runs ...`);
+        report.firstRotationUnbundled = await measureFirstRotation(unbundled, doubles, runs, { azurite: false, log });
+      }
+    }
+    if (only.has("calls") && doubles) {
+      log("calls per rotation ...");
+      report.calls = await measureCalls(doubles, { log });
+    }
+    if (only.has("sweep") && doubles) {
+      log(`sweep over ${sweepSecrets} secrets with ${latencyMs} ms latency ...`);
+      report.sweep = await measureSweep(doubles, { secrets: sweepSecrets, latencyMs, log });
+    }
+    if (only.has("burst") && doubles) {
+      log(`burst: ${secrets} secrets, each event twice, ${latencyMs} ms latency, limits x${limitScale}, pacing on ...`);
+      report.burst = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: true, host: hostMode, ...(hostNodeOptions ? { hostNodeOptions } : {}), log });
+      if (opts.unpaced) {
+        log("burst again with pacing off (KEYTURN_KEYVAULT_LIMIT_SCALE=0) ...");
+        report.burstUnpaced = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: false, host: hostMode, ...(hostNodeOptions ? { hostNodeOptions } : {}), log });
+      }
+    }
+  } finally {
+    await doubles?.stop();
+  }
+  const done = { ...report, durationS: Math.round((Date.now() - started) / 1000) };
+  process.stdout.write(opts.json ? `${JSON.stringify(done, null, 2)}\n` : renderReport(done));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(1);
+});
