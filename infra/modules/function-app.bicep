@@ -57,6 +57,9 @@ param authorityHost string
 @minValue(0)
 param rotationGuardMinutes int = 60
 
+@description('Optional. This app\'s share of each vault\'s request limits, a decimal number: 1 = all of Key Vault\'s 300 writes and 4,000 other calls per 10 s per vault; less when other apps use the same vaults heavily; 0 = no pacing (KEYTURN_KEYVAULT_LIMIT_SCALE).')
+param keyVaultLimitScale string = '1'
+
 @description('Optional. Log level (KEYTURN_LOG_LEVEL).')
 @allowed([
   'debug'
@@ -197,6 +200,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_ROTATION_GUARD_MINUTES: string(rotationGuardMinutes)
     KEYTURN_LOG_LEVEL: logLevel
     KEYTURN_LOCK_CONTAINER: lockContainerName
+    // Key Vault calls are paced to this share of each vault's limits (core/pacing.ts).
+    KEYTURN_KEYVAULT_LIMIT_SCALE: keyVaultLimitScale
     // The app-role check trusts x-ms-client-principal, which only App Service
     // Authentication can vouch for: on exactly when authentication is configured here.
     KEYTURN_REQUIRE_APP_ROLES: empty(apiAuthClientId) ? 'false' : 'true'
