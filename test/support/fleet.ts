@@ -116,6 +116,8 @@ export interface Fleet {
   /** Does `value` work at the provider of `secret` now? `credentialId` names the login for postgres-role. */
   works(secret: ManagedSecret, value: string, credentialId?: string): Promise<boolean>;
   invariantOf(secret: ManagedSecret): Promise<Invariant>;
+  /** Every credential the providers hold or held (keys, passwords, client secrets), for leak scans. */
+  providerSecrets(): string[];
   stop(): Promise<void>;
 }
 
@@ -165,7 +167,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     if (!c) clients.set(vault, (c = secretClientFor(kv, vault)));
     return c;
   };
-  const sqlServers = new Map<string, { password(): string }>();
+  const sqlServers = new Map<string, { password(): string; passwordHistory(): string[] }>();
+  const providerSecrets: Array<() => string[]> = [];
   const storage = new Map<string, string>();
   const cosmos = new Map<string, string>();
   const apps = new Map<string, EmulatedApplication>();
@@ -293,6 +296,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         const a = arm.addStorageAccount({ name: account });
         storage.set(name, account);
         const keys = a.keys();
+        providerSecrets.push(() => Object.values(a.keys()));
         initialValues.push(keys.key1, keys.key2);
         const connection = variant % 2 === 1;
         tags = { ...base, ProviderAddress: a.id, CredentialId: "key1", ...(connection ? { SecretFormat: "connection-string" } : {}) };
@@ -304,6 +308,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         const initial = `Initial#Passw0rd-${variant}x${name.length}`;
         const s = arm.addSqlServer({ name: server, administratorLogin: "sqladmin", password: initial });
         sqlServers.set(name, s);
+        providerSecrets.push(() => s.passwordHistory());
         initialValues.push(initial);
         tags = { ...base, Rotator: kind, ProviderAddress: s.id, CredentialId: "sqladmin", ...(variant % 2 === 1 ? { SecretFormat: "connection-string", Database: "orders" } : {}) };
         value = initial;
@@ -314,6 +319,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         const a = arm.addCosmosAccount({ name: account });
         cosmos.set(name, a.documentEndpoint);
         const keys = a.keys();
+        providerSecrets.push(() => Object.values(a.keys()));
         initialValues.push(...Object.values(keys));
         const readonly = variant % 3 === 2;
         tags = {
@@ -328,6 +334,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       case "entra-app-secret": {
         const app = graph.addApplication({ displayName: `app ${name}` });
         apps.set(name, app);
+        providerSecrets.push(() => app.secretTexts());
         const initial = app.addPassword({ displayName: "made by the owner in the portal" });
         initialValues.push(initial.secretText);
         tags = {
@@ -370,6 +377,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         flexLogins.add(login);
         initialValues.push(password);
         const s = arm.addPostgresFlexibleServer({ name: nameFor("pgflex-", name, 63), administratorLogin: login, password, fullyQualifiedDomainName: "127.0.0.1" });
+        providerSecrets.push(() => s.passwordHistory());
         // No Rotator tag: the resource type in ProviderAddress selects the kind.
         tags = { ...base, ProviderAddress: s.id, CredentialId: login, Port: String(pgPort), SslMode: "disable", ...(variant % 2 === 1 ? { SecretFormat: "json" } : {}) };
         value = variant % 2 === 1 ? JSON.stringify({ username: login, password }) : password;
@@ -415,6 +423,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     addSecret,
     works,
     invariantOf,
+    providerSecrets: () => [PG_ADMIN_PASSWORD, KEYTURN_TEST_CLIENT_SECRET, ...providerSecrets.flatMap((f) => f())],
     async stop() {
       await Promise.all([kv.stop(), arm.stop(), graph.stop(), pgs.stop(), azurite?.stop(), topic?.stop()]);
     },

@@ -1,0 +1,28 @@
+// The rotators as the chaos run uses them: the production kinds, with shorter pauses
+// between verification attempts and long-running-operation polls than in production
+// (where they wait for Azure's propagation), so that a few hundred rotations with
+// injected faults fit in minutes. Behaviour is otherwise the production code's.
+import { createCosmosDbKeyRotator } from "../../rotators/cosmos-db-key/index.js";
+import { createEntraAppSecretRotator } from "../../rotators/entra-app-secret/index.js";
+import { rotators } from "../../rotators/index.js";
+import { createRegistry } from "../../rotators/registry.js";
+import { createSqlServerAdminRotator } from "../../rotators/sql-server-admin/index.js";
+import { createStorageAccountKeyRotator } from "../../rotators/storage-account-key/index.js";
+
+export const chaosRegistry = createRegistry({
+  ...rotators,
+  "storage-account-key": createStorageAccountKeyRotator({ verifyDelaysMs: [0, 100, 300] }),
+  "sql-server-admin": createSqlServerAdminRotator({ pollIntervalMs: 20, verifyDelaysMs: [0, 100, 300] }),
+  "cosmos-db-key": createCosmosDbKeyRotator({ pollIntervalMs: 20, verifyDelaysMs: [0, 100, 300] }),
+  "entra-app-secret": createEntraAppSecretRotator({ verifyAttempts: 4, verifyDelayMs: 100, maxVerifyDelayMs: 400 }),
+});
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+export async function withConcurrency<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}
