@@ -121,6 +121,8 @@ var handledEventTypes = [
 
 // KEYTURN_VAULTS: the allow-list is exactly the vaults this deployment grants roles on.
 var vaultUrls = join(map(vaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
+// KEYTURN_VAULT_RESOURCE_IDS: the same vaults as ARM resources, for the posture audit.
+var vaultResourceIds = join(map(vaults, v => '/subscriptions/${subscription().subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}'), ',')
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
 var loginEndpoint = environment().authentication.loginEndpoint
@@ -429,6 +431,7 @@ module functionApp 'modules/function-app.bicep' = {
     lockContainerName: storage.outputs.lockContainerName
     appInsightsName: monitoring.outputs.appInsightsName
     vaultUrls: vaultUrls
+    vaultResourceIds: vaultResourceIds
     notifyTopicEndpoint: notifyTopic.outputs.endpoint
     armEndpoint: armEndpoint
     graphEndpoint: graphEndpoint

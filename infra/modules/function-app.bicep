@@ -60,6 +60,16 @@ param rotationGuardMinutes int = 60
 @description('Optional. This app\'s share of each vault\'s request limits, a decimal number: 1 = all of Key Vault\'s 300 writes and 4,000 other calls per 10 s per vault; less when other apps use the same vaults heavily; 0 = no pacing (KEYTURN_KEYVAULT_LIMIT_SCALE).')
 param keyVaultLimitScale string = '1'
 
+@description('Required. Comma-separated resource IDs of the allow-listed vaults, read by the posture audit (KEYTURN_VAULT_RESOURCE_IDS).')
+param vaultResourceIds string
+
+@description('Optional. NCRONTAB schedule of the sweep (KEYTURN_SWEEP_SCHEDULE); default daily at 03:00 UTC.')
+param sweepSchedule string = '0 0 3 * * *'
+
+@description('Optional. The audit flags secrets whose ValidityPeriodDays exceeds this (KEYTURN_AUDIT_MAX_VALIDITY_DAYS).')
+@minValue(31)
+param auditMaxValidityDays int = 365
+
 @description('Optional. Log level (KEYTURN_LOG_LEVEL).')
 @allowed([
   'debug'
@@ -200,6 +210,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KEYTURN_ROTATION_GUARD_MINUTES: string(rotationGuardMinutes)
     KEYTURN_LOG_LEVEL: logLevel
     KEYTURN_LOCK_CONTAINER: lockContainerName
+    KEYTURN_VAULT_RESOURCE_IDS: vaultResourceIds
+    KEYTURN_SWEEP_SCHEDULE: sweepSchedule
+    KEYTURN_AUDIT_MAX_VALIDITY_DAYS: string(auditMaxValidityDays)
     // Key Vault calls are paced to this share of each vault's limits (core/pacing.ts).
     KEYTURN_KEYVAULT_LIMIT_SCALE: keyVaultLimitScale
     // The app-role check trusts x-ms-client-principal, which only App Service
