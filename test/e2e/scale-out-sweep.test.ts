@@ -1,16 +1,16 @@
 // Duplicate delivery across processes, with a sweep: two local host processes (two
-// instances of the function app) and a sweep (a third runner of the same engine) share
-// the Key Vault double and one lock store (Azurite). For each secret, the same
+// instances of the function app) share the Key Vault double and one lock store
+// (Azurite); the sweep timer function runs in one of them (its admin endpoint). For each secret, the same
 // near-expiry event is delivered five times across both instances, concurrently with five
 // manual HTTP rotations and a sweep that finds the secret due: exactly one new version
 // per secret; HTTP callers that lost get 409 with Retry-After; losing deliveries ask
 // Event Grid to come back, and when it does (and when the sweep runs again) nothing
 // rotates twice.
 //
-// The sweep (its secret half, as core/sweep.ts does it) lists what is due and then
-// rotates each item without naming a version, so what keeps it from rotating a secret
-// that an event rotated between its list and its call is the loop guard: the test also
-// runs a sweep whose list predates the rotations. The guard here is 6 s (0.1 minute), and
+// The sweep (core/sweep.ts) lists what is due and then rotates each item without naming
+// a version, so what keeps it from rotating a secret that an event rotated between its
+// list and its call is the loop guard: the test also acts on a due list made before the
+// rotations (as a slow sweep would). The guard here is 6 s (0.1 minute), and
 // the seeded versions are older than that when the triggers fire.
 //
 // To make "concurrently" deterministic, whichever trigger wins a secret's lock is held at
@@ -18,7 +18,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobLeaseLock } from "../../core/blob-lock.js";
 import { findDueSecrets, parseWithin } from "../../core/due.js";
-import type { RotationResult } from "../../core/engine.js";
+import type { SweepSummary } from "../../core/sweep.js";
 import { journalName } from "../../core/journal.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { registry } from "../../rotators/index.js";
@@ -58,6 +58,8 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
       KEYTURN_CREDENTIAL: "local-emulator",
       KEYTURN_TLS_CA_FILE: kv.tls.caFile,
       KEYTURN_ROTATION_GUARD_MINUTES: GUARD_MINUTES,
+      // The sweep runs when the test asks (the admin endpoint), not on a schedule.
+      KEYTURN_SWEEP_SCHEDULE: "0 0 0 1 1 *",
       AzureWebJobsStorage: azurite.connectionString,
     };
     hosts = await Promise.all([startHostProcess(env), startHostProcess(env)]);
@@ -85,9 +87,9 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
     const earlier = await findDueSecrets(client, { vault: VAULT, within: parseWithin("30d"), now: new Date(), registry, guardMs: GUARD_MS });
     expect(earlier.due.map((d) => d.secret).sort()).toEqual(SECRETS);
 
-    // Whichever trigger wins a secret's lock is held at its journal write until the other
-    // ten triggers for that secret have answered: every loser meets a held lock.
-    const TRIGGERS = 11;
+    // Whichever trigger wins a secret's lock is held at its journal write until the
+    // instances have answered the other triggers for that secret (nine of the ten: the
+    // winner's own answer waits for the release, or the winner is the sweep).
     const answered = new Map(SECRETS.map((n) => [n, 0]));
     const holds = new Map(SECRETS.map((n) => [n, faults.hold((d) => d.operation === "SetSecret" && d.path.startsWith(`/secrets/${journalName(n)}`), { then: "serve" })]));
     const counted = async <T>(name: string, p: Promise<T>): Promise<T> => {
@@ -95,7 +97,7 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
         return await p;
       } finally {
         answered.set(name, answered.get(name)! + 1);
-        if (answered.get(name) === TRIGGERS - 1) holds.get(name)!.release();
+        if (answered.get(name) === 9) holds.get(name)!.release();
       }
     };
 
@@ -120,37 +122,38 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
       const r = await fetch(`${hosts[i % 2]!.url}/api/vaults/${VAULT}/secrets/${name}/rotate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reason: `operator ${i}` }) });
       return { kind: "http", name, status: r.status, retryAfter: r.headers.get("retry-after"), body: (await r.json()) as Answer["body"] };
     };
-    const sweepOutcomes = new Map<string, Promise<RotationResult>>();
-    const sweepNow = findDueSecrets(client, { vault: VAULT, within: parseWithin("30d"), now: new Date(), registry, guardMs: GUARD_MS }).then((report) => {
-      for (const d of report.due) sweepOutcomes.set(d.secret, counted(d.secret, engine.rotateSecret({ vault, secret: d.secret, mode: "normal", trigger: { kind: "sweep", id: "sweep-1" } })));
-    });
-    const answers = await Promise.all(
-      SECRETS.flatMap((name) => [
-        ...Array.from({ length: 5 }, (_, i) => counted(name, deliver(i, name))),
-        ...Array.from({ length: 5 }, (_, i) => counted(name, rotate(i, name))),
-      ]),
-    );
-    await sweepNow;
-    const swept = new Map(await Promise.all([...sweepOutcomes].map(async ([n, p]) => [n, await p.then((v) => ({ ok: v }), (e: unknown) => ({ error: e as { kind?: string } }))] as const)));
+    /** The sweep timer function (core/sweep.ts), run now by an instance's admin endpoint. */
+    const sweep = async (i: number): Promise<SweepSummary> => {
+      const r = await fetch(`${hosts[i % 2]!.url}/admin/functions/sweep`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: "" }) });
+      expect(r.status).toBe(200);
+      return (await r.json()) as SweepSummary;
+    };
 
+    const [answers, swept] = await Promise.all([
+      Promise.all(
+        SECRETS.flatMap((name) => [
+          ...Array.from({ length: 5 }, (_, i) => counted(name, deliver(i, name))),
+          ...Array.from({ length: 5 }, (_, i) => counted(name, rotate(i, name))),
+        ]),
+      ),
+      sweep(0),
+    ]);
+
+    // Across all secrets: the instances' rotations and the sweep's add up to one each.
+    const byInstances = answers.filter((a) => a.status === 200 && (a.kind === "event" ? a.body.outcomes?.[0] === "rotated" : a.body.status === "rotated"));
+    expect(byInstances.length + swept.secrets.rotated, JSON.stringify({ byInstances: byInstances.map((a) => [a.kind, a.name]), sweep: swept.secrets })).toBe(SECRETS.length);
+    // What the sweep did not rotate, it found busy (lock held) or recently rotated (loop guard).
+    expect(swept.secrets.rotated + swept.secrets.busy + swept.secrets.skipped, JSON.stringify(swept.secrets)).toBe(swept.secrets.due);
+    expect(swept.secrets.failed).toBe(0);
     for (const name of SECRETS) {
       const mine = answers.filter((a) => a.name === name);
-      const sweepOutcome = swept.get(name);
-      expect(sweepOutcome, `${name} was due`).toBeDefined();
-      const rotations = [
-        ...mine.filter((a) => a.kind === "event" && a.status === 200 && a.body.outcomes?.[0] === "rotated"),
-        ...mine.filter((a) => a.kind === "http" && a.status === 200 && a.body.status === "rotated"),
-        ...(sweepOutcome && "ok" in sweepOutcome && sweepOutcome.ok.status === "rotated" ? [sweepOutcome] : []),
-      ];
-      expect(rotations, `${name}: ${JSON.stringify(mine.map((m) => [m.kind, m.status, m.body]))} sweep ${JSON.stringify(sweepOutcome)}`).toHaveLength(1);
+      expect(byInstances.filter((a) => a.name === name).length, `${name}: ${JSON.stringify(mine.map((m) => [m.kind, m.status, m.body]))}`).toBeLessThanOrEqual(1);
       for (const a of mine.filter((m) => m.kind === "http" && m.status !== 200)) {
         expect(a.status).toBe(409);
         expect(Number(a.retryAfter)).toBeGreaterThan(0);
       }
       // Losing deliveries ask Event Grid to come back later (not a 2xx, not a 400).
       for (const a of mine.filter((m) => m.kind === "event" && m.status !== 200)) expect(a.status).toBe(500);
-      // A losing sweep found the lock held: busy, not a failure.
-      if (sweepOutcome && "error" in sweepOutcome) expect(sweepOutcome.error.kind).toBe("conflict");
       expect(await versionsOf(client, name)).toHaveLength(2);
     }
 
@@ -166,9 +169,8 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
         expect(a, JSON.stringify(a)).toMatchObject({ status: 200, body: { outcomes: ["skipped"] } });
       }
     }
-    const next = await findDueSecrets(client, { vault: VAULT, within: parseWithin("30d"), now: new Date(), registry, guardMs: GUARD_MS });
-    expect(next.due, "nothing is due any more").toEqual([]);
-    expect(next.pendingJournals).toEqual([]);
+    const next = await sweep(1);
+    expect(next.secrets, "the next sweep finds nothing due").toMatchObject({ due: 0, rotated: 0, journals: 0 });
     for (const name of SECRETS) expect(await versionsOf(client, name)).toHaveLength(2);
     expect(notifier.sent.filter((n) => n.type === "keyturn.RotationFailed")).toEqual([]);
   });
