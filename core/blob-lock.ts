@@ -7,6 +7,12 @@
 //   within LEASE_SECONDS: the next trigger takes over and rolls the journal forward.
 // - A renewal that fails marks the lease lost; the engine checks before each write
 //   and stops, so two holders never write at once.
+// - A holder that was frozen rather than dead (a starved or paused VM, a long GC) has
+//   not sent its renewals, so none has failed yet when it wakes up, and it would write
+//   right away — after another instance took the expired lease over. So the lease also
+//   counts as lost once two thirds of its duration have passed since the last renewal
+//   that Blob storage confirmed (timed from when that request was sent, on the
+//   monotonic clock), leaving a third of the lease for a write already under way.
 import { randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
 import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
@@ -74,24 +80,34 @@ export class BlobLeaseLock implements RotationLock {
       if (status !== 409 && status !== 412) throw error;
     }
     const lease = blob.getBlobLeaseClient(randomUUID());
+    // The lease is surely ours until leaseSeconds after the request that took (or last
+    // renewed) it was sent.
+    let confirmedAt = performance.now();
     try {
       await lease.acquireLease(this.leaseSeconds);
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 409) return undefined; // LeaseAlreadyPresent
       throw error;
     }
+    const trustMs = (this.leaseSeconds * 1000 * 2) / 3;
     let lost = false;
     let released = false;
     const timer = setInterval(() => {
-      lease.renewLease().catch(() => {
-        lost = true;
-        clearInterval(timer);
-      });
+      const sentAt = performance.now();
+      lease.renewLease().then(
+        () => {
+          confirmedAt = Math.max(confirmedAt, sentAt);
+        },
+        () => {
+          lost = true;
+          clearInterval(timer);
+        },
+      );
     }, (this.leaseSeconds * 1000) / 3);
     timer.unref();
     return {
       get lost() {
-        return lost;
+        return lost || performance.now() - confirmedAt > trustMs;
       },
       release: async () => {
         if (released) return;

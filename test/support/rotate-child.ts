@@ -4,7 +4,10 @@
 //
 //   KEYTURN_* settings as for the app, plus
 //   ROTATE_VAULT, ROTATE_SECRET, ROTATE_EXPECTED_VERSION (optional), ROTATE_MODE,
-//   CRASH_AT=<step>   print "AT <step>" and hang there until killed.
+//   CRASH_AT=<step>   print "AT <step>" and hang there until killed;
+//   PAUSE_AT=<step>   print "AT <step>" and wait there for SIGCONT (the test freezes the
+//                     process with SIGSTOP meanwhile: a holder that is not dead, only late);
+//   KEYTURN_TEST_LEASE_SECONDS  the blob lease's duration (default 30).
 // Prints "STEP <step>" at each boundary and "RESULT <json>" or "ERROR <kind> <message>".
 //
 // Many rotations in one process (one process start for many crash points):
@@ -53,7 +56,9 @@ async function main(): Promise<void> {
   const options = clientOptions(config);
   const credential = graphAwareCredentialFromEnv(options.tlsOptions?.ca) ?? (await getCredential(config));
   const storage = storageConnectionFromEnv();
-  const lock: RotationLock = storage ? new BlobLeaseLock(storage, credential, options, config.lockContainer) : new InProcessLock();
+  const leaseSeconds = process.env.KEYTURN_TEST_LEASE_SECONDS ? Number(process.env.KEYTURN_TEST_LEASE_SECONDS) : undefined;
+  const lock: RotationLock = storage ? new BlobLeaseLock(storage, credential, options, config.lockContainer, leaseSeconds) : new InProcessLock();
+  const pauseAt = crashMatcher(process.env.PAUSE_AT);
   const multi = process.env.ROTATE_JOBS ? (JSON.parse(process.env.ROTATE_JOBS) as Job[]) : undefined;
   const jobs: Job[] = multi ?? [
     {
@@ -78,6 +83,14 @@ async function main(): Promise<void> {
       if (crashes.get(request.secret)?.(step)) {
         out(`AT ${prefix(request.secret)}${step}`);
         await new Promise(() => undefined); // hang here until killed
+      }
+      if (pauseAt(step)) {
+        const resumed = new Promise((r) => process.once("SIGCONT", r));
+        // A signal listener does not keep the process alive (and idle sockets close).
+        const alive = setInterval(() => undefined, 1_000);
+        out(`AT ${prefix(request.secret)}${step}`);
+        await resumed;
+        clearInterval(alive);
       }
     },
   });
