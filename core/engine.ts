@@ -90,6 +90,8 @@ export const SkipReason = {
   Unmanaged: "unmanaged",
   Paused: "paused",
   RecentlyRotated: "recently-rotated",
+  /** A journal left pending by a rotation that had in fact committed was marked; nothing else was due. */
+  JournalFinished: "journal-finished",
 } as const;
 export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
 
@@ -261,6 +263,15 @@ export function createEngine(deps: EngineDeps): Engine {
             await commitJournal(client, journal);
             rlog.info("journal was already committed; marked it", { step: Step.Journal });
             journal = undefined;
+            // The sweep hands every pending journal to the engine, naming no version. This
+            // one recorded a rotation that is complete (`current` is its result), so there
+            // is nothing more to do for it: rotating again here would replace a version
+            // that is not due (the loop guard does not help once it is hours old, as it is
+            // by the next daily sweep). A caller that names the current version (an event
+            // about it) or a person (HTTP, CLI) still gets the rotation it asked for.
+            if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
+              return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
+            }
           } else {
             throw new JournalError(
               `a pending journal for ${req.secret} replaces version ${journal.supersedes}, but the latest version is ${current.version} with another value; ` +

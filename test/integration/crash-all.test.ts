@@ -130,13 +130,15 @@ describe("a rotation killed at any step boundary is completed by the next trigge
     await Promise.all(points.map(checkPoint));
 
     // Killed mid-commit: the event is stale now, but the journal still says pending. The
-    // next trigger that reaches the journal (here the sweep, with the loop guard on)
-    // sees that its value is the latest version's and only marks it committed.
+    // sweep lists pending journals and hands each to the engine; the next daily sweep
+    // comes hours later, past the loop guard. The engine sees that the journal's value is
+    // the latest version's, marks it committed — and must stop there: the rotation the
+    // journal recorded is complete, and the sweep named no due version.
     for (const point of points.filter((p) => p === MID_COMMIT)) {
       const s = secrets.get(point)!;
-      const guarded = fleet.engine({ env: { KEYTURN_ROTATION_GUARD_MINUTES: "60" } });
-      const swept = await guarded.engine.rotateSecret({ vault: { name: VAULT, url: fleet.kv.url(VAULT) }, secret: s.name, mode: "normal", trigger: { kind: "sweep", id: `sweep-${s.name}` } });
-      expect(swept).toMatchObject({ status: "skipped", reason: "recently-rotated" });
+      const nextDay = fleet.engine({ env: { KEYTURN_ROTATION_GUARD_MINUTES: "60" }, now: () => new Date(Date.now() + 25 * 3_600_000) });
+      const swept = await nextDay.engine.rotateSecret({ vault: { name: VAULT, url: fleet.kv.url(VAULT) }, secret: s.name, mode: "normal", trigger: { kind: "sweep", id: `sweep-${s.name}` } });
+      expect(swept, `${kind} killed mid-commit, then the next day's sweep`).toMatchObject({ status: "skipped", reason: "journal-finished" });
       expect((await readJournal(client, s.name))?.state).toBe(JournalState.Committed);
       expect(await versionsOf(client, s.name)).toHaveLength(2);
       expect((await fleet.invariantOf(s)).latestWorks).toBe(true);
