@@ -70,6 +70,7 @@ const LOST_ANSWERS = Number(process.env.CHAOS_LOST_ANSWERS ?? "0.02");
 /** Workers' clocks run this far ahead, matched by the Key Vault double's: the seeded versions are older than the loop guard. */
 const CLOCK_OFFSET_MS = 2 * 3_600_000;
 const RUN_BUDGET_MS = 150_000;
+const DAY_MS = 86_400_000;
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 function mulberry32(seed: number): () => number {
@@ -447,10 +448,14 @@ describe("chaos", () => {
       if (!inv.holds) violationsAfterStorm.push(`${t.s.vault}/${t.s.name} (${t.s.kind}): ${JSON.stringify({ ...inv, pendingValue: undefined })}`);
     });
 
-    // 2. The next sweep (core/sweep.ts in a fresh instance, faults off) finishes the
-    //    journals left behind. A killed instance's leases must expire first, so it runs
-    //    again while it finds secrets busy or journals pending.
-    const finisher = spawnWorker();
+    // 2. The next day's sweep (core/sweep.ts in a fresh instance, faults off) finishes
+    //    the journals left behind — a day later, so that the loop guard no longer covers
+    //    what the storm rotated: only due-ness keeps the sweep from rotating it again. A
+    //    killed instance's leases must expire first, so it runs again while it finds
+    //    secrets busy or journals pending.
+    await fleet.kv.clock.advance(DAY_MS);
+    const finisher = new Worker({ ...env, CHAOS_CLOCK_OFFSET_MS: String(CLOCK_OFFSET_MS + DAY_MS) }, outputs, killWorker, () => undefined);
+    allWorkers.push(finisher);
     await finisher.ready;
     const finalSweeps: SweepSummary[] = [];
     for (let i = 0; i < 12; i++) {
@@ -459,7 +464,7 @@ describe("chaos", () => {
       if (o.t !== "done" || !o.summary) throw new Error(`the final sweep failed: ${JSON.stringify(o)}`);
       finalSweeps.push(o.summary);
       sweeps.push({ id, outcome: o });
-      const reports = await Promise.all(VAULTS.map((vault) => findDueSecrets(fleet.client(vault), { vault, within: parseWithin("30d"), now: new Date(Date.now() + CLOCK_OFFSET_MS), registry: chaosRegistry })));
+      const reports = await Promise.all(VAULTS.map((vault) => findDueSecrets(fleet.client(vault), { vault, within: parseWithin("30d"), now: new Date(Date.now() + CLOCK_OFFSET_MS + DAY_MS), registry: chaosRegistry })));
       if (o.summary.secrets.busy === 0 && reports.every((r) => r.pendingJournals.length === 0)) break;
       await new Promise((r) => setTimeout(r, 3_000));
     }
@@ -555,7 +560,7 @@ describe("chaos", () => {
         sweeps.map((x) => (x.outcome.t === "done" && x.outcome.summary ? `${x.id.split("|")[1]} ${["due", "rotated", "busy", "skipped", "failed"].map((k) => x.outcome.t === "done" && x.outcome.summary!.secrets[k as "due"]).join("/")}` : `${x.id.split("|")[1]} ${x.outcome.t}`)).join("; "),
       ],
       ["rotations done (secrets with a new version)", rotatedSecrets],
-      ["  by an event / by a sweep during / after the storm", `${count((t) => t.outcome.t === "done" && t.outcome.status === "rotated")} / ${stormSweepRotations} / ${finalSweeps.reduce((a, x) => a + x.secrets.rotated, 0)}`],
+      ["  by an event / by a sweep during the storm / the next day's sweep", `${count((t) => t.outcome.t === "done" && t.outcome.status === "rotated")} / ${stormSweepRotations} / ${finalSweeps.reduce((a, x) => a + x.secrets.rotated, 0)}`],
       ["  rolled forward from a journal (events / final sweep)", `${count((t) => t.outcome.t === "done" && t.outcome.rolledForward === true)} / ${journalsFinished}`],
       ["retried (transient / busy 409 / killed in flight)", `${count((t) => t.outcome.t === "fail" && t.outcome.kind === "transient")} / ${count((t) => t.outcome.t === "fail" && t.outcome.kind === "conflict")} / ${count((t) => t.outcome.t === "crashed")}`],
       ["failed cleanly (permanent, notified)", `${failedCleanly.length} (${[...new Set(failedCleanly.map((t) => t.failedKind))].join(", ")}; ${tracked.filter((t) => t.misconfigured).length} misconfigured on purpose)`],
