@@ -16,7 +16,7 @@ import { KEY_VAULT_LIMITS } from "../core/pacing.js";
 import { BENCH_VAULT, BenchKinds, addLatency, nearExpiryEvent, seedSecret, type BenchKind, type Doubles, type SeededSecret } from "./lib/doubles.js";
 import { round } from "./lib/machine.js";
 import { percentile, seededShuffle } from "./lib/stats.js";
-import { peakRssMiB, startBenchHost, type HostMode } from "./lib/host.js";
+import { cpuSeconds, peakRssMiB, startBenchHost, type HostMode } from "./lib/host.js";
 import { secretClientFor } from "../test/support/keyvault.js";
 
 /** Key Vault calls each kind needs at the least (bench/calls.ts explains why). */
@@ -40,8 +40,8 @@ export interface BurstOptions {
   readonly concurrency: number;
   readonly paced: boolean;
   readonly host: HostMode;
-  /** NODE_OPTIONS for the host process (e.g. V8 heap flags), if any. */
-  readonly hostNodeOptions?: string;
+  /** Extra `node` arguments for the host process (e.g. V8 heap flags), if any. */
+  readonly hostNodeArgs?: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -81,8 +81,10 @@ export interface BurstFigures {
   /** Delivery to "rotated" answer, ms. */
   readonly rotationLatencyMs: { readonly p50: number; readonly p95: number; readonly max: number };
   readonly hostPeakRssMiB: number | undefined;
+  /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
+  readonly hostCpuCores: number | undefined;
   readonly host: HostMode;
-  readonly hostNodeOptions?: string;
+  readonly hostNodeArgs?: readonly string[];
 }
 
 function mixFor(total: number, kinds: readonly BenchKind[]): Map<BenchKind, number> {
@@ -121,10 +123,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
     scale: o.limitScale,
   };
   // Rotations are logged at info, as deployed; the log is part of the cost.
-  const host = await startBenchHost(o.host, {
-    ...d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }),
-    ...(o.hostNodeOptions ? { NODE_OPTIONS: o.hostNodeOptions } : {}),
-  });
+  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? []);
   const removeLatency = addLatency(d, o.latencyMs);
   const removeThrottle = d.kvFaults.throttle({ writesPer10s: limits.writesPer10s, othersPer10s: limits.othersPer10s });
   d.kvFaults.throttled.clear();
@@ -145,6 +144,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   let redeliveries = 0;
   let pendingRetries = 0;
   const webhook = host.webhookUrl("keyVaultEvents");
+  const cpuAtStart = cpuSeconds(host.pid);
   const t0 = performance.now();
 
   async function deliver(item: (typeof deliveries)[number]): Promise<void> {
@@ -233,6 +233,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   clearInterval(progress);
 
   const hostPeak = peakRssMiB(host.pid);
+  const cpuAtEnd = cpuSeconds(host.pid);
   const stats = d.kv.stats()[BENCH_VAULT] ?? {};
   const throttled = d.kvFaults.throttledCount();
   removeThrottle();
@@ -303,7 +304,8 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       max: round(percentile(rotationLatencies, 100), 0),
     },
     hostPeakRssMiB: hostPeak,
+    hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     host: o.host,
-    ...(o.hostNodeOptions ? { hostNodeOptions: o.hostNodeOptions } : {}),
+    ...(o.hostNodeArgs?.length ? { hostNodeArgs: o.hostNodeArgs } : {}),
   };
 }

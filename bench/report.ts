@@ -63,7 +63,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
   if (r.firstRotationUnbundled) first(r.firstRotationUnbundled, "unbundled app (--external-packages)");
   for (const b of [r.burst, r.burstUnpaced]) {
     if (!b) continue;
-    const label = `burst: ${b.secrets} secrets x2 deliveries, ${b.latencyMs} ms, limits ${b.limits.writesPer10s}/${b.limits.othersPer10s} per 10 s${b.paced ? "" : " — pacing OFF"}`;
+    const label = `burst: ${b.secrets} secrets x2 deliveries (${b.concurrency} at a time), ${b.latencyMs} ms, limits ${b.limits.writesPer10s}/${b.limits.othersPer10s} per 10 s${b.paced ? "" : ", pacing OFF"}`;
     const met = b.ofIdeal >= TARGETS.burstOfIdeal && b.duplicates === 0 && b.failures === 0;
     rows.push([
       label,
@@ -77,7 +77,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
       rows.push([
         `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}`,
         `${b.hostPeakRssMiB} MiB`,
-        "",
+        `host ${b.host}; CPU ${b.hostCpuCores ?? "?"} cores busy (limit-bound, not CPU-bound)`,
         "",
         `< 150 MB (${Math.round(RSS_TARGET_MIB * 10) / 10} MiB)`,
         ok(b.hostPeakRssMiB < RSS_TARGET_MIB),
@@ -114,7 +114,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
       if (!b) continue;
       out.push(
         `burst${b.paced ? "" : " (pacing off)"}: mix ${JSON.stringify(b.mix)}; concurrency ${b.concurrency}; outcomes ${JSON.stringify(b.outcomes)}; ` +
-          `redeliveries ${b.redeliveries}; all acknowledged at ${b.allAcknowledgedS} s; Key Vault writes ${b.keyVaultWrites} (minimal ${b.minimalWrites}); ` +
+          `redeliveries ${b.redeliveries}; all acknowledged at ${b.allAcknowledgedS} s; Key Vault writes ${b.keyVaultWrites} incl. 429s (minimal ${b.minimalWrites}); ` +
           `delivery→rotated p50 ${b.rotationLatencyMs.p50} ms, p95 ${b.rotationLatencyMs.p95} ms, max ${b.rotationLatencyMs.max} ms`,
       );
       for (const f of b.failureDetails.slice(0, 10)) out.push(`  failure: ${f}`);

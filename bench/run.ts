@@ -4,7 +4,7 @@
 //                    [--secrets 1000] [--sweep-secrets 10000] [--latency 20]
 //                    [--limit-scale 1] [--concurrency 64] [--unpaced] [--no-build]
 //                    [--no-postgres] [--no-azurite] [--compare-unbundled]
-//                    [--host bundled|tsx] [--host-node-options "..."]
+//                    [--host bundled|tsx] [--host-node-args "--flag ..."]
 //
 // Prints a table (or, with --json, one JSON document) with the machine and Node version.
 // Benchmarks print figures; they never pass or fail on time.
@@ -29,11 +29,11 @@ const { values: opts } = parseArgs({
     "sweep-secrets": { type: "string", default: "10000" },
     latency: { type: "string", default: "20" },
     "limit-scale": { type: "string", default: "1" },
-    concurrency: { type: "string", default: "64" },
+    concurrency: { type: "string", default: "16" },
     unpaced: { type: "boolean", default: false },
     "compare-unbundled": { type: "boolean", default: false },
     host: { type: "string", default: "bundled" },
-    "host-node-options": { type: "string" },
+    "host-node-args": { type: "string" },
     "no-build": { type: "boolean", default: false },
     "no-postgres": { type: "boolean", default: false },
     "no-azurite": { type: "boolean", default: false },
@@ -55,7 +55,7 @@ const limitScale = num("limit-scale", opts["limit-scale"]);
 const concurrency = Math.max(1, Math.floor(num("concurrency", opts.concurrency)));
 if (opts.host !== "bundled" && opts.host !== "tsx") throw new Error("--host must be bundled or tsx");
 const hostMode: HostMode = opts.host;
-const hostNodeOptions = opts["host-node-options"];
+const hostNodeArgs = (opts["host-node-args"] ?? "").split(/\s+/).filter(Boolean);
 
 // Progress goes to stderr, so that --json output stays one document on stdout.
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   log(describeMachine(machine));
   const report: BenchReport = {
     machine,
-    settings: { runs, secrets, sweepSecrets, latencyMs, limitScale, concurrency, host: hostMode, ...(hostNodeOptions ? { hostNodeOptions } : {}), only: [...only] },
+    settings: { runs, secrets, sweepSecrets, latencyMs, limitScale, concurrency, host: hostMode, ...(hostNodeArgs.length ? { hostNodeArgs } : {}), only: [...only] },
   };
   const needsArtifact = only.has("cold") || only.has("first");
   const artifact = needsArtifact ? prepareArtifact({ build: !opts["no-build"], log }) : undefined;
@@ -118,10 +118,10 @@ async function main(): Promise<void> {
     }
     if (only.has("burst") && doubles) {
       log(`burst: ${secrets} secrets, each event twice, ${latencyMs} ms latency, limits x${limitScale}, pacing on ...`);
-      report.burst = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: true, host: hostMode, ...(hostNodeOptions ? { hostNodeOptions } : {}), log });
+      report.burst = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: true, host: hostMode, ...(hostNodeArgs.length ? { hostNodeArgs } : {}), log });
       if (opts.unpaced) {
         log("burst again with pacing off (KEYTURN_KEYVAULT_LIMIT_SCALE=0) ...");
-        report.burstUnpaced = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: false, host: hostMode, ...(hostNodeOptions ? { hostNodeOptions } : {}), log });
+        report.burstUnpaced = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: false, host: hostMode, ...(hostNodeArgs.length ? { hostNodeArgs } : {}), log });
       }
     }
   } finally {

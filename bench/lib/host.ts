@@ -6,7 +6,7 @@
 //   tsx      `node --import tsx local/main.ts`, as `npm start` and the e2e tests run it
 //            (TypeScript compiled on load: more memory, slower start)
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { startHostProcess } from "../../test/support/host.js";
@@ -39,17 +39,21 @@ export async function buildHostBundle(): Promise<string> {
   return built;
 }
 
-export async function startBenchHost(mode: HostMode, env: Record<string, string>, timeoutMs = 60_000): Promise<BenchHost> {
+/** `logFile`: the host's whole output is also written there (KEYTURN_BENCH_HOST_LOG). */
+export async function startBenchHost(mode: HostMode, env: Record<string, string>, nodeArgs: readonly string[] = [], timeoutMs = 60_000): Promise<BenchHost> {
+  const logFile = process.env.KEYTURN_BENCH_HOST_LOG;
   if (mode === "tsx") {
-    const h = await startHostProcess(env, timeoutMs);
+    const h = await startHostProcess(nodeArgs.length > 0 ? { ...env, NODE_OPTIONS: nodeArgs.join(" ") } : env, timeoutMs);
     return { url: h.url, pid: h.child.pid, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
   }
   const main = await buildHostBundle();
   // Run from the repository so that the external packages resolve from its node_modules.
-  const child: ChildProcess = spawn(process.execPath, [main], { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main], { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let kept = 0;
+  const file = logFile ? createWriteStream(logFile) : undefined;
   const keep = (c: Buffer) => {
+    file?.write(c);
     // The log of a 1,000-secret burst is megabytes: keep the start (the URL) and count the rest.
     if (out.length < 200_000) out += c.toString("utf8");
     kept += c.length;
@@ -80,6 +84,7 @@ export async function startBenchHost(mode: HostMode, env: Record<string, string>
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
+      file?.end();
     },
   };
 }
@@ -90,6 +95,19 @@ export function peakRssMiB(pid: number | undefined): number | undefined {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? round(Number(m[1]) / 1024, 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds (user + system) a live process has used so far; undefined where /proc is absent. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const ticks = Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14 and 15)
+    return ticks / 100; // USER_HZ is 100 on Linux
   } catch {
     return undefined;
   }
