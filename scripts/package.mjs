@@ -8,7 +8,8 @@
 //                                  and compile dozens to hundreds of package files (zod 4:
 //                                  ~100, @azure/keyvault-secrets with its core: ~120), which
 //                                  is most of a cold start's first rotation (docs/benchmarks.md).
-//                                  EXTERNAL_PACKAGES stay external and load as published.
+//                                  EXTERNAL_PACKAGES (@azure/functions) stay external and
+//                                  load as published.
 //   host.json                      copied
 //   package.json                   name, version, type, main, engines, production dependencies
 //   package-lock.json              the root lock file without its dev-only entries
@@ -86,12 +87,12 @@ const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
  *   @azure/functions        the programming model the Functions worker talks to through
  *                           @azure/functions-core; kept exactly as the worker expects it
  *   @azure/functions-core   provided by the worker at run time, never installed
- *   @azure/storage-blob,    storage-common loads crc64.wasm from next to its own file;
- *   @azure/storage-common   bundled, it would look for it next to our chunk
  * (A package's optional import of a package that is not installed, such as pg's
  * `pg-native`, stays external too: see devPackagesOfPackagesExternal.)
+ * Checked for bundling: no bundled package reads files from next to its own module at
+ * run time (storage-common's CRC64 WebAssembly is embedded as base64 in crc64.js).
  */
-export const EXTERNAL_PACKAGES = ["@azure/functions", "@azure/functions-core", "@azure/storage-blob", "@azure/storage-common"];
+export const EXTERNAL_PACKAGES = ["@azure/functions", "@azure/functions-core"];
 
 /** The lock file key of the package a node_modules path belongs to: `node_modules/a/node_modules/@s/b/x.js` -> `node_modules/a/node_modules/@s/b`. */
 function lockKeyOf(inputPath) {

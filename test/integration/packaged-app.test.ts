@@ -5,7 +5,7 @@
 // process, as the Functions worker runs it: every chunk must evaluate, and the
 // registered Event Grid function must rotate a secret of each provider kind that needs
 // no database (generated, storage account key, SQL admin, Cosmos DB key) against the
-// doubles. The blob lease lock (storage-blob, kept external) runs on Azurite.
+// doubles, with the blob lease lock (bundled storage-blob) on Azurite.
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
