@@ -34,7 +34,7 @@ const patterns: RegExp[] = [
   // postgres://user:password@host
   /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s"',;]+:)([^@\s/"',;]+)(@)/gi,
   // "password": "..." in JSON
-  /("(?:password|secretText|value|key|primaryMasterKey|secondaryMasterKey|clientSecret|client_secret)"\s*:\s*")((?:[^"\\]|\\.)*)(")/gi,
+  /("(?:password|secretText|value|primaryMasterKey|secondaryMasterKey|clientSecret|client_secret)"\s*:\s*")((?:[^"\\]|\\.)*)(")/gi,
 ];
 
 export function redact(text: string): string {

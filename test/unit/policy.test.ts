@@ -115,7 +115,7 @@ describe("vault allow-list", () => {
 
 describe("redact leaves ordinary structured text alone", () => {
   it("does not treat URLs and e-mail addresses as credentials", () => {
-    const record = JSON.stringify({ secret: "db-password", vaultUrl: "https://127.0.0.1:37739", owner: "team@example.com", version: "abc" });
+    const record = JSON.stringify({ secret: "db-password", key: "storage-cmk", certificate: "web-tls", vaultUrl: "https://127.0.0.1:37739", owner: "team@example.com", version: "abc" });
     expect(redact(record)).toBe(record);
   });
 });
