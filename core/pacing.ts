@@ -26,8 +26,10 @@
 // the SDK's retry policy, which honours Retry-After (core/azure.ts).
 //
 // Used as a per-retry pipeline policy of the engine's SecretClients (core/azure.ts), so
-// that every attempt, retries included, is paced. No imports at run time: cold start.
+// that every attempt, retries included, is paced. Loaded with the engine's clients, never
+// at cold start; it imports no SDK at run time.
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
+import { JOURNAL_PREFIX } from "./journal.js";
 
 /** Key Vault's per-vault limits for secrets as keyturn designs for them (calls per window). */
 export const KEY_VAULT_LIMITS = { writesPer10s: 300, othersPer10s: 4000, windowMs: 10_000 } as const;
@@ -182,8 +184,8 @@ export function isWriteMethod(method: string): boolean {
   return m !== "GET" && m !== "HEAD" && m !== "OPTIONS";
 }
 
-/** Journal writes are marked by the name prefix (core/journal.ts), kept literal here to import nothing. */
-const JOURNAL_PATH = /\/secrets\/keyturn-journal-/i;
+/** A journal write is a new rotation's first write (core/journal.ts names journals by this prefix). */
+const JOURNAL_PATH = new RegExp(`/secrets/${JOURNAL_PREFIX}`, "i");
 
 /** What a Key Vault secrets request is, for the queue: finish started work first. */
 export function pacingPriorityOf(method: string, url: string): PacingPriority {
