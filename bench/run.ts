@@ -2,7 +2,7 @@
 //
 //   tsx bench/run.ts [--json] [--only cold,first,burst,sweep,calls] [--runs 7]
 //                    [--secrets 1000] [--sweep-secrets 10000] [--latency 20]
-//                    [--limit-scale 1] [--concurrency 64] [--unpaced] [--no-build]
+//                    [--limit-scale 1] [--concurrency 16] [--unpaced] [--no-build]
 //                    [--no-postgres] [--no-azurite] [--compare-unbundled]
 //                    [--host bundled|tsx] [--host-node-args "--flag ..."]
 //
