@@ -95,6 +95,8 @@ export interface ArmEmulator {
     password(): string;
     /** Every password the server has had, oldest first, the current one last. */
     passwordHistory(): string[];
+    /** Set properties.state (default "Ready"), e.g. "Disabled" to make a rotation's verification fail. */
+    setState(state: string): void;
   };
   addCosmosAccount(o: Placement & { name: string; keys?: Partial<CosmosKeys>; disableLocalAuth?: boolean }): {
     id: string;
@@ -364,7 +366,14 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
         fullyQualifiedDomainName: o.fullyQualifiedDomainName ?? `${o.name}.database.windows.net`,
         encryptionProtector: o.encryptionProtector ?? { serverKeyType: "ServiceManaged" },
       });
-      return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
+      return {
+        id: server.id,
+        password: () => server.password,
+        passwordHistory: () => [...server.passwordHistory],
+        setState: (state: string) => {
+          server.state = state;
+        },
+      };
     },
     addCosmosAccount(o) {
       const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;

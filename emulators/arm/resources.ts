@@ -60,6 +60,8 @@ export interface SqlServerState extends Base {
   readonly passwordHistory: string[];
   readonly fullyQualifiedDomainName: string;
   encryptionProtector: SqlEncryptionProtector;
+  /** properties.state as ARM reports it; tests set e.g. "Disabled" to make verification fail. */
+  state?: string;
 }
 
 export const COSMOS_KEY_KINDS = ["primary", "secondary", "primaryReadonly", "secondaryReadonly"] as const;
@@ -209,7 +211,7 @@ export function sqlServerBody(s: SqlServerState): unknown {
     properties: {
       administratorLogin: s.administratorLogin,
       version: "12.0",
-      state: "Ready",
+      state: s.state ?? "Ready",
       fullyQualifiedDomainName: s.fullyQualifiedDomainName,
       privateEndpointConnections: [],
       minimalTlsVersion: "1.2",

@@ -153,6 +153,26 @@ function activeSlotOf(params: CosmosDbKeyParams, current: CurrentSecret, keys: K
 }
 
 // One pipeline per process and CA: keep-alive connections to the data plane are reused.
+/**
+ * What checkCurrent learned, for create in the same rotation: the engine makes one
+ * RotatorContext per rotation and runs create right after checkCurrent, so create need
+ * not read the account again. Absent (dry-run, or create called alone): create reads.
+ */
+interface Checked {
+  readonly accountId: string;
+  readonly version: string;
+  readonly active: CosmosKeySlot;
+  readonly facts: AccountFacts;
+}
+const checkedIn = new WeakMap<RotatorContext, Checked>();
+
+/** The memo of checkCurrent for this rotation and this secret version, taken once. */
+function takeChecked(ctx: RotatorContext, params: CosmosDbKeyParams, current: CurrentSecret): Checked | undefined {
+  const checked = checkedIn.get(ctx);
+  checkedIn.delete(ctx);
+  return checked && checked.accountId === params.account.id && checked.version === current.version ? checked : undefined;
+}
+
 type Pipeline = { send(url: string, headers: Record<string, string>): Promise<{ status: number }> };
 const pipelines = new Map<string, Promise<Pipeline>>();
 
@@ -222,15 +242,19 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
 
     // Read-only: the account and its keys.
     async checkCurrent(ctx, params, current) {
+      checkedIn.delete(ctx);
       const facts = await accountFacts(ctx, params.account);
-      activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
+      const active = activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
+      checkedIn.set(ctx, { accountId: params.account.id, version: current.version, active, facts });
     },
 
     // Regenerates the key of the pair that consumers do not use; doing it twice only
     // regenerates that unused key again.
     async create(ctx, params, current): Promise<PendingCredential> {
-      const facts = await accountFacts(ctx, params.account);
-      const active = params.credentialId ?? activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
+      // What checkCurrent just read and checked in this rotation; otherwise read it now.
+      const checked = takeChecked(ctx, params, current);
+      const facts = checked?.facts ?? (await accountFacts(ctx, params.account));
+      const active = checked?.active ?? params.credentialId ?? activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
       const target = partnerOf(active);
       const key = await regenerate(ctx, params, target);
       const value = params.format === CosmosSecretFormat.ConnectionString ? cosmosConnectionString(facts.documentEndpoint, key) : key;

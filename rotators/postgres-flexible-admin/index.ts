@@ -131,6 +131,13 @@ function pendingFacts(pending: PendingCredential): ServerFacts {
   return { login, host };
 }
 
+/**
+ * The server facts checkCurrent read and checked, for create in the same rotation: the
+ * engine makes one RotatorContext per rotation and runs create right after checkCurrent,
+ * so create need not read the server again. Absent (create called alone): create reads.
+ */
+const checkedIn = new WeakMap<RotatorContext, { readonly serverId: string; readonly facts: ServerFacts }>();
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export const postgresFlexibleAdminRotator = {
@@ -149,6 +156,7 @@ export const postgresFlexibleAdminRotator = {
 
   // Read-only: ARM GET, then a login as the administrator with the current version.
   async checkCurrent(ctx, p, current) {
+    checkedIn.delete(ctx);
     const facts = await serverFacts(ctx, p);
     const held = readCredential(current.value);
     ctx.registerSecret(held.password);
@@ -163,11 +171,15 @@ export const postgresFlexibleAdminRotator = {
       );
     }
     ctx.log.info("current administrator credential verified", { step: "check-current", login: facts.login, server: describeAddress(address) });
+    checkedIn.set(ctx, { serverId: p.server.id, facts });
   },
 
   // Generates only (and reads ARM for the login and host, which travel in the journal).
   async create(ctx, p): Promise<PendingCredential> {
-    const facts = await serverFacts(ctx, p);
+    // The facts checkCurrent just read and checked in this rotation; otherwise read them now.
+    const checked = checkedIn.get(ctx);
+    checkedIn.delete(ctx);
+    const facts = checked?.serverId === p.server.id ? checked.facts : await serverFacts(ctx, p);
     const password = newAdminPassword(facts.login);
     ctx.registerSecret(password);
     const { value, contentType } = renderSecret(p.format, { username: facts.login, password, address: atHost(p, facts.host) });

@@ -16,8 +16,9 @@
 //                  harmless, so a crashed rotation is rolled forward by applying the
 //                  journaled password again; the engine also calls apply with the previous
 //                  value to give it back after a permanent failure.
-//   verify         the operation succeeded (apply) AND a fresh GET shows the server Ready
-//                  with the same administrator login. This does NOT prove that the new
+//   verify         the operation succeeded (apply) AND the server shows Ready with the same
+//                  administrator login: in the server the operation returned (the SDK's
+//                  final GET), or else in a fresh GET, repeated while it is not Ready. This does NOT prove that the new
 //                  password logs in: that needs a TDS login, and keyturn ships no TDS
 //                  driver (tedious/mssql), so a login check is not available; verification
 //                  rests on ARM reporting the operation Succeeded.
@@ -120,6 +121,26 @@ function factsOf(params: SqlServerAdminParams, s: Server): ServerFacts {
   return { login: s.administratorLogin, fqdn: s.fullyQualifiedDomainName ?? `${params.server.name}.database.windows.net`, state: s.state };
 }
 
+/**
+ * Within one rotation (the engine makes one RotatorContext per rotation):
+ * - `checked`: the server facts checkCurrent read and checked, for create, which runs
+ *   right after it, so that create need not GET the server again;
+ * - `applied`: the server the PATCH operation returned (the SDK's final GET), with the
+ *   value it set, for verify, which runs right after apply in the same process (also in a
+ *   roll-forward, which runs apply again). Absent or for another value: read the server.
+ */
+interface Memo {
+  checked?: { readonly serverId: string; readonly facts: ServerFacts };
+  applied?: { readonly serverId: string; readonly secretValue: string; readonly server: Server };
+}
+const memos = new WeakMap<RotatorContext, Memo>();
+
+function memoOf(ctx: RotatorContext): Memo {
+  let memo = memos.get(ctx);
+  if (!memo) memos.set(ctx, (memo = {}));
+  return memo;
+}
+
 export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {}) {
   const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
   const pollOptions = options.pollIntervalMs !== undefined ? { updateIntervalInMs: options.pollIntervalMs } : {};
@@ -144,6 +165,7 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
     // There is no way to test the current password without a TDS login; what can be
     // checked is that the secret and the server belong together.
     async checkCurrent(ctx, params, current) {
+      delete memoOf(ctx).checked;
       const facts = factsOf(params, await getServer(ctx, params.server));
       const held = readSqlValue(current.value);
       if (held.host !== undefined && held.host.toLowerCase() !== facts.fqdn.toLowerCase()) {
@@ -162,11 +184,16 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
       if (facts.state !== undefined && facts.state !== "Ready") {
         throw new TransientError(`SQL server ${params.server.name} is ${facts.state}, not Ready; rotate when it is`);
       }
+      memoOf(ctx).checked = { serverId: params.server.id, facts };
     },
 
     // Generates only; the provider is not touched until the engine has journaled the value.
     async create(ctx, params): Promise<PendingCredential> {
-      const facts = factsOf(params, await getServer(ctx, params.server));
+      // The facts checkCurrent just read and checked in this rotation; otherwise read them now.
+      const memo = memoOf(ctx);
+      const checked = memo.checked?.serverId === params.server.id ? memo.checked.facts : undefined;
+      delete memo.checked;
+      const facts = checked ?? factsOf(params, await getServer(ctx, params.server));
       const password = generateSqlPassword(params.length, facts.login);
       ctx.registerSecret(password);
       const value = params.format === SqlSecretFormat.ConnectionString ? sqlConnectionString(facts.fqdn, facts.login, password, params.database) : password;
@@ -179,16 +206,31 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
       const { password } = readSqlValue(pending.secretValue);
       if (!password) throw new ProviderError("the value to set holds no password");
       ctx.registerSecret(password);
+      const memo = memoOf(ctx);
+      delete memo.applied;
       const client = await sqlClient(ctx, params.server);
-      await armCall(call(params.server, "set the administrator password of"), () =>
+      const server = await armCall(call(params.server, "set the administrator password of"), () =>
         client.servers.beginUpdateAndWait(params.server.resourceGroup, params.server.name, { administratorLoginPassword: password }, pollOptions),
       );
+      memo.applied = { serverId: params.server.id, secretValue: pending.secretValue, server };
       ctx.log.info("administrator password set; the operation succeeded", { step: "apply" });
     },
 
     // See the header: proves the operation's outcome and the server's state, not a login.
     async verify(ctx, params, pending) {
       const expectedLogin = pending.state?.login ?? pending.credentialId ?? params.login;
+      const memo = memoOf(ctx);
+      const applied = memo.applied?.serverId === params.server.id && memo.applied.secretValue === pending.secretValue ? memo.applied.server : undefined;
+      delete memo.applied;
+      // The operation's own result (the SDK's final GET after it succeeded) when it shows
+      // the server Ready with the expected login; anything else: read the server, as before.
+      if (applied !== undefined) {
+        if (expectedLogin !== undefined && applied.administratorLogin !== undefined && applied.administratorLogin.toLowerCase() !== expectedLogin.toLowerCase()) {
+          throw new VerificationError(`the administrator login of SQL server ${params.server.name} is now '${applied.administratorLogin}', not '${expectedLogin}'`);
+        }
+        const loginShown = expectedLogin === undefined || applied.administratorLogin !== undefined;
+        if (loginShown && applied.state === "Ready") return;
+      }
       let state: string | undefined;
       for (const delay of verifyDelaysMs) {
         if (delay > 0) await sleep(delay);

@@ -180,6 +180,26 @@ function activeKeyOf(params: StorageAccountKeyParams, current: CurrentSecret, ke
   return found;
 }
 
+/**
+ * What checkCurrent learned, for create in the same rotation: the engine makes one
+ * RotatorContext per rotation and runs create right after checkCurrent, so create need
+ * not read the account again. Absent (dry-run, or create called alone): create reads.
+ */
+interface Checked {
+  readonly accountId: string;
+  readonly version: string;
+  readonly active: StorageKeyName;
+  readonly facts: AccountFacts;
+}
+const checkedIn = new WeakMap<RotatorContext, Checked>();
+
+/** The memo of checkCurrent for this rotation and this secret version, taken once. */
+function takeChecked(ctx: RotatorContext, params: StorageAccountKeyParams, current: CurrentSecret): Checked | undefined {
+  const checked = checkedIn.get(ctx);
+  checkedIn.delete(ctx);
+  return checked && checked.accountId === params.account.id && checked.version === current.version ? checked : undefined;
+}
+
 /** Pipeline options for the blob data-plane client: the process's TLS options and a short retry. */
 function blobOptions(ctx: RotatorContext) {
   const r = ctx.clientOptions.retryOptions;
@@ -235,8 +255,9 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
 
     // Read-only: listKeys and the account's properties.
     async checkCurrent(ctx, params, current) {
+      checkedIn.delete(ctx);
       const keys = await listKeys(ctx, params.account);
-      activeKeyOf(params, current, keys);
+      const active = activeKeyOf(params, current, keys);
       const facts = await accountFacts(ctx, params.account);
       if (facts.allowSharedKeyAccess === false) {
         throw new ProviderError(
@@ -244,14 +265,17 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
             "its keys authorise nothing, so keyturn cannot prove a new one works. Enable Shared Key access, or stop rotating this secret",
         );
       }
+      checkedIn.set(ctx, { accountId: params.account.id, version: current.version, active, facts });
     },
 
     // Regenerates the key consumers do not use; running it twice only regenerates that
     // unused key again.
     async create(ctx, params, current): Promise<PendingCredential> {
-      const active = params.credentialId ?? activeKeyOf(params, current, await listKeys(ctx, params.account));
+      // What checkCurrent just read and checked in this rotation; otherwise read it now.
+      const checked = takeChecked(ctx, params, current);
+      const active = checked?.active ?? params.credentialId ?? activeKeyOf(params, current, await listKeys(ctx, params.account));
       const target = otherKey(active);
-      const facts = await accountFacts(ctx, params.account);
+      const facts = checked?.facts ?? (await accountFacts(ctx, params.account));
       const keys = await regenerate(ctx, params.account, target);
       const value = formatStorageValue(params.format, params.account.name, keys[target], facts.endpoints);
       ctx.registerSecret(value);

@@ -116,7 +116,6 @@ describe("cosmos-db-key rotation", () => {
     expect(calls).toEqual([
       "arm 200 databaseAccounts/read",
       "arm 200 databaseAccounts/listKeys/action",
-      "arm 200 databaseAccounts/read",
       "arm 202 databaseAccounts/regenerateKey/action",
       "arm 200 locations/operationsStatus/read",
       "arm 200 locations/operationsStatus/read",

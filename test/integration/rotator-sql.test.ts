@@ -94,15 +94,13 @@ describe("sql-server-admin rotation", () => {
     expect(latest.value).toHaveLength(32);
     expect(latest.properties.tags).toMatchObject({ CredentialId: "sqladmin" });
     expect(await journalState(client, "sql-admin")).toBe("committed");
-    // check (GET), create (GET), apply (PATCH, two polls, final GET), verify (GET).
+    // check (GET), apply (PATCH, two polls, final GET: Ready, which verify uses).
     expect(arm.requests().map((r) => `${r.method} ${r.status} ${(r.operation ?? "").replace(/^Microsoft\.Sql\//, "")}`)).toEqual([
-      "GET 200 servers/read",
       "GET 200 servers/read",
       "PATCH 202 servers/write",
       "GET 200 locations/serverAzureAsyncOperation/read",
       "GET 200 locations/serverAzureAsyncOperation/read",
       "GET 200 locations/serverOperationResults/read",
-      "GET 200 servers/read",
     ]);
     expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.SecretRotated", owner: "dba@contoso.com", credentialId: "sqladmin" })]);
     assertNoPasswords(logs, notifier.sent);
@@ -227,13 +225,16 @@ describe("sql-server-admin interrupted and failed rotations", () => {
     const s = server("sqlfail05");
     const { client } = await seed("sql-verify", INITIAL, { ProviderAddress: s.id });
     const { engine: e, notifier, logs } = engine();
-    // Once the new password is applied, the next read of the server (verify's) is refused.
+    // With the new password the server does not come back Ready; with the previous one it does.
+    let changes = 0;
     arm.onPasswordChange = () => {
-      arm.onPasswordChange = undefined;
-      armFaults.add({ match: { service: "arm", operation: "Microsoft.Sql/servers/read" }, status: 400, errorCode: "InvalidServerState", times: 1 });
+      changes++;
+      s.setState(changes === 1 ? "Disabled" : "Ready");
+      if (changes === 2) arm.onPasswordChange = undefined;
     };
     const err = await failure(e.rotateSecret(request("sql-verify")));
-    expect(err).toMatchObject({ kind: "provider", code: "InvalidServerState" });
+    expect(err).toMatchObject({ kind: "verification" });
+    expect(err.message).toMatch(/did not return to Ready after the password change \(state Disabled\)/);
     const history = s.passwordHistory();
     expect(history).toHaveLength(3);
     expect(history[0]).toBe(INITIAL);

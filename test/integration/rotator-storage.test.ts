@@ -101,10 +101,9 @@ describe("storage-account-key rotation", () => {
     // Consumers still on the previous version keep working until the next rotation.
     expect(await keyWorks("strot01", before.key1)).toBe(true);
     expect(await keyWorks("strot01", before.key2)).toBe(false);
-    // The calls one rotation makes: check (listKeys, read), create (read, regenerateKey), verify (blob).
+    // The calls one rotation makes: check (listKeys, read), create (regenerateKey; the account as check read it), verify (blob).
     expect(calls).toEqual([
       "arm Microsoft.Storage/storageAccounts/listkeys/action",
-      "arm Microsoft.Storage/storageAccounts/read",
       "arm Microsoft.Storage/storageAccounts/read",
       "arm Microsoft.Storage/storageAccounts/regeneratekey/action",
       "blob GetServiceProperties",
