@@ -19,11 +19,13 @@ export interface KindCalls {
   readonly kind: BenchKind;
   readonly keyVault: Record<string, number>;
   readonly keyVaultTotal: number;
+  /** The measured Key Vault calls by throttling class. */
+  readonly keyVaultByClass: KeyVaultCalls;
   /** ARM / blob / Cosmos requests as `service METHOD operation` → count. */
   readonly provider: Record<string, number>;
   readonly providerTotal: number;
   readonly postgresLogins: number;
-  readonly minimum: { readonly keyVault: number; readonly provider: number; readonly why: string };
+  readonly minimum: { readonly keyVault: KeyVaultCalls; readonly provider: number; readonly why: string };
   readonly atMinimum: boolean;
 }
 
@@ -32,37 +34,47 @@ export interface CallsFigures {
   readonly notMeasured: readonly { kind: string; reason: string }[];
 }
 
+/** Key Vault calls by published throttling class (core/keyvault-limits.ts). */
+export interface KeyVaultCalls {
+  /** Secret CREATEs: new versions (journal, commit). 300 per 10 s per vault. */
+  readonly creates: number;
+  /** All other transactions: GETs, the journal's PATCH. 4,000 per 10 s per vault. */
+  readonly others: number;
+}
+
 /**
  * The fewest calls each kind needs, with the double's long-running operations answering
  * "InProgress" once (lroPolls 1) — a real one polls as long as Azure takes.
  * Provider figures count data-plane verification requests and database logins too.
  */
-export const MINIMUM: Record<BenchKind, { keyVault: number; provider: number; why: string }> = {
+export const MINIMUM: Record<BenchKind, { keyVault: KeyVaultCalls; provider: number; why: string }> = {
   "generated-secret": {
-    keyVault: 5,
+    keyVault: { creates: 1, others: 1 },
     provider: 0,
     why:
-      "Key Vault: get latest (value, tags, version to compare with the event), get journal (a pending one must be rolled forward, " +
-      "never a second value made), set journal (the write-ahead single-credential kinds need), set secret (the new version), " +
-      "update journal (mark it committed). No provider.",
+      "Key Vault: get latest (value, tags, version to compare with the event); set secret (the new version: 1 CREATE). " +
+      "No journal: nothing changes anywhere before the commit, so a crash loses nothing. No provider.",
   },
   "sql-server-admin": {
-    keyVault: 5,
+    keyVault: { creates: 2, others: 3 },
     provider: 5,
     why:
-      "Key Vault: as generated-secret (single credential, journaled). ARM: GET server (check: it exists, administratorLogin = CredentialId), " +
-      "PATCH administratorLoginPassword (long-running), 2 polls of Azure-AsyncOperation (the double answers InProgress once), " +
-      "the SDK's final GET of the result (state Ready: that is the verification; no TDS login).",
+      "Key Vault: get latest, get journal (a pending one must be rolled forward, never a second password made), set journal " +
+      "(the write-ahead before the provider changes: CREATE), set secret (CREATE), update journal (mark it committed: a PATCH). " +
+      "ARM: GET server (check: it exists, administratorLogin = CredentialId), PATCH administratorLoginPassword (long-running), " +
+      "2 polls of Azure-AsyncOperation (the double answers InProgress once), the SDK's final GET of the result (state Ready: " +
+      "that is the verification; no TDS login).",
   },
   "postgres-flexible-admin": {
-    keyVault: 5,
+    keyVault: { creates: 2, others: 3 },
     provider: 7,
     why:
-      "Key Vault: as generated-secret. ARM: GET server (fqdn, administratorLogin, password auth on), PATCH administratorLoginPassword, " +
-      "2 polls, the SDK's final GET of the server. PostgreSQL: a login with the current password (check), one with the new (verify).",
+      "Key Vault: as sql-server-admin (journaled). ARM: GET server (fqdn, administratorLogin, password auth on), PATCH " +
+      "administratorLoginPassword, 2 polls, the SDK's final GET of the server. PostgreSQL: a login with the current password " +
+      "(check), one with the new (verify).",
   },
   "storage-account-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 4,
     why:
       "Key Vault: get latest, set secret (dual credential: the regenerated key is the unused one, so no journal). " +
@@ -70,13 +82,16 @@ export const MINIMUM: Record<BenchKind, { keyVault: number; provider: number; wh
       "regenerateKey (its answer carries the new key). Blob: one request signed with the new key (verify).",
   },
   "cosmos-db-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 8,
     why:
       "Key Vault: get latest, set secret (dual). ARM: GET account (documentEndpoint), listKeys (check), POST regenerateKey " +
       "(long-running), 2 polls, the SDK's final GET (204), listKeys (regenerateKey returns no key). Cosmos DB: one read signed with the new key (verify).",
   },
 };
+
+/** Key Vault operations of the double (its stats) that make a new secret version. */
+const CREATE_OPERATIONS = new Set(["SetSecret", "RestoreSecret"]);
 
 const silent: Notifier = { notify: async () => undefined };
 
@@ -123,19 +138,24 @@ export async function measureCalls(d: Doubles, o: { log: (l: string) => void }):
     }
     const postgresLogins = d.pg ? d.pg.serverLog.slice(pgLogBefore).filter((l) => /SELECT session_user/i.test(l)).length : 0;
     const keyVaultTotal = Object.values(keyVault).reduce((a, b) => a + b, 0);
+    const creates = Object.entries(keyVault).reduce((a, [op, n]) => a + (CREATE_OPERATIONS.has(op) ? n : 0), 0);
+    const keyVaultByClass = { creates, others: keyVaultTotal - creates };
     const providerTotal = Object.values(provider).reduce((a, b) => a + b, 0) + postgresLogins;
     const minimum = MINIMUM[kind];
     kinds.push({
       kind,
       keyVault,
       keyVaultTotal,
+      keyVaultByClass,
       provider,
       providerTotal,
       postgresLogins,
       minimum,
-      atMinimum: keyVaultTotal === minimum.keyVault && providerTotal === minimum.provider,
+      atMinimum: creates === minimum.keyVault.creates && keyVaultByClass.others === minimum.keyVault.others && providerTotal === minimum.provider,
     });
-    o.log(`  ${kind}: Key Vault ${keyVaultTotal} (minimum ${minimum.keyVault}), provider ${providerTotal} (minimum ${minimum.provider})`);
+    o.log(
+      `  ${kind}: Key Vault ${creates} CREATE + ${keyVaultByClass.others} other (minimum ${minimum.keyVault.creates} + ${minimum.keyVault.others}), provider ${providerTotal} (minimum ${minimum.provider})`,
+    );
   }
   return { kinds, notMeasured };
 }

@@ -2,7 +2,8 @@
 // (Event Grid, HTTP, sweep, CLI):
 //
 //   lock → load → [skip if stale] → plan → [roll forward a journal] → check current →
-//   create → journal (single kinds) → apply → verify → commit → [revoke] → notify
+//   create → journal (single kinds that change a provider) → apply → verify → commit →
+//   [revoke] → notify
 //
 // Invariant: at every instant the latest version of the secret holds a credential
 // that works at the provider, or a pending journal holds the one that does. Each step
@@ -28,6 +29,7 @@ import { NotificationType, type Notifier } from "./notify.js";
 import { registerSecret } from "./redact.js";
 import {
   CredentialModel,
+  journals,
   type AzureClientOptions,
   type CurrentSecret,
   type PendingCredential,
@@ -83,6 +85,8 @@ export interface RotationRequest {
   readonly expectedVersion?: string;
   readonly mode: RotationMode;
   readonly trigger: Trigger;
+  /** The sweep found a pending journal for this secret: read it whatever the kind (one an earlier keyturn left). */
+  readonly pendingJournal?: boolean;
 }
 
 export const SkipReason = {
@@ -254,7 +258,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
       // A journal left by an interrupted rotation is finished first.
       let journal: JournalEntry | undefined;
-      if (rotator.model === CredentialModel.Single) {
+      if (journals(rotator) || req.pendingJournal) {
         await enter(Step.Journal);
         journal = await readJournal(client, req.secret);
         if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
@@ -309,7 +313,7 @@ export function createEngine(deps: EngineDeps): Engine {
         await enter(Step.CheckCurrent);
         await rotator.checkCurrent?.(ctx, params, current);
         const steps: Step[] = [Step.CheckCurrent, Step.Create];
-        if (rotator.model === CredentialModel.Single) steps.push(Step.Journal);
+        if (journals(rotator)) steps.push(Step.Journal);
         if (rotator.apply) steps.push(Step.Apply);
         steps.push(Step.Verify, Step.Commit);
         return {
@@ -336,7 +340,7 @@ export function createEngine(deps: EngineDeps): Engine {
         stillHeld();
         pending = await rotator.create(ctx, params, current);
         registerSecret(pending.secretValue);
-        if (rotator.model === CredentialModel.Single) {
+        if (journals(rotator)) {
           await enter(Step.Journal);
           stillHeld();
           const origin = { trigger: req.trigger.kind, mode: req.mode };

@@ -199,7 +199,13 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
       switch (item.kind) {
         case "secret":
         case "journal": {
-          const result = await deps.engine.rotateSecret({ vault: item.vault, secret: item.name, mode: "normal", trigger: sweepTrigger });
+          const result = await deps.engine.rotateSecret({
+            vault: item.vault,
+            secret: item.name,
+            mode: "normal",
+            trigger: sweepTrigger,
+            ...(item.kind === "journal" ? { pendingJournal: true } : {}),
+          });
           if (result.status === "rotated") {
             secrets.rotated++;
             if (item.kind === "journal") secrets.journalsFinished++;
