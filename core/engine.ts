@@ -276,6 +276,15 @@ export function createEngine(deps: EngineDeps): Engine {
             if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
               return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
             }
+          } else if (!journals(rotator)) {
+            // A kind that changes no provider (a journal an earlier keyturn wrote): its value
+            // never became a credential anywhere, so there is nothing to roll forward.
+            await commitJournal(client, journal, JournalState.RolledBack);
+            rlog.info("journal of a kind that changes no provider was left pending; marked it rolled back", { step: Step.Journal });
+            journal = undefined;
+            if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
+              return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
+            }
           } else {
             throw new JournalError(
               `a pending journal for ${req.secret} replaces version ${journal.supersedes}, but the latest version is ${current.version} with another value; ` +

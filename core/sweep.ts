@@ -14,7 +14,8 @@
 //   keys          within 30 days of expiry → rotate (core/keys.ts); the others → report
 //                 (or set, when tagged) a missing rotation policy.
 //
-// Properties only: the lists carry names, attributes and tags, never a value. Work runs
+// Properties only: the lists carry names, attributes and tags, never a value. Each vault's
+// three lists are read side by side, and each item is worked on as soon as it is listed,
 // with bounded concurrency (SWEEP_CONCURRENCY items at once across all vaults, each a
 // handful of Key Vault calls: far under Key Vault's per-vault limits, and the clients'
 // pacing holds the rest). One failing item, or one vault that cannot be listed, does
@@ -95,6 +96,44 @@ type WorkItem =
   | { kind: "key-expiring"; vault: VaultRef; name: string }
   | { kind: "key-policy"; vault: VaultRef; name: string };
 
+/**
+ * Runs tasks as they are pushed, at most `limit` at once; `drained()` resolves once every
+ * task pushed so far has run. Tasks must not throw.
+ */
+export class WorkPool {
+  private readonly queue: Array<() => Promise<void>> = [];
+  private active = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  push(task: () => Promise<void>): void {
+    this.queue.push(task);
+    this.pump();
+  }
+
+  drained(): Promise<void> {
+    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.active < Math.max(1, this.limit) && this.queue.length > 0) {
+      const task = this.queue.shift()!;
+      this.active++;
+      void task().finally(() => {
+        this.active--;
+        this.pump();
+      });
+    }
+    if (this.active === 0 && this.queue.length === 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const resolve of w) resolve();
+    }
+  }
+}
+
 /** Runs `work` over `items` with at most `limit` in flight. `work` must not throw. */
 export async function withConcurrency<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -126,74 +165,13 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
     else truncated++;
   };
 
-  // ---- list (properties only) -----------------------------------------------------------
-  const items: WorkItem[] = [];
-  for (const vault of deps.config.vaults.vaults) {
-    // One work item per secret: a pending journal and a due version of the same secret
-    // are one rotation (the engine rolls the journal forward first).
-    const perSecret = new Map<string, WorkItem>();
-    try {
-      const client = await deps.secretClient(vault.url);
-      for await (const p of client.listPropertiesOfSecrets()) {
-        secrets.scanned++;
-        if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
-        const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
-        if (!c) continue;
-        if ("journal" in c) {
-          secrets.journals++;
-          perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
-        } else if ("skipped" in c) {
-          secrets.skipped++;
-        } else if (c.due.problem !== undefined) {
-          secrets.malformed++;
-          note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
-        } else {
-          secrets.due++;
-          const key = p.name.toLowerCase();
-          if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
-        }
-      }
-    } catch (error) {
-      log.error("could not list the vault's secrets", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing secrets: ${describeError(error)}` });
-    }
-    items.push(...perSecret.values());
-
-    try {
-      const client = await deps.certificateClient(vault.url);
-      for await (const p of client.listPropertiesOfCertificates()) {
-        certificates.scanned++;
-        if (p.enabled === false || !p.expiresOn || !p.name) continue;
-        if (p.expiresOn.getTime() - started.getTime() > NEAR_EXPIRY_DAYS * DAY_MS) continue;
-        certificates.expiring++;
-        items.push({ kind: "certificate", vault, name: p.name });
-      }
-    } catch (error) {
-      log.error("could not list the vault's certificates", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing certificates: ${describeError(error)}` });
-    }
-
-    try {
-      const client = await deps.keyClient(vault.url);
-      for await (const p of client.listPropertiesOfKeys()) {
-        keys.scanned++;
-        if (p.managed || p.enabled === false || !p.name) continue;
-        if (keyNearExpiry(p.expiresOn, started)) {
-          keys.expiring++;
-          items.push({ kind: "key-expiring", vault, name: p.name });
-        } else {
-          items.push({ kind: "key-policy", vault, name: p.name });
-        }
-      }
-    } catch (error) {
-      log.error("could not list the vault's keys", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing keys: ${describeError(error)}` });
-    }
-  }
-
-  // ---- act, a bounded number at a time ------------------------------------------------
+  // ---- list (properties only) and act, at once --------------------------------------------
+  // Listing is sequential page by page (each page's link comes with the one before), so
+  // the sweep's time is the listing's: every vault's secrets, certificates and keys are
+  // listed side by side, and each item is worked on as soon as its page arrives, a
+  // bounded number at a time.
   const busy = (error: unknown) => error instanceof KeyturnError && error.kind === ErrorKind.Conflict;
-  await withConcurrency(items, deps.concurrency ?? SWEEP_CONCURRENCY, async (item) => {
+  const act = async (item: WorkItem): Promise<void> => {
     const objectType = item.kind === "secret" || item.kind === "journal" ? "secret" : item.kind === "certificate" ? "certificate" : "key";
     try {
       switch (item.kind) {
@@ -249,7 +227,98 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
       // The engine and the certificate/key services already logged and told the owner.
       note(failures, { vault: item.vault.name, objectType, name: item.name, detail: describeError(error) });
     }
-  });
+  };
+  const pool = new WorkPool(deps.concurrency ?? SWEEP_CONCURRENCY);
+
+  // One work item per secret: a pending journal and a due version of the same secret are
+  // one rotation (the engine rolls the journal forward first). The two may be listed in
+  // either order: a journal found for a secret whose rotation is still queued turns it
+  // into the journal's; one found after that rotation started runs after it.
+  const perSecret = new Map<string, { item: WorkItem; started: Promise<void> | undefined }>();
+  const queueSecret = (item: Extract<WorkItem, { kind: "secret" | "journal" }>) => {
+    const key = `${item.vault.name}/${item.name}`.toLowerCase();
+    const known = perSecret.get(key);
+    if (!known) {
+      const entry: { item: WorkItem; started: Promise<void> | undefined } = { item, started: undefined };
+      perSecret.set(key, entry);
+      pool.push(() => (entry.started = act(entry.item)));
+      return;
+    }
+    if (item.kind !== "journal" || known.item.kind === "journal") return;
+    if (known.started === undefined) known.item = item;
+    else {
+      const after = known.started;
+      known.item = item;
+      pool.push(async () => {
+        await after;
+        await act(item);
+      });
+    }
+  };
+
+  const listSecrets = async (vault: VaultRef) => {
+    try {
+      const client = await deps.secretClient(vault.url);
+      for await (const p of client.listPropertiesOfSecrets()) {
+        secrets.scanned++;
+        if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
+        const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
+        if (!c) continue;
+        if ("journal" in c) {
+          secrets.journals++;
+          queueSecret({ kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
+        } else if ("skipped" in c) {
+          secrets.skipped++;
+        } else if (c.due.problem !== undefined) {
+          secrets.malformed++;
+          note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
+        } else {
+          secrets.due++;
+          queueSecret({ kind: "secret", vault, name: p.name });
+        }
+      }
+    } catch (error) {
+      log.error("could not list the vault's secrets", { vault: vault.name, step: "list", error: describeError(error) });
+      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing secrets: ${describeError(error)}` });
+    }
+  };
+
+  const listCertificates = async (vault: VaultRef) => {
+    try {
+      const client = await deps.certificateClient(vault.url);
+      for await (const p of client.listPropertiesOfCertificates()) {
+        certificates.scanned++;
+        if (p.enabled === false || !p.expiresOn || !p.name) continue;
+        if (p.expiresOn.getTime() - started.getTime() > NEAR_EXPIRY_DAYS * DAY_MS) continue;
+        certificates.expiring++;
+        const item: WorkItem = { kind: "certificate", vault, name: p.name };
+        pool.push(() => act(item));
+      }
+    } catch (error) {
+      log.error("could not list the vault's certificates", { vault: vault.name, step: "list", error: describeError(error) });
+      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing certificates: ${describeError(error)}` });
+    }
+  };
+
+  const listKeys = async (vault: VaultRef) => {
+    try {
+      const client = await deps.keyClient(vault.url);
+      for await (const p of client.listPropertiesOfKeys()) {
+        keys.scanned++;
+        if (p.managed || p.enabled === false || !p.name) continue;
+        const near = keyNearExpiry(p.expiresOn, started);
+        if (near) keys.expiring++;
+        const item: WorkItem = { kind: near ? "key-expiring" : "key-policy", vault, name: p.name };
+        pool.push(() => act(item));
+      }
+    } catch (error) {
+      log.error("could not list the vault's keys", { vault: vault.name, step: "list", error: describeError(error) });
+      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing keys: ${describeError(error)}` });
+    }
+  };
+
+  await Promise.all(deps.config.vaults.vaults.flatMap((vault) => [listSecrets(vault), listCertificates(vault), listKeys(vault)]));
+  await pool.drained();
 
   const finished = now();
   const summary: SweepSummary = {
