@@ -211,10 +211,19 @@ export function page<T>(
   }
   const skipToken = request.query.get("$skiptoken");
   const marker = skipToken === null ? undefined : decodeSkipToken(skipToken);
-  const remaining = marker === undefined ? items : items.filter((item) => keyOf(item) > marker);
-  const pageItems = remaining.slice(0, maxResults);
+  // Items are in ascending key order: the page starts at the first key after the marker.
+  let from = 0;
+  if (marker !== undefined) {
+    let hi = items.length;
+    while (from < hi) {
+      const mid = (from + hi) >>> 1;
+      if (keyOf(items[mid]!) > marker) hi = mid;
+      else from = mid + 1;
+    }
+  }
+  const pageItems = items.slice(from, from + maxResults);
   let nextLink: string | null = null;
-  if (remaining.length > pageItems.length) {
+  if (items.length - from > pageItems.length) {
     const token = encodeSkipToken(keyOf(pageItems.at(-1)!));
     nextLink =
       `${request.vault.url}${path}?api-version=${encodeURIComponent(request.apiVersion)}&$skiptoken=${token}` +

@@ -76,6 +76,7 @@ export interface SecretPatch {
 
 export class SecretStore {
   private readonly live = new Map<string, SecretRecord>();
+  private sorted: SecretRecord[] | undefined;
   private readonly deleted = new Map<string, DeletedSecretRecord>();
 
   /** `now` returns unix seconds of the virtual clock. */
@@ -112,6 +113,7 @@ export class SecretStore {
     if (!record) {
       record = { name, versions: [] };
       this.live.set(key, record);
+      this.sorted = undefined;
     }
     record.versions.push(version);
     return { record, version };
@@ -166,6 +168,7 @@ export class SecretStore {
       scheduledPurgeDate: deletedDate + RECOVERABLE_DAYS * 86_400,
     };
     this.live.delete(key);
+    this.sorted = undefined;
     this.deleted.set(key, deleted);
     return deleted;
   }
@@ -182,6 +185,7 @@ export class SecretStore {
     const key = name.toLowerCase();
     this.deleted.delete(key);
     this.live.set(key, deleted.secret);
+    this.sorted = undefined;
     return deleted.secret;
   }
 
@@ -190,9 +194,10 @@ export class SecretStore {
     this.deleted.delete(name.toLowerCase());
   }
 
-  /** Live secrets sorted by lower-cased name (the order list pages are cut in). */
-  list(): SecretRecord[] {
-    return [...this.live.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, record]) => record);
+  /** Live secrets sorted by lower-cased name (the order list pages are cut in); kept until a name comes or goes, so that paging a large vault does not sort it for every page. */
+  list(): readonly SecretRecord[] {
+    this.sorted ??= [...this.live.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, record]) => record);
+    return this.sorted;
   }
 
   /** Live secrets in no particular order (for scans that do not need list()'s sort). */
