@@ -25,6 +25,10 @@ import { cpuSeconds, peakRssMiB, startBenchHost, type HostMode } from "./lib/hos
 import { keyVaultThrottle, secretClientFor } from "../test/support/keyvault.js";
 
 const RETRY_DELAYS_MS = [10_000, 30_000, 60_000];
+/** Kinds whose provider change is a long-running ARM operation the double answers InProgress once (bench/calls.ts: "2 polls"). */
+const LONG_RUNNING_KINDS = new Set<BenchKind>(["sql-server-admin", "postgres-flexible-admin", "cosmos-db-key"]);
+/** @azure/core-lro's poll interval when the answer's Retry-After is 0 or absent (POLL_INTERVAL_IN_MS). */
+const SDK_POLL_INTERVAL_MS = 2_000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 
 export interface BurstOptions {
@@ -82,6 +86,15 @@ export interface BurstFigures {
   readonly outcomes: Record<string, number>;
   /** Delivery to "rotated" answer, ms. */
   readonly rotationLatencyMs: { readonly p50: number; readonly p95: number; readonly max: number };
+  /** The same, median by kind (the long-running ARM operations show here). */
+  readonly rotationLatencyP50ByKindMs: Record<string, number>;
+  /**
+   * A floor from the deliveries in flight: the kinds whose provider change is a long-running
+   * ARM operation wait at least one SDK poll interval (2 s when ARM's Retry-After is 0 or
+   * absent) while holding a delivery; so the burst takes at least that wait times their
+   * number over the deliveries in flight, s.
+   */
+  readonly concurrencyFloorS: number;
   readonly hostPeakRssMiB: number | undefined;
   /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
   readonly hostCpuCores: number | undefined;
@@ -140,6 +153,8 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   const outcomes: Record<string, number> = {};
   const failureDetails: string[] = [];
   const rotationLatencies: number[] = [];
+  const latenciesByKind = new Map<BenchKind, number[]>();
+  const kindOf = new Map(seeded.map((x) => [key(x), x.kind]));
   let lastRotatedAt = 0;
   let lastAckAt = 0;
   let redeliveries = 0;
@@ -172,6 +187,8 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       if (outcome === "rotated") {
         lastRotatedAt = Math.max(lastRotatedAt, now);
         rotationLatencies.push(now - item.firstSentAt);
+        const k = kindOf.get(item.name)!;
+        latenciesByKind.set(k, [...(latenciesByKind.get(k) ?? []), now - item.firstSentAt]);
       } else if (outcome !== "skipped") {
         failureDetails.push(`${item.name}: outcome ${outcome}`);
       }
@@ -317,6 +334,8 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       p95: round(percentile(rotationLatencies, 95), 0),
       max: round(percentile(rotationLatencies, 100), 0),
     },
+    rotationLatencyP50ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 50), 0)])),
+    concurrencyFloorS: round((seeded.filter((x) => LONG_RUNNING_KINDS.has(x.kind)).length * SDK_POLL_INTERVAL_MS) / o.concurrency / 1000, 1),
     hostPeakRssMiB: hostPeak,
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     host: o.host,

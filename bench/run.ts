@@ -1,7 +1,7 @@
 // `npm run bench`: keyturn's figures (docs/benchmarks.md says what each means).
 //
 //   tsx bench/run.ts [--json] [--only cold,first,burst,many,sweep,calls] [--runs 7]
-//                    [--secrets 1000] [--many-secrets 300] [--many-limit-scale 1]
+//                    [--secrets 1000] [--many-secrets 300] [--many-limit-scale 0.1]
 //                    [--sweep-secrets 10000] [--latency 20]
 //                    [--limit-scale 1] [--concurrency 16] [--unpaced] [--no-build]
 //                    [--no-postgres] [--no-azurite] [--compare-unbundled]
@@ -31,7 +31,9 @@ const { values: opts } = parseArgs({
     latency: { type: "string", default: "20" },
     "limit-scale": { type: "string", default: "1" },
     "many-secrets": { type: "string", default: "300" },
-    "many-limit-scale": { type: "string", default: "1" },
+    // At Key Vault's full limits the 10-vault burst's ideal (150 rotations/s) is far past
+    // what 16 deliveries in flight carry; at 0.1 the subscription's limit binds.
+    "many-limit-scale": { type: "string", default: "0.1" },
     concurrency: { type: "string", default: "16" },
     unpaced: { type: "boolean", default: false },
     "compare-unbundled": { type: "boolean", default: false },
