@@ -51,8 +51,8 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
         `${b.wallMs} ms wall (load ${b.loadMs}, invoke ${b.invokeMs}), ${b.cpuMs} ms CPU, ${b.peakRssMiB} MiB`,
         "same floor",
         `${b.wallRatio}x wall`,
-        "(information)",
-        "",
+        `<= ${TARGETS.firstRotationRatio}x`,
+        ok(b.wallRatio <= TARGETS.firstRotationRatio),
       ]);
     }
   };

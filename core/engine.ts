@@ -206,6 +206,9 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
     const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id });
+    // The vault's client loads (on a cold instance: the SDK) while the lock's calls travel.
+    const clientReady = deps.secretClient(req.vault.url);
+    clientReady.catch(() => undefined); // awaited below once the lock is held; a failure surfaces there
     const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, req.secret));
     if (!lease) {
       log.info("rotation already in progress", { step: Step.Lock });
@@ -229,7 +232,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // failure from then on gives the provider its previous credential back.
     let rollBack: (() => Promise<void>) | undefined;
     try {
-      const client = await deps.secretClient(req.vault.url);
+      const client = await clientReady;
       current = await loadCurrent(client, req.vault, req.secret);
       const base = { vault: req.vault.name, secret: req.secret, version: current.version };
 
