@@ -81,7 +81,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
       rows.push([
         `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}`,
         `${b.hostPeakRssMiB} MiB`,
-        `host ${b.host}; CPU ${b.hostCpuCores ?? "?"} cores busy`,
+        `host ${b.host}; CPU: host ${b.hostCpuCores ?? "?"}, doubles + deliverer ${b.benchCpuCores} cores`,
         "",
         many ? "(information)" : `< ${TARGETS.rssMiB} MiB`,
         many ? "" : ok(b.hostPeakRssMiB < TARGETS.rssMiB),
