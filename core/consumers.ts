@@ -236,9 +236,12 @@ function parseResponse(response: PipelineResponse, consumer: ConsumerRef, method
   const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   const code = typeof error?.code === "string" ? error.code : `HTTP${response.status}`;
   const message = typeof error?.message === "string" ? error.message.split("\n", 1)[0]!.slice(0, 300) : "";
-  const what = `${method} ${path.slice(consumer.resource.id.length) || "/"} on consumer ${consumer.resource.id}: ARM ${response.status} ${code}${message ? `: ${message}` : ""}`;
+  const call = `${method} ${path.slice(consumer.resource.id.length) || "/"} on consumer ${consumer.resource.id}: ARM ${response.status} ${code}`;
+  const what = `${call}${message ? `: ${message}` : ""}`;
   if (response.status === 404) throw new ConfigurationError(`names a consumer that ARM does not find (${what})`, Tag.Consumers);
-  if (response.status === 403) throw new ArmProviderError(`${what}. keyturn's identity needs the '${CONSUMER_ROLE_NAME}' role (${CONSUMER_ROLE_ACTIONS.join(", ")}) on this consumer`, code, 403);
+  if (response.status === 403) {
+    throw new ArmProviderError(`${call}. keyturn's identity needs the '${CONSUMER_ROLE_NAME}' role on this consumer (infra/; docs/access-model.md). ARM said: ${message}`, code, 403);
+  }
   if (isTransient({ statusCode: response.status })) throw new TransientError(what);
   throw new ArmProviderError(what, code, response.status);
 }
@@ -302,6 +305,12 @@ function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDrive
     const body = revisionsSchema.parse(await rest.send("GET", `${id}/revisions`, api));
     return body.value.filter((r) => r.properties?.active === true).map((r) => r.name);
   };
+  // Replicas seen before keyturn restarted the revisions: after the restart, a replica
+  // not among them started after the commit, whatever the clocks say (ARM and Key Vault
+  // report whole seconds, too coarse to order a restart against a commit).
+  let before: Set<string> | undefined;
+  const replicasOf = async (revision: string) =>
+    replicasSchema.parse(await rest.send("GET", `${id}/revisions/${encodeURIComponent(revision)}/replicas`, api)).value;
   return {
     async observe(target) {
       const app = containerAppSchema.parse(await rest.send("GET", id, api));
@@ -321,15 +330,17 @@ function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDrive
           pinned: true,
         };
       }
+      // Pinned to exactly this version: every replica reads it, whenever it started.
+      if (refs.every((r) => r.version === target.version)) return { status: ConsumerStatus.Current, versions: [target.version] };
       const revisions = await activeRevisions();
       if (revisions.length === 0) return { status: ConsumerStatus.Current, detail: "no active revision" };
       const stale: string[] = [];
       for (const revision of revisions) {
-        const replicas = replicasSchema.parse(await rest.send("GET", `${id}/revisions/${encodeURIComponent(revision)}/replicas`, api)).value;
-        for (const r of replicas) {
+        for (const r of await replicasOf(revision)) {
           const created = Date.parse(r.properties?.createdTime ?? "");
           const running = r.properties?.runningState === "Running";
-          if (!running || !(created >= target.createdOn.getTime())) {
+          const fresh = before ? r.name !== undefined && !before.has(`${revision}/${r.name}`) : created > target.createdOn.getTime();
+          if (!running || !fresh) {
             stale.push(`${revision}/${r.name ?? "?"}: ${r.properties?.runningState ?? "unknown"}, started ${r.properties?.createdTime ?? "?"}`);
           }
         }
@@ -338,9 +349,12 @@ function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDrive
       return { status: ConsumerStatus.Lagging, detail: `replicas started before version ${target.version} existed, or not running: ${stale.slice(0, 5).join("; ")}` };
     },
     async refresh() {
+      const seen = new Set<string>();
       for (const revision of await activeRevisions()) {
+        for (const r of await replicasOf(revision)) if (r.name) seen.add(`${revision}/${r.name}`);
         await rest.send("POST", `${id}/revisions/${encodeURIComponent(revision)}/restart`, api);
       }
+      before = seen;
     },
   };
 }

@@ -42,6 +42,8 @@ export type SecretResolver = (ref: { vaultName?: string; secretUri?: string; sec
 
 export interface SiteHandle {
   readonly id: string;
+  /** Settles once the app has started and resolved its references. */
+  readonly ready: Promise<void>;
   /** Each reference's cached resolution, as GET shows it. */
   references(): Array<{ setting: string; status: string; activeVersion?: string }>;
   /** How many refresh actions the site received. */
@@ -55,15 +57,17 @@ export interface SiteHandle {
 
 export interface ContainerAppHandle {
   readonly id: string;
+  /** Settles once the replicas have started and read their secrets. */
+  readonly ready: Promise<void>;
   /** The version each replica of the active revision read when it started. */
   replicaVersions(): Array<string | undefined>;
   restarts(): number;
 }
 
 export interface ConsumerDouble {
-  /** Set by the test or host: without it every reference resolves to VaultNotFound. */
+  /** Set by the test or host before adding consumers: without it every reference resolves to VaultNotFound. */
   resolveSecret: SecretResolver | undefined;
-  /** A site (kind "app" or "functionapp") with app settings; references resolve as the app starts (at the first read). */
+  /** A site (kind "app" or "functionapp") with app settings, started now: its references resolve at once. */
   addSite(o: Placement & { name: string; appSettings: Record<string, string>; kind?: string }): SiteHandle;
   /** A container app with Key Vault secrets, one active revision and `replicas` replicas (default 1), started now. */
   addContainerApp(o: Placement & { name: string; secrets: Array<{ name: string; keyVaultUrl: string }>; replicas?: number }): ContainerAppHandle;
@@ -79,7 +83,8 @@ interface SiteState {
   cache: Map<string, { status: string; vaultName?: string; secretName?: string; secretVersion?: string; activeVersion?: string; reference: string; details?: string }>;
   refreshes: number;
   held: boolean;
-  started: boolean;
+  /** The app's start (references resolved), begun when the site is added. */
+  starting: Promise<void>;
 }
 
 interface ReplicaState {
@@ -97,7 +102,8 @@ interface ContainerAppState {
   revision: { name: string; createdTime: string; replicas: ReplicaState[] };
   replicaCount: number;
   restarts: number;
-  started: boolean;
+  /** The replicas' first start, begun when the app is added. */
+  starting: Promise<void>;
 }
 
 const REFERENCE = /^@Microsoft\.KeyVault\((.*)\)\s*$/i;
@@ -161,11 +167,13 @@ export function createConsumers(faults: FaultsLike | undefined): { double: Consu
         cache: new Map(),
         refreshes: 0,
         held: false,
-        started: false,
+        starting: Promise.resolve(),
       };
+      site.starting = resolveSite(site);
       sites.set(site.id.toLowerCase(), site);
       return {
         id: site.id,
+        ready: site.starting,
         references: () =>
           [...site.cache].map(([setting, c]) => ({ setting, status: c.status, ...(c.activeVersion ? { activeVersion: c.activeVersion } : {}) })),
         refreshes: () => site.refreshes,
@@ -187,10 +195,11 @@ export function createConsumers(faults: FaultsLike | undefined): { double: Consu
         revision: { name: `${o.name}--${suffix()}`, createdTime: now, replicas: [] },
         replicaCount: o.replicas ?? 1,
         restarts: 0,
-        started: false,
+        starting: Promise.resolve(),
       };
+      app.starting = startReplicas(app);
       apps.set(app.id.toLowerCase(), app);
-      return { id: app.id, replicaVersions: () => app.revision.replicas.map((r) => r.version), restarts: () => app.restarts };
+      return { id: app.id, ready: app.starting, replicaVersions: () => app.revision.replicas.map((r) => r.version), restarts: () => app.restarts };
     },
   };
 
@@ -199,7 +208,6 @@ export function createConsumers(faults: FaultsLike | undefined): { double: Consu
 
   /** Resolve every reference of a site, as the platform does at start and on refresh. */
   async function resolveSite(site: SiteState): Promise<void> {
-    site.started = true;
     site.cache.clear();
     for (const [setting, value] of site.settings) {
       const ref = parseReference(value);
@@ -223,14 +231,14 @@ export function createConsumers(faults: FaultsLike | undefined): { double: Consu
 
   /** Start (or restart) the revision's replicas: each reads the app's Key Vault secrets as it starts. */
   async function startReplicas(app: ContainerAppState): Promise<void> {
-    app.started = true;
+    // ARM reports whole seconds (Replicas_Get.json: "2022-01-25T19:42:45Z").
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
     const versions: Array<string | undefined> = [];
     for (const s of app.secrets) {
       const parts = new URL(s.keyVaultUrl).pathname.split("/").filter(Boolean);
       const r = await resolve({ secretUri: s.keyVaultUrl, secretName: parts[1] ?? "", ...(parts[2] ? { version: parts[2] } : {}) });
       versions.push(r.version);
     }
-    const now = new Date().toISOString();
     app.revision.replicas = Array.from({ length: app.replicaCount }, () => ({
       name: `${app.revision.name}-${suffix()}-${suffix().slice(0, 5)}`,
       createdTime: now,
@@ -355,7 +363,7 @@ export function createConsumers(faults: FaultsLike | undefined): { double: Consu
         armErrors.resourceNotFound(r.res, r.headers, "Microsoft.Web", "sites", segments[7]!, segments[3]!);
         return true;
       }
-      if (!site.started) await resolveSite(site);
+      await site.starting;
       if (r.method === "POST") {
         site.refreshes++;
         if (!site.held) await resolveSite(site);
@@ -371,7 +379,7 @@ export function createConsumers(faults: FaultsLike | undefined): { double: Consu
       armErrors.resourceNotFound(r.res, r.headers, "Microsoft.App", "containerApps", segments[7]!, segments[3]!);
       return true;
     }
-    if (!app.started) await startReplicas(app);
+    await app.starting;
     if (key === "GET ") {
       sendJson(r.res, 200, containerAppBody(app), r.headers);
       return true;
