@@ -188,8 +188,17 @@ describe("rotation with consumers (storage-account-key, dual)", () => {
     expect([site.id, app.id]).toEqual(ids);
     expect(site.references()[0]?.activeVersion).toBe(v1);
     const { engine: e, notifier } = engine();
+    arm.clearRequests();
 
     const result = await e.rotateSecret(request("orders-storage"));
+    // The ARM calls on the site: one read before regenerating (already current), then
+    // read, refresh and read again after the commit.
+    expect(arm.requests().filter((r) => r.path.startsWith(site.id)).map((r) => `${r.method} ${r.path.slice(site.id.length)}`)).toEqual([
+      "GET /config/configreferences/appsettings",
+      "GET /config/configreferences/appsettings",
+      "POST /config/configreferences/appsettings/refresh",
+      "GET /config/configreferences/appsettings",
+    ]);
 
     expect(result.status).toBe("rotated");
     expect(result.previousVersion).toBe(v1);
@@ -293,6 +302,30 @@ describe("rotation with consumers (storage-account-key, dual)", () => {
     const emergency = await e.rotateSecret(request("leaky-storage", "emergency"));
     expect(emergency.status).toBe("rotated");
     expect(emergency.consumers?.[0]?.status).toBe(ConsumerStatus.Lagging);
+  });
+});
+
+describe("the same safety check for cosmos-db-key (any dual kind, through the engine)", () => {
+  it("does not regenerate a Cosmos DB key while a consumer pinned to the old version lags", async () => {
+    const acct = arm.addCosmosAccount({ name: "cosmos-consumers" });
+    const keys = acct.keys();
+    seenValues.add(keys.primaryMasterKey).add(keys.secondaryMasterKey);
+    const siteId = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Web/sites/app-catalog`;
+    const client = secretClientFor(kv, VAULT);
+    const v1 = (await client.setSecret("catalog-cosmos", keys.primaryMasterKey, { tags: { ValidityPeriodDays: "90", ProviderAddress: acct.id, CredentialId: "primary", Consumers: siteId } }))
+      .properties.version!;
+    const site = arm.consumers.addSite({ name: "app-catalog", appSettings: { Cosmos: `@Microsoft.KeyVault(VaultName=${VAULT};SecretName=catalog-cosmos;SecretVersion=${v1})` } });
+    await site.ready;
+    const { engine: e } = engine();
+
+    const first = await e.rotateSecret(request("catalog-cosmos"));
+    expect(first.status).toBe("rotated");
+    expect(first.consumers?.[0]).toMatchObject({ id: site.id, status: ConsumerStatus.Lagging, versions: [v1] });
+    const before = acct.keys();
+    seenValues.add(before.secondaryMasterKey);
+    const blocked = await e.rotateSecret(request("catalog-cosmos"));
+    expect(blocked).toMatchObject({ status: "skipped", reason: SkipReason.ConsumerLagging });
+    expect(acct.keys().primaryMasterKey).toBe(before.primaryMasterKey);
   });
 });
 
