@@ -141,6 +141,12 @@ export interface TargetVersion {
   readonly createdOn: Date;
 }
 
+/** The version of `secret` in `vault` that consumers should resolve. */
+export function targetVersion(vault: { name: string; url: string }, secret: string, v: { version: string; createdOn?: Date | undefined }): TargetVersion {
+  // Unknown creation time: any running replica counts as started after it.
+  return { vaultName: vault.name, vaultUrl: vault.url, secret, version: v.version, createdOn: v.createdOn ?? new Date(0) };
+}
+
 export interface ConsumerTiming {
   /** How long to wait for every consumer to show the version after a refresh. */
   readonly timeoutMs: number;

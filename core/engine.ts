@@ -21,7 +21,7 @@ import {
   classify,
   describeError,
 } from "./errors.js";
-import { blockingConsumers, bringConsumersToVersion, parseConsumers, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
+import { blockingConsumers, bringConsumersToVersion, parseConsumers, targetVersion, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
 import { commitJournal, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
 import { lockKey, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
@@ -186,10 +186,6 @@ function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
     ...(p.createdOn !== undefined ? { createdOn: p.createdOn } : {}),
     ...(p.expiresOn !== undefined ? { expiresOn: p.expiresOn } : {}),
   };
-}
-
-function targetOf(req: RotationRequest, v: { version: string; createdOn?: Date | undefined }) {
-  return { vaultName: req.vault.name, vaultUrl: req.vault.url, secret: req.secret, version: v.version, createdOn: v.createdOn ?? new Date(0) };
 }
 
 /** The fields every notification about this secret carries. */
@@ -367,7 +363,7 @@ export function createEngine(deps: EngineDeps): Engine {
           // once per trigger and skipped (not failed), so Event Grid does not redeliver
           // in a storm; the daily sweep finds the secret still due and tries again.
           await enter(Step.Consumers);
-          const blocking = blockingConsumers(await bringConsumersToVersion(ctx, plan.consumers, targetOf(req, current), deps.consumerTiming));
+          const blocking = blockingConsumers(await bringConsumersToVersion(ctx, plan.consumers, targetVersion(req.vault, req.secret, current), deps.consumerTiming));
           if (blocking.length > 0) {
             await deps.notifier.notify({
               ...notice(req, plan, current),
@@ -444,7 +440,7 @@ export function createEngine(deps: EngineDeps): Engine {
       let consumers: ConsumerOutcome[] | undefined;
       if (plan.consumers.length > 0) {
         await enter(Step.Consumers);
-        consumers = await bringConsumersToVersion(ctx, plan.consumers, targetOf(req, { version, createdOn: committed.properties.createdOn ?? started }), deps.consumerTiming);
+        consumers = await bringConsumersToVersion(ctx, plan.consumers, targetVersion(req.vault, req.secret, { version, createdOn: committed.properties.createdOn ?? started }), deps.consumerTiming);
       }
 
       const result: RotationResult = {
