@@ -143,8 +143,8 @@ export interface TargetVersion {
 
 /** The version of `secret` in `vault` that consumers should resolve. */
 export function targetVersion(vault: { name: string; url: string }, secret: string, v: { version: string; createdOn?: Date | undefined }): TargetVersion {
-  // Unknown creation time: any running replica counts as started after it.
-  return { vaultName: vault.name, vaultUrl: vault.url, secret, version: v.version, createdOn: v.createdOn ?? new Date(0) };
+  // Unknown creation time: assume now, so that only replicas started by keyturn's restart count.
+  return { vaultName: vault.name, vaultUrl: vault.url, secret, version: v.version, createdOn: v.createdOn ?? new Date() };
 }
 
 export interface ConsumerTiming {
