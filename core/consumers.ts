@@ -157,6 +157,9 @@ export interface ConsumerTiming {
 // minutes covers it without holding a rotation's lock for long.
 export const DEFAULT_CONSUMER_TIMING: ConsumerTiming = { timeoutMs: 120_000, intervalMs: 5_000 };
 
+/** A restart waits until this long after the version was created (ARM and Key Vault report whole seconds; allows for clock skew). */
+const RESTART_AFTER_VERSION_MS = 2_000;
+
 type ConsumerContext = Pick<RotatorContext, "credential" | "armEndpoint" | "clientOptions" | "log">;
 
 // Response shapes, from the published examples (GetKeyVaultReferencesForAppSettings.json,
@@ -276,7 +279,7 @@ interface Observation {
 
 interface ConsumerDriver {
   observe(target: TargetVersion): Promise<Observation>;
-  refresh(): Promise<void>;
+  refresh(target: TargetVersion): Promise<void>;
 }
 
 function appServiceDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver {
@@ -354,7 +357,11 @@ function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDrive
       if (stale.length === 0) return { status: ConsumerStatus.Current };
       return { status: ConsumerStatus.Lagging, detail: `replicas started before version ${target.version} existed, or not running: ${stale.slice(0, 5).join("; ")}` };
     },
-    async refresh() {
+    async refresh(target) {
+      // Replicas started in a later whole second than the version can be told apart from
+      // older ones by the next rotation's check, which then needs no restart of its own.
+      const wait = target.createdOn.getTime() + RESTART_AFTER_VERSION_MS - Date.now();
+      if (wait > 0) await sleep(Math.min(wait, RESTART_AFTER_VERSION_MS));
       const seen = new Set<string>();
       for (const revision of await activeRevisions()) {
         for (const r of await replicasOf(revision)) if (r.name) seen.add(`${revision}/${r.name}`);
@@ -381,7 +388,7 @@ async function bringToVersion(ctx: ConsumerContext, consumer: ConsumerRef, targe
     const driver = await driverFor(ctx, consumer);
     let seen = await driver.observe(target);
     if (seen.status !== ConsumerStatus.Lagging || seen.pinned) return { ...base, ...outcomeFields(seen) };
-    await driver.refresh();
+    await driver.refresh(target);
     const deadline = Date.now() + timing.timeoutMs;
     for (;;) {
       seen = await driver.observe(target);
