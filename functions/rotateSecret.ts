@@ -67,6 +67,8 @@ export interface RotationResponse {
   readonly plan?: readonly string[];
   readonly rolledForward?: true;
   readonly revoked?: boolean;
+  /** The Consumers tag's apps and whether each resolves the version (README, "Consumers"). */
+  readonly consumers?: RotationResult["consumers"];
 }
 
 /** The shape, plus what the mode adds. */
@@ -85,6 +87,7 @@ export function rotationResponse(result: RotationResult, mode: RotateBody["mode"
     ...(result.plan ? { plan: result.plan } : {}),
     ...(result.rolledForward ? { rolledForward: true } : {}),
     ...(result.revoked !== undefined ? { revoked: result.revoked } : {}),
+    ...(result.consumers ? { consumers: result.consumers } : {}),
   };
 }
 

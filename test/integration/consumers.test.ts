@@ -23,6 +23,8 @@ import { DEFAULT_RESOURCE_GROUP as RG, DEFAULT_SUBSCRIPTION_ID as SUB, startArmE
 import { keyVaultResolver } from "../../emulators/arm/consumers.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { rotators } from "../../rotators/index.js";
+import { formatRotation } from "../../cli/format.js";
+import { rotationResponse } from "../../functions/rotateSecret.js";
 import { createRegistry } from "../../rotators/registry.js";
 import { createStorageAccountKeyRotator } from "../../rotators/storage-account-key/index.js";
 import { testEngine, type TestEngine } from "../support/engine.js";
@@ -256,6 +258,10 @@ describe("rotation with consumers (storage-account-key, dual)", () => {
     const lagging = notifier.sent.at(-1)!;
     expect(lagging).toMatchObject({ type: NotificationType.ConsumerLagging, secret: "billing-storage", willRetry: true, owner: "payments-oncall@contoso.com" });
     expect(lagging.consumers?.[0]).toMatchObject({ id: site.id, status: ConsumerStatus.Lagging, versions: [first.version] });
+    // What on-call sees from `keyturn rotate` (and the HTTP API's body carries).
+    const printed = formatRotation(rotationResponse(blocked, "normal"));
+    expect(printed).toContain("skipped");
+    expect(printed).toContain(`consumer    ${site.id}: lagging at version ${first.version}`);
     const text = describeNotification(lagging).text;
     expect(text).toContain(site.id);
     expect(text).toContain(`resolves version ${first.version}`);
