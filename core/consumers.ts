@@ -202,35 +202,45 @@ interface ArmRest {
   send(method: "GET" | "POST", path: string, apiVersion: string): Promise<unknown>;
 }
 
-function armRest(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ArmRest> {
-  // One pipeline per process and subscription: the refresh action has no call of its
-  // own in the management SDKs, and three plain ARM calls do not justify loading two.
-  return cachedArmClient(ctx, "consumers", consumer.resource.subscriptionId, async () => {
+type SendRaw = (method: "GET" | "POST", url: string) => Promise<PipelineResponse>;
+
+function armPipeline(ctx: ConsumerContext, subscriptionId: string): Promise<SendRaw> {
+  // One pipeline per process and subscription, with the SDKs' retry (Retry-After) and
+  // TLS options: a handful of plain ARM calls do not justify loading two management SDKs.
+  return cachedArmClient(ctx, "consumers", subscriptionId, async () => {
     const { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createHttpHeaders, createPipelineFromOptions, createPipelineRequest } = await import(
       "@azure/core-rest-pipeline"
     );
-    const endpoint = ctx.armEndpoint.replace(/\/+$/, "");
     const pipeline: Pipeline = createPipelineFromOptions({
       ...(ctx.clientOptions.retryOptions ? { retryOptions: ctx.clientOptions.retryOptions } : {}),
       ...(ctx.clientOptions.tlsOptions ? { tlsOptions: ctx.clientOptions.tlsOptions } : {}),
       userAgentOptions: { userAgentPrefix: "keyturn" },
     });
-    pipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential: ctx.credential, scopes: `${endpoint}/.default` }));
+    pipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential: ctx.credential, scopes: `${ctx.armEndpoint.replace(/\/+$/, "")}/.default` }));
     const client = createDefaultHttpClient();
-    return {
-      async send(method, path, apiVersion) {
-        const request = createPipelineRequest({
-          url: `${endpoint}${path}?api-version=${apiVersion}`,
+    const send: SendRaw = (method, url) =>
+      pipeline.sendRequest(
+        client,
+        createPipelineRequest({
+          url,
           method,
           headers: createHttpHeaders({ accept: "application/json", ...(method === "POST" ? { "content-type": "application/json" } : {}) }),
           ...(method === "POST" ? { body: "" } : {}),
           timeout: 60_000,
-        });
-        const response = await pipeline.sendRequest(client, request);
-        return parseResponse(response, consumer, method, path);
-      },
-    };
+        }),
+      );
+    return send;
   });
+}
+
+async function armRest(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ArmRest> {
+  const send = await armPipeline(ctx, consumer.resource.subscriptionId);
+  const endpoint = ctx.armEndpoint.replace(/\/+$/, "");
+  return {
+    async send(method, path, apiVersion) {
+      return parseResponse(await send(method, `${endpoint}${path}?api-version=${apiVersion}`), consumer, method, path);
+    },
+  };
 }
 
 function parseResponse(response: PipelineResponse, consumer: ConsumerRef, method: string, path: string): unknown {
