@@ -357,6 +357,9 @@ describe("consumer failures (generated-secret, single)", () => {
     expect(denied!.detail).toContain(CONSUMER_ROLE_NAME);
     expect(gone).toMatchObject({ id: missing, status: ConsumerStatus.Failed });
     expect(gone!.detail).toMatch(/tag Consumers: names a consumer that ARM does not find/);
+    // Each detail names its own consumer (the two share a subscription, and so a pipeline).
+    expect(denied!.detail).toContain(site.id);
+    expect(gone!.detail).toContain(missing);
     const sent = notifier.sent.at(-1)!;
     expect(sent.type).toBe(NotificationType.SecretRotated);
     expect(describeNotification(sent).text).toContain(site.id);
