@@ -48,7 +48,7 @@ import {
   type Tags,
 } from "./tags.js";
 import type { VaultRef } from "./vaults.js";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 
 export const Step = {
   Lock: "lock",

@@ -1,6 +1,6 @@
 // Registry lookups, kept apart from the list of kinds (rotators/index.ts) so that the
 // engine's tests can pass a registry of their own.
-import type { Rotator } from "../core/rotator.js";
+import type { Rotator } from "./rotator.js";
 
 export interface RotatorRegistry {
   readonly kinds: readonly string[];

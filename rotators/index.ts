@@ -7,7 +7,7 @@ import { generatedSecretRotator } from "./generated-secret/index.js";
 import { postgresFlexibleAdminRotator } from "./postgres-flexible-admin/index.js";
 import { postgresRoleRotator } from "./postgres-role/index.js";
 import { cosmosDbKeyRotator } from "./cosmos-db-key/index.js";
-import { createRegistry } from "./registry.js";
+import { createRegistry } from "../core/registry.js";
 import { sqlServerAdminRotator } from "./sql-server-admin/index.js";
 import { storageAccountKeyRotator } from "./storage-account-key/index.js";
 
@@ -33,4 +33,4 @@ export const rotators = {
 } satisfies { [K in RotatorKind]: Rotator<any> & { kind: K } };
 
 export const registry = createRegistry(rotators);
-export type { RotatorRegistry } from "./registry.js";
+export type { RotatorRegistry } from "../core/registry.js";

@@ -8,7 +8,7 @@ import { InProcessLock } from "../../core/lock.js";
 import type { Rotator } from "../../core/rotator.js";
 import { generateSecret } from "../../core/generate.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { rotators } from "../../rotators/index.js";
 import { testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";

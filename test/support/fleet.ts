@@ -33,7 +33,7 @@ import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/ke
 import { testTls, type TestTls } from "../../emulators/tls.js";
 import { readCosmosValue } from "../../rotators/cosmos-db-key/format.js";
 import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
-import type { RotatorRegistry } from "../../rotators/registry.js";
+import type { RotatorRegistry } from "../../core/registry.js";
 import { readSqlValue } from "../../rotators/sql-server-admin/format.js";
 import { keyFromValue } from "../../rotators/storage-account-key/format.js";
 import { startAzurite, type Azurite } from "./azurite.js";
