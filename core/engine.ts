@@ -233,7 +233,7 @@ export function createEngine(deps: EngineDeps): Engine {
         }
         throw new ConfigurationError("the secret has no rotation tags (Rotator, ValidityPeriodDays, ProviderAddress)");
       },
-      failed: (raw, log) => failed(raw, log),
+      failed,
       work: ({ log, lease, loaded, tooRecent }) => work(log, lease, loaded.object, tooRecent),
     });
 
@@ -267,7 +267,7 @@ export function createEngine(deps: EngineDeps): Engine {
             // by the next daily sweep). A caller that names the current version (an event
             // about it) or a person (HTTP, CLI) still gets the rotation it asked for.
             if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-              return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
+              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
             }
           } else {
             throw new JournalError(
@@ -283,7 +283,7 @@ export function createEngine(deps: EngineDeps): Engine {
       // The loop guard; a journal to roll forward is finished whatever its age.
       if (!rollForward && tooRecent(current.createdOn)) {
         rlog.info("latest version is younger than the rotation guard; not rotating again", { step: Step.Plan });
-        return { status: "skipped", reason: SkipReason.RecentlyRotated, rotator: rotator.kind, ...base };
+        return skip(SkipReason.RecentlyRotated, { rotator: rotator.kind });
       }
 
       const started = now();

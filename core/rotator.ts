@@ -124,6 +124,8 @@ export interface Rotator<P = unknown, F = void> {
   revoke?(ctx: RotatorContext, params: P, previous: CurrentSecret, committed: PendingCredential): Promise<void>;
 }
 
-/** A rotator of any parameters and facts, as the registry holds it. */
-// Method parameters are checked bivariantly, so every Rotator<P, F> is one of these.
+/**
+ * A rotator of any parameters and facts, as a table of kinds holds it (method
+ * parameters are checked bivariantly, so every Rotator<P, F> is one).
+ */
 export type AnyRotator = Rotator<any, any>;
