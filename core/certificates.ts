@@ -139,7 +139,6 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
   const now = deps.now ?? (() => new Date());
   const pollIntervalMs = deps.pollIntervalMs ?? 5_000;
   const renewalTimeoutMs = deps.renewalTimeoutMs ?? 120_000;
-  const preambleDeps = { lock: deps.lock, log: deps.log, rotationGuardMs: deps.config.rotationGuardMs, now };
 
   async function classifyIssuer(client: CertificateClient, issuer: string): Promise<IssuerKind> {
     if (issuer.toLowerCase() === SELF_ISSUER.toLowerCase()) return { renewable: true, issuer: SELF_ISSUER, provider: SELF_ISSUER };
@@ -322,7 +321,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
   async function handle(req: CertificateRequest): Promise<CertificateOutcome> {
     let latest: KeyVaultCertificateWithPolicy;
     let client: CertificateClient;
-    return guarded<KeyVaultCertificateWithPolicy, CertificateOutcome>(preambleDeps, req, {
+    return guarded<KeyVaultCertificateWithPolicy, CertificateOutcome>(deps, req, {
       what: ObjectKind.Certificate,
       busy: `certificate ${req.name} is being handled by another invocation`,
       load: async () => {

@@ -48,7 +48,7 @@ import {
   withTag,
   type Tags,
 } from "./tags.js";
-import { ObjectKind, PreambleSkip, guarded, isAutomatic, type PreambleDeps, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, isAutomatic, type Trigger } from "./preamble.js";
 import type { VaultRef } from "./vaults.js";
 import type { RotatorRegistry } from "./registry.js";
 
@@ -180,7 +180,6 @@ export interface Engine {
 
 export function createEngine(deps: EngineDeps): Engine {
   const now = deps.now ?? (() => new Date());
-  const preambleDeps: PreambleDeps = { lock: deps.lock, log: deps.log, rotationGuardMs: deps.config.rotationGuardMs, now };
 
   async function loadCurrent(client: SecretClient, vault: VaultRef, name: string): Promise<CurrentSecret> {
     try {
@@ -216,7 +215,7 @@ export function createEngine(deps: EngineDeps): Engine {
       version: latest?.version ?? "",
     });
 
-    return guarded<CurrentSecret, RotationResult>(preambleDeps, { ...req, name: req.secret }, {
+    return guarded<CurrentSecret, RotationResult>(deps, { ...req, name: req.secret }, {
       what: ObjectKind.Secret,
       busy: `a rotation of ${req.secret} is already in progress`,
       load: async () => {

@@ -119,7 +119,6 @@ export function requestedPolicy(tags: Tags): "default" | undefined {
 
 export function createKeyService(deps: KeyDeps): KeyService {
   const now = deps.now ?? (() => new Date());
-  const preambleDeps = { lock: deps.lock, log: deps.log, rotationGuardMs: deps.config.rotationGuardMs, now };
 
   function notice(req: KeyRequest, key: KeyVaultKey, owner: string | undefined) {
     return {
@@ -175,7 +174,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
   /** The preamble (core/preamble.ts) around `work`; managed and disabled keys are left alone. */
   function underGuard(req: KeyRequest, work: (g: Guarded<KeyVaultKey>, client: KeyClient) => Promise<KeyOutcome>): Promise<KeyOutcome> {
     let client: KeyClient;
-    return guarded<KeyVaultKey, KeyOutcome>(preambleDeps, req, {
+    return guarded<KeyVaultKey, KeyOutcome>(deps, req, {
       what: ObjectKind.Key,
       busy: `key ${req.name} is being handled by another invocation`,
       load: async () => {

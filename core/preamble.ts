@@ -5,6 +5,7 @@
 //
 // Written once so that the three services cannot drift apart: what "stale", "paused"
 // and "too recent" mean, and who counts as an automatic trigger, live here alone.
+import type { KeyturnConfig } from "./config.js";
 import { RotationInProgressError } from "./errors.js";
 import { lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
@@ -75,11 +76,12 @@ export interface Preamble<O, R> {
   failed?(error: unknown, log: Logger): Promise<unknown>;
 }
 
+/** What the preamble needs of a service's dependencies (the engine's, certificates', keys'). */
 export interface PreambleDeps {
   readonly lock: RotationLock;
   readonly log: Logger;
-  readonly rotationGuardMs: number;
-  now(): Date;
+  readonly config: Pick<KeyturnConfig, "rotationGuardMs">;
+  now?(): Date;
 }
 
 // Object names cannot contain '/', so a certificate's or a key's lock never meets a secret's.
@@ -108,7 +110,7 @@ export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: 
       return p.skipped(PreambleSkip.Paused, loaded);
     }
     const tooRecent = (createdOn: Date | undefined) =>
-      isAutomatic(req.trigger) && createdOn !== undefined && deps.now().getTime() - createdOn.getTime() < deps.rotationGuardMs;
+      isAutomatic(req.trigger) && createdOn !== undefined && (deps.now?.() ?? new Date()).getTime() - createdOn.getTime() < deps.config.rotationGuardMs;
     return await p.work({ log, lease, loaded, tooRecent });
   } catch (error) {
     throw p.failed ? await p.failed(error, log) : error;
