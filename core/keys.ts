@@ -181,13 +181,13 @@ export function createKeyService(deps: KeyDeps): KeyService {
         client = await deps.keyClient(req.vault.url);
         const key = await client.getKey(req.name);
         const version = key.properties.version ?? "";
-        // Key Vault rotates the keys behind certificates itself.
+        // A key backing a certificate: its lifetime is the certificate's, which Key Vault manages.
         if (key.properties.managed) return { outcome: { status: "skipped", name: req.name, version, reason: KeySkip.Managed } };
         return { object: key, version, tags: key.properties.tags ?? {} };
       },
       skipped: (reason, { version }) => ({ status: "skipped", name: req.name, version, reason }),
-      work: (g) => {
-        if (g.loaded.object.properties.enabled === false) return Promise.resolve({ status: "skipped", name: req.name, version: g.loaded.version, reason: KeySkip.Disabled });
+      work: async (g) => {
+        if (g.loaded.object.properties.enabled === false) return { status: "skipped", name: req.name, version: g.loaded.version, reason: KeySkip.Disabled };
         return work(g, client);
       },
     });
