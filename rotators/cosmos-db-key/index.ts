@@ -152,7 +152,6 @@ function activeSlotOf(params: CosmosDbKeyParams, current: CurrentSecret, keys: K
   return found;
 }
 
-// One pipeline per process and CA: keep-alive connections to the data plane are reused.
 /**
  * What checkCurrent learned, for create in the same rotation (the engine passes it on);
  * absent in a roll-forward or when create runs alone: create reads it then.
@@ -162,6 +161,7 @@ export interface CosmosDbKeyFacts {
   readonly account: AccountFacts;
 }
 
+// One pipeline per process and CA: keep-alive connections to the data plane are reused.
 type Pipeline = { send(url: string, headers: Record<string, string>): Promise<{ status: number }> };
 const pipelines = new Map<string, Promise<Pipeline>>();
 
