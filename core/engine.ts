@@ -229,7 +229,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // Set once a single-credential kind may have changed the provider: a permanent
     // failure from then on gives the provider its previous credential back.
     let rollBack: (() => Promise<void>) | undefined;
-    const skip = (reason: SkipReason, extra: { rotator?: string } = {}): RotationResult => ({
+    const skip = (reason: SkipReason, extra: { rotator?: string; consumers?: readonly ConsumerOutcome[] } = {}): RotationResult => ({
       status: "skipped",
       reason,
       ...extra,
@@ -370,7 +370,7 @@ export function createEngine(deps: EngineDeps): Engine {
               willRetry: true,
               consumers: blocking,
             });
-            return { status: "skipped", reason: SkipReason.ConsumerLagging, rotator: rotator.kind, consumers: blocking, ...base };
+            return skip(SkipReason.ConsumerLagging, { rotator: rotator.kind, consumers: blocking });
           }
         }
         await enter(Step.Create);
