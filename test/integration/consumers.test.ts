@@ -22,6 +22,7 @@ import { NotificationType, describeNotification } from "../../core/notify.js";
 import { DEFAULT_RESOURCE_GROUP as RG, DEFAULT_SUBSCRIPTION_ID as SUB, startArmEmulator, type ArmEmulator } from "../../emulators/arm/index.js";
 import { keyVaultResolver } from "../../emulators/arm/consumers.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
+import { FaultInjector } from "../../emulators/faults.js";
 import { rotators } from "../../rotators/index.js";
 import { formatRotation } from "../../cli/format.js";
 import { rotationResponse } from "../../app/responses.js";
@@ -36,12 +37,13 @@ const TIMING = { timeoutMs: 300, intervalMs: 50 };
 
 let kv: KeyVaultEmulator;
 let arm: ArmEmulator;
+const armFaults = new FaultInjector();
 /** Every credential the accounts and vault ever held: none may reach a log line or a notification. */
 const seenValues = new Set<string>();
 const engines: TestEngine[] = [];
 
 beforeAll(async () => {
-  [kv, arm] = await Promise.all([startKeyVaultEmulator({ vaults: [VAULT] }), startArmEmulator()]);
+  [kv, arm] = await Promise.all([startKeyVaultEmulator({ vaults: [VAULT] }), startArmEmulator({ faults: armFaults })]);
   arm.consumers.resolveSecret = keyVaultResolver([{ name: VAULT, url: kv.url(VAULT) }], kv.tls.caPem);
 });
 
@@ -364,6 +366,30 @@ describe("consumer failures (generated-secret, single)", () => {
     expect(sent.type).toBe(NotificationType.SecretRotated);
     expect(describeNotification(sent).text).toContain(site.id);
     expect(logs.some((l) => l.includes(site.id) && l.includes("consumer does not resolve the version"))).toBe(true);
+  });
+
+  it("retries a throttled refresh as the Azure SDKs do, and reports a refresh that keeps failing as transient, with the commit standing", async () => {
+    const siteId = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Web/sites/app-throttled`;
+    const client = secretClientFor(kv, VAULT);
+    await client.setSecret("throttled-key", "initial-throttled-value-0123456789", { tags: { Rotator: "generated-secret", ValidityPeriodDays: "60", Consumers: siteId } });
+    const site = arm.consumers.addSite({ name: "app-throttled", appSettings: { K: `@Microsoft.KeyVault(VaultName=${VAULT};SecretName=throttled-key)` } });
+    await site.ready;
+    const { engine: e } = engine();
+    const refresh = { service: "arm", operation: "Microsoft.Web/sites/config/Write", path: siteId };
+
+    // Two 429s with Retry-After: the pipeline's retry policy waits them out.
+    let remove = armFaults.add({ match: refresh, status: 429, retryAfterSeconds: 0, times: 2 });
+    const ok = await e.rotateSecret(request("throttled-key"));
+    remove();
+    expect(ok.consumers?.[0]).toMatchObject({ status: ConsumerStatus.Current, versions: [ok.version] });
+
+    // 503 on every attempt: failed, transient, and the new version is still the latest.
+    remove = armFaults.add({ match: refresh, status: 503, times: 20 });
+    const failing = await e.rotateSecret(request("throttled-key"));
+    remove();
+    expect(failing.status).toBe("rotated");
+    expect(failing.consumers?.[0]).toMatchObject({ id: siteId, status: ConsumerStatus.Failed, transient: true });
+    expect((await client.getSecret("throttled-key")).properties.version).toBe(failing.version);
   });
 
   it("refreshes a consumer right after a single kind commits", async () => {
