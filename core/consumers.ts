@@ -163,7 +163,9 @@ const RESTART_AFTER_VERSION_MS = 2_000;
 type ConsumerContext = Pick<RotatorContext, "credential" | "armEndpoint" | "clientOptions" | "log">;
 
 // Response shapes, from the published examples (GetKeyVaultReferencesForAppSettings.json,
-// ContainerApps_Get, Revisions_List.json, Replicas_Get.json). Unknown fields pass through.
+// ContainerApps_Get, Revisions_List.json, Replicas_Get.json) and Microsoft.Web's
+// ApiKVReferenceProperties (2023-12-01 on: activeVersion, status, source, details).
+// Unknown fields pass through.
 const kvReferencesSchema = z.object({
   value: z.array(
     z.object({
@@ -307,7 +309,11 @@ function appServiceDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver 
       if (behind.length === 0) return { status: ConsumerStatus.Current, versions };
       const pinned = behind.some((r) => r.secretVersion && r.secretVersion !== target.version);
       const detail = behind
-        .map((r) => `${r.setting}: ${r.status ?? "unknown"}${r.activeVersion || r.secretVersion ? ` at version ${r.activeVersion || r.secretVersion}` : ""}${r.secretVersion ? " (pinned)" : ""}`)
+        .map((r) => {
+          const at = r.activeVersion || r.secretVersion;
+          // Without activeVersion nothing proves which version a versionless reference holds.
+          return `${r.setting}: ${r.status ?? "unknown"}${at ? ` at version ${at}` : ", no activeVersion reported"}${r.secretVersion ? " (pinned)" : ""}`;
+        })
         .join("; ");
       return { status: ConsumerStatus.Lagging, versions, detail, pinned };
     },

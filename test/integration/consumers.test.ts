@@ -5,8 +5,10 @@
 // What the double answers follows azure-rest-api-specs:
 //   specification/web/resource-manager/Microsoft.Web/AppService/stable/2024-04-01/examples/
 //     GetKeyVaultReferencesForAppSettings.json (GET {site}/config/configreferences/appsettings:
-//     value[].properties { vaultName, secretName, secretVersion }, plus ApiKVReference's
-//     status (ResolveStatus) and activeVersion);
+//     value[].properties { vaultName, secretName, secretVersion }, plus ApiKVReferenceProperties'
+//     status (ResolveStatus), activeVersion, source, identityType, details — the model of the
+//     Microsoft.Web 2023-12-01 spec, as go-azure-sdk's webapps/model_apikvreferenceproperties.go
+//     generates it);
 //   POST {site}/config/configreferences/appsettings/refresh, App Service's documented
 //     refresh of Key Vault references (Key Vault references article, "Understand rotation");
 //   specification/app/resource-manager/Microsoft.App/ContainerApps/stable/2025-01-01/examples/
