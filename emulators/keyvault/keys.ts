@@ -16,7 +16,7 @@
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { RECOVERABLE_DAYS, RECOVERY_LEVEL, SECRET_NAME_PATTERN, assertTags, newVersionId } from "./store.js";
+import { RECOVERABLE_DAYS, RECOVERY_LEVEL, SECRET_NAME_PATTERN, assertTags, byVersionId, newVersionId } from "./store.js";
 import { SUPPORTED_CURVES, SUPPORTED_RSA_SIZES, generateKeyMaterial, type KeyMaterial, type KeySpec } from "./x509.js";
 
 const DAY = 86_400;
@@ -344,18 +344,15 @@ function getKeys(request: RouteRequest): RouteResponse {
   };
 }
 
+// Like secrets: ascending version-id order, and 200 with no items for a key that does
+// not exist (recorded: "list 0 versions of a nonexisting key").
 function getKeyVersions(request: RouteRequest): RouteResponse {
-  const { record } = request.vault.keys.get(request.params[0]!);
-  const versions = record.versions.map((version, index) => ({ version, index }));
+  const name = request.params[0]!;
+  const record = request.vault.keys.find(name);
+  const versions = record ? byVersionId(record.versions) : [];
   return {
     status: 200,
-    body: page(
-      request,
-      `/keys/${record.name}/versions`,
-      versions,
-      ({ index }) => String(index).padStart(10, "0"),
-      ({ version }) => keyItem(request.vault, record, version, true),
-    ),
+    body: page(request, `/keys/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => keyItem(request.vault, record!, v, true)),
   };
 }
 
