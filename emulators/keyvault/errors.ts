@@ -95,8 +95,9 @@ export const kvErrors = {
       `There was a conflict restoring the secret '${name}/${version}'. This can happen if either: a second secret with the same name was created after the first secret was deleted; thus trying to restore a secret whose name is already in use. To fix this, rename the second secret to something else so that the restore works. The second probable cause of this exception is when multiple operations are performed in parallel against the secret. To avoid this error, perform operations against a secret in a sequential manner.`,
     ),
   malformedBackup: () => new KeyVaultHttpError(400, "Malformed backup blob", "Backup blob contains invalid or corrupt version."),
-  managedSecretDelete: (name: string) =>
-    new KeyVaultHttpError(403, "Forbidden", `The secret ${name} is managed by a certificate and cannot be deleted through the secrets API; delete the certificate instead.`),
+  // Recorded for a certificate's key (innererror KeyManagedByKeyVault); the secret's twin.
+  managedSecretDelete: () =>
+    new KeyVaultHttpError(403, "Forbidden", `Operation "delete" is not allowed as this object's lifetime is managed by Key Vault.`, "SecretManagedByKeyVault"),
   keyNotFound: (nameOrId: string) =>
     new KeyVaultHttpError(
       404,

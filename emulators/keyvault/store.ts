@@ -205,7 +205,7 @@ export class SecretStore {
     const key = name.toLowerCase();
     const record = this.visible(key);
     if (!record) throw kvErrors.secretNotFound(name);
-    if (record.versions.at(-1)?.managed) throw kvErrors.managedSecretDelete(name);
+    if (record.versions.at(-1)?.managed) throw kvErrors.managedSecretDelete();
     const deletedDate = this.now();
     const deleted: DeletedSecretRecord = {
       secret: record,
