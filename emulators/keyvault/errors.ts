@@ -96,6 +96,13 @@ export const kvErrors = {
     ),
   malformedBackup: () => new KeyVaultHttpError(400, "Malformed backup blob", "Backup blob contains invalid or corrupt version."),
   // Recorded for a certificate's key (innererror KeyManagedByKeyVault); the secret's twin.
+  // As the service words it (quoted in published bug reports of purge under protection).
+  purgeProtected: () =>
+    new KeyVaultHttpError(
+      403,
+      "Forbidden",
+      `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.`,
+    ),
   managedSecretDelete: () =>
     new KeyVaultHttpError(403, "Forbidden", `Operation "delete" is not allowed as this object's lifetime is managed by Key Vault.`, "SecretManagedByKeyVault"),
   keyNotFound: (nameOrId: string) =>

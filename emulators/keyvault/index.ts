@@ -22,7 +22,7 @@ import { EventBus, KeyVaultEventTypes, objectEvent, type DeliveryRecord, type Ev
 import { createVaultHandler, listenVault, type VaultContext } from "./http.js";
 import { KeyStore, keyRoutes, type LifetimeActionState } from "./keys.js";
 import { secretId, secretRoutes } from "./secrets.js";
-import { SecretStore } from "./store.js";
+import { DEFAULT_RECOVERY, SecretStore, type RecoveryPolicy } from "./store.js";
 import type { Server } from "node:https";
 
 export { KeyVaultEventTypes, type DeliveryRecord, type EventSchema } from "./events.js";
@@ -56,6 +56,8 @@ export interface KeyVaultEmulatorOptions {
    * later with setSettleMs().
    */
   settleMs?: number;
+  /** Soft-delete retention (7..90 days, default 90) and purge protection (default off) of every vault. */
+  softDelete?: { retentionDays?: number; purgeProtection?: boolean };
 }
 
 export interface SeedCertificateOptions {
@@ -270,9 +272,14 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
 
   let settleMs = opts.settleMs ?? 0;
   const backupKey = randomBytes(32);
+  const recovery: RecoveryPolicy = {
+    days: opts.softDelete?.retentionDays ?? DEFAULT_RECOVERY.days,
+    purgeProtection: opts.softDelete?.purgeProtection ?? DEFAULT_RECOVERY.purgeProtection,
+  };
+  if (!Number.isInteger(recovery.days) || recovery.days < 7 || recovery.days > 90) throw new Error("softDelete.retentionDays must be 7 to 90.");
   try {
     for (const name of opts.vaults) {
-      const secrets = new SecretStore(nowSeconds, () => settleMs, backupKey);
+      const secrets = new SecretStore(nowSeconds, () => settleMs, backupKey, recovery);
       const keys = new KeyStore(nowSeconds);
       const vault: VaultRuntime = {
         name,
@@ -280,6 +287,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
         topic: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${name}`,
         secrets,
         keys,
+        recovery,
         certificates: new CertificateStore(nowSeconds, secrets, keys, certificateOperationPolls, () => vault.url),
         secretVersionCreated: (secretName, version) => {
           void publishSecretEvent(vault, KeyVaultEventTypes.SecretNewVersionCreated, secretName, version);

@@ -16,7 +16,7 @@
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { RECOVERABLE_DAYS, RECOVERY_LEVEL, SECRET_NAME_PATTERN, assertTags, byVersionId, newVersionId } from "./store.js";
+import { SECRET_NAME_PATTERN, recoveryAttributes, assertTags, byVersionId, newVersionId } from "./store.js";
 import { SUPPORTED_CURVES, SUPPORTED_RSA_SIZES, generateKeyMaterial, type KeyMaterial, type KeySpec } from "./x509.js";
 
 const DAY = 86_400;
@@ -407,22 +407,21 @@ export function keyId(vault: VaultContext, name: string, version?: string): stri
   return version ? `${vault.url}/keys/${name}/${version}` : `${vault.url}/keys/${name}`;
 }
 
-function keyAttributes(version: KeyVersion): Record<string, unknown> {
+function keyAttributes(vault: VaultContext, version: KeyVersion): Record<string, unknown> {
   return {
     enabled: version.enabled,
     ...(version.nbf === undefined ? {} : { nbf: version.nbf }),
     ...(version.exp === undefined ? {} : { exp: version.exp }),
     created: version.created,
     updated: version.updated,
-    recoveryLevel: RECOVERY_LEVEL,
-    recoverableDays: RECOVERABLE_DAYS,
+    ...recoveryAttributes(vault.recovery),
   };
 }
 
 function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion): Record<string, unknown> {
   return {
     key: { kid: keyId(vault, record.name, version.version), kty: version.kty, key_ops: [...version.keyOps], ...version.material.publicJwk },
-    attributes: keyAttributes(version),
+    attributes: keyAttributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };
@@ -431,7 +430,7 @@ function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion):
 function keyItem(vault: VaultContext, record: KeyRecord, version: KeyVersion, withVersion: boolean): Record<string, unknown> {
   return {
     kid: keyId(vault, record.name, withVersion ? version.version : undefined),
-    attributes: keyAttributes(version),
+    attributes: keyAttributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };

@@ -10,8 +10,7 @@
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import {
-  RECOVERABLE_DAYS,
-  RECOVERY_LEVEL,
+  recoveryAttributes,
   type DeletedSecretRecord,
   type SecretInput,
   type SecretPatch,
@@ -252,22 +251,21 @@ export function secretId(vault: VaultContext, name: string, version?: string): s
   return version ? `${vault.url}/secrets/${name}/${version}` : `${vault.url}/secrets/${name}`;
 }
 
-function attributes(version: SecretVersion): Record<string, unknown> {
+function attributes(vault: VaultContext, version: SecretVersion): Record<string, unknown> {
   return {
     enabled: version.enabled,
     ...(version.nbf === undefined ? {} : { nbf: version.nbf }),
     ...(version.exp === undefined ? {} : { exp: version.exp }),
     created: version.created,
     updated: version.updated,
-    recoveryLevel: RECOVERY_LEVEL,
-    recoverableDays: RECOVERABLE_DAYS,
+    ...recoveryAttributes(vault.recovery),
   };
 }
 
-function metadata(version: SecretVersion): Record<string, unknown> {
+function metadata(vault: VaultContext, version: SecretVersion): Record<string, unknown> {
   return {
     ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
-    attributes: attributes(version),
+    attributes: attributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     // A certificate's backing secret says so, as the service's does.
     ...(version.kid === undefined ? {} : { kid: version.kid }),
@@ -279,17 +277,17 @@ function secretBundle(vault: VaultContext, record: SecretRecord, version: Secret
   return {
     ...(withValue ? { value: version.value } : {}),
     id: secretId(vault, record.name, version.version),
-    ...metadata(version),
+    ...metadata(vault, version),
   };
 }
 
 /** A list entry of GET /secrets: the base id and the current version's metadata. */
 function secretItem(vault: VaultContext, record: SecretRecord): Record<string, unknown> {
-  return { id: secretId(vault, record.name), ...metadata(record.versions.at(-1)!) };
+  return { id: secretId(vault, record.name), ...metadata(vault, record.versions.at(-1)!) };
 }
 
 function versionItem(vault: VaultContext, record: SecretRecord, version: SecretVersion): Record<string, unknown> {
-  return { id: secretId(vault, record.name, version.version), ...metadata(version) };
+  return { id: secretId(vault, record.name, version.version), ...metadata(vault, version) };
 }
 
 function deletedFields(vault: VaultContext, deleted: DeletedSecretRecord): Record<string, unknown> {

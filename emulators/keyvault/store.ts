@@ -13,9 +13,23 @@ import { kvErrors } from "./errors.js";
 
 export const SECRET_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 export const VERSION_PATTERN = /^[0-9a-f]{32}$/;
-/** Soft-delete retention of the emulated vaults (Key Vault's default and maximum). */
-export const RECOVERABLE_DAYS = 90;
-export const RECOVERY_LEVEL = "Recoverable+Purgeable";
+/** A vault's soft-delete settings: retention 7..90 days, purge protection on or off. */
+export interface RecoveryPolicy {
+  readonly days: number;
+  readonly purgeProtection: boolean;
+}
+
+/** Key Vault's default: 90 days, purge allowed. */
+export const DEFAULT_RECOVERY: RecoveryPolicy = { days: 90, purgeProtection: false };
+
+/**
+ * The `recoveryLevel` Key Vault reports for a policy (spec DeletionRecoveryLevel: 90 days
+ * is "Recoverable", less is "CustomizedRecoverable"; "+Purgeable" unless purge protection).
+ */
+export function recoveryAttributes(policy: RecoveryPolicy): { recoveryLevel: string; recoverableDays: number } {
+  const base = policy.days >= 90 ? "Recoverable" : "CustomizedRecoverable";
+  return { recoveryLevel: policy.purgeProtection ? base : `${base}+Purgeable`, recoverableDays: policy.days };
+}
 
 const MAX_TAGS = 15;
 const MAX_TAG_NAME = 512;
@@ -96,6 +110,7 @@ export class SecretStore {
     private readonly now: () => number,
     private readonly settleMs: () => number = () => 0,
     private readonly backupKey: Buffer = randomBytes(32),
+    private readonly recovery: RecoveryPolicy = DEFAULT_RECOVERY,
   ) {}
 
   /** The unfinished transition of a name, if any. */
@@ -210,7 +225,7 @@ export class SecretStore {
     const deleted: DeletedSecretRecord = {
       secret: record,
       deletedDate,
-      scheduledPurgeDate: deletedDate + RECOVERABLE_DAYS * 86_400,
+      scheduledPurgeDate: deletedDate + this.recovery.days * 86_400,
     };
     this.live.delete(key);
     this.deleted.set(key, deleted);
@@ -244,6 +259,7 @@ export class SecretStore {
     const key = name.toLowerCase();
     if (this.transition(key) === "deleting") throw kvErrors.secretBeingDeleted(name);
     this.getDeleted(name);
+    if (this.recovery.purgeProtection) throw kvErrors.purgeProtected();
     this.deleted.delete(key);
     this.begin(key, "purging");
   }

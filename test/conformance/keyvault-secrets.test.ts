@@ -258,3 +258,37 @@ describe("backup and restore", () => {
     expect(res.json.error.code).toBe("SecretNotFound");
   });
 });
+
+describe("vault soft-delete settings", () => {
+  let protectedKv: KeyVaultEmulator;
+  const vault = "kv-conform-pp";
+  beforeAll(async () => {
+    protectedKv = await startKeyVaultEmulator({ vaults: [vault], softDelete: { retentionDays: 7, purgeProtection: true } });
+  });
+  afterAll(async () => protectedKv?.stop());
+  const pcall = (path: string, init: Parameters<typeof wire>[2] = {}) =>
+    wire(`${protectedKv.url(vault)}${path}${path.includes("?") ? "&" : "?"}${API}`, protectedKv.tls.caPem, init);
+
+  it(`a vault with 7 days' retention reports recoverableDays 7 and a "CustomizedRecoverable" level, and its deletions are scheduled 7 days out (${RECORDINGS.secrets}/secret_client__restore_secrets_and_recover_backups/recording_can_restore_a_secret.json: "CustomizedRecoverable+Purgeable", 7, scheduledPurgeDate = deletedDate + 604800; ${SPECS.secrets} DeletionRecoveryLevel)`, async () => {
+    const set = await pcall("/secrets/retained", { method: "PUT", body: { value: "v" } });
+    expect(set.json.attributes).toMatchObject({ recoveryLevel: "CustomizedRecoverable", recoverableDays: 7 });
+    const deleted = await pcall("/secrets/retained", { method: "DELETE" });
+    expect(deleted.json.scheduledPurgeDate - deleted.json.deletedDate).toBe(7 * 86_400);
+  });
+
+  it(`with purge protection a purge is refused 403 and the deleted secret stays recoverable (${SPECS.secrets} DeletionRecoveryLevel "Recoverable": "only the system can purge"; the service's message as quoted in published purge-protection bug reports)`, async () => {
+    await pcall("/secrets/protected", { method: "PUT", body: { value: "v" } });
+    await pcall("/secrets/protected", { method: "DELETE" });
+    const purge = await pcall("/deletedsecrets/protected", { method: "DELETE" });
+    expect(purge.status).toBe(403);
+    expect(purge.json.error.code).toBe("Forbidden");
+    expect(purge.json.error.message).toMatch(/^Operation "purge" is not allowed because purge protection is enabled for this vault\./);
+    expect((await pcall("/deletedsecrets/protected")).status).toBe(200);
+    expect((await pcall("/deletedsecrets/protected/recover", { method: "POST" })).status).toBe(200);
+  });
+
+  it(`the default vault is Key Vault's default: 90 days, "Recoverable+Purgeable" (${SPECS.secrets} DeletionRecoveryLevel)`, async () => {
+    const set = await call("/secrets/default-level", { method: "PUT", body: { value: "v" } });
+    expect(set.json.attributes).toMatchObject({ recoveryLevel: "Recoverable+Purgeable", recoverableDays: 90 });
+  });
+});
