@@ -473,11 +473,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   /** Runs at completion of a password PATCH: validate as the service does, let the test apply it, then record it. */
   const applyPassword = async (server: SqlServerState | PostgresServerState, password: string): Promise<void> => {
     const problem = passwordProblem(password, server.administratorLogin);
+    // The service's words, without saying which rule failed (a failed deployment's details show them).
     if (problem) {
-      throw new OperationFailedError(
-        "PasswordNotComplex",
-        `Password validation failed. The password does not meet policy requirements because it is not complex enough (${problem}).`,
-      );
+      throw new OperationFailedError("PasswordNotComplex", "Password validation failed. The password does not meet policy requirements because it is not complex enough.");
     }
     await emulator.onPasswordChange?.(server.id, server.administratorLogin, password);
     server.password = password;

@@ -82,6 +82,21 @@ describe("ARM: SQL server PATCH (long-running)", () => {
   });
 });
 
+describe("ARM: SQL server PATCH with a weak password", () => {
+  it(`the operation ends Failed with PasswordNotComplex and the service's message, and the password is unchanged (the service's failed-operation answer as published deployment logs quote it: {"status":"Failed","error":{…"code":"PasswordNotComplex"…}})`, async () => {
+    const server = arm.addSqlServer({ name: "sqlweak", administratorLogin: "sqladmin", password: "Initial#Passw0rd" });
+    const patch = await armCall(`${server.id}?api-version=2022-08-01-preview`, { method: "PATCH", body: { properties: { administratorLoginPassword: "weak" } } });
+    expect(patch.status).toBe(202);
+    const statuses = await pollStatus(patch.headers["azure-asyncoperation"] as string);
+    expect(statuses.at(-1)!.json).toMatchObject({
+      status: "Failed",
+      error: { code: "PasswordNotComplex", message: "Password validation failed. The password does not meet policy requirements because it is not complex enough." },
+    });
+    expect(statuses.map((s) => s.text).join("")).not.toContain("weak\"");
+    expect(server.password()).toBe("Initial#Passw0rd");
+  });
+});
+
 describe("ARM: PostgreSQL flexible server PATCH (long-running)", () => {
   it(`answers 202 with Azure-AsyncOperation (azureAsyncOperation) and Location (operationResults) under the subscription (${SPECS.postgres}/ServersUpdate.json)`, async () => {
     const server = arm.addPostgresFlexibleServer({ name: "pgconform", administratorLogin: "pgadmin", password: "Initial#Passw0rd" });
