@@ -38,7 +38,7 @@ async function tiedOutOfOrder(prefix: string) {
   throw new Error("could not write two versions in one second with descending ids");
 }
 
-describe(`keyturn under Key Vault's version listing (${RECORDINGS.secrets}/secret_client__list_secrets_in_various_ways/recording_can_retrieve_all_versions_of_a_secret_by_page.json)`, () => {
+describe(`keyturn under Key Vault's version listing (${RECORDINGS.secrets}/secret_client__list_secrets_in_various_ways/recording_can_retrieve_all_versions_of_a_secret_by_page.json; ${RECORDINGS.goSecrets}/TestSecretPreviousVersion.json)`, () => {
   it("status names the version written last as current when two versions share a second and list the other way round", async () => {
     const { client, name, first, second } = await tiedOutOfOrder("status-tie");
     const listed = (await versionsOf(client, name)).map((p) => p.version);

@@ -92,7 +92,7 @@ describe("versions", () => {
     expect(await versionsOf(client, "never-written")).toEqual([]);
   });
 
-  it(`GET without a version answers the version written last, whatever the list order (${RECORDINGS.secrets}/secret_client__create_read_update_and_delete_operations/recording_can_retrieve_the_latest_version_of_a_secret_value.json)`, async () => {
+  it(`GET without a version answers the version written last, whatever the id order (${RECORDINGS.goSecrets}/TestSecretPreviousVersion.json: d24b23… then 60005c… written in second 1760123458, GET answers 60005c…)`, async () => {
     const { name, second } = await twoVersionsInOneSecondOutOfIdOrder("latest");
     const latest = await client.getSecret(name);
     expect(latest.properties.version).toBe(second);

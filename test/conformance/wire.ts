@@ -7,6 +7,7 @@ import { request as httpsRequest } from "node:https";
 export const RECORDINGS = {
   secrets: "Azure/azure-sdk-assets js/sdk/keyvault/keyvault-secrets/recordings/node",
   keys: "Azure/azure-sdk-assets js/sdk/keyvault/keyvault-keys/recordings/node",
+  goSecrets: "Azure/azure-sdk-assets go/sdk/security/keyvault/azsecrets/testdata/recordings",
   /** The keys SDK's earlier nock recordings (2019, Azure/azure-sdk-for-js sdk/keyvault/keyvault-keys/recordings). */
   keysNock: "Azure/azure-sdk-for-js sdk/keyvault/keyvault-keys/recordings (nock, 2019)",
 } as const;
