@@ -7,7 +7,7 @@
 // the newest versions tie, only a GET of the latest says which one is current, and its
 // value is dropped unread (registered for redaction first). Nothing here returns a value.
 import type { SecretClient, SecretProperties } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 import { planFromTags } from "./engine.js";
 import { KeyturnError, NotFoundError } from "./errors.js";
 import { JournalState, JournalTag, journalName } from "./journal.js";
