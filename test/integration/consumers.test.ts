@@ -15,7 +15,6 @@
 //     Revisions_List.json (properties.active), Revisions_Restart.json (POST → 200),
 //     Replicas_Get.json (properties.createdTime, runningState).
 import { readFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONSUMER_API_VERSIONS, CONSUMER_ROLE_ACTIONS, CONSUMER_ROLE_NAME, ConsumerStatus, parseConsumers } from "../../core/consumers.js";
 import { ConfigurationError } from "../../core/errors.js";
@@ -125,61 +124,6 @@ describe("Consumers tag", () => {
     expect(infra).toEqual([...CONSUMER_ROLE_ACTIONS]);
     // The api-versions keyturn sends are ones the double (and the published specs) know.
     expect(CONSUMER_API_VERSIONS).toEqual({ "microsoft.web": "2024-04-01", "microsoft.app": "2025-01-01" });
-  });
-});
-
-/** A raw ARM call to the double, as a client that is not keyturn would make it. */
-function armCall(method: string, path: string, apiVersion: string, token: string | undefined = "t"): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(`${arm.url}${path}?api-version=${apiVersion}`);
-    const req = httpsRequest(url, { method, ca: arm.tls.caPem, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-describe("the ARM double's consumers answer as the published examples", () => {
-  it("App Service: the reference list of GetKeyVaultReferencesForAppSettings.json, and the refresh action", async () => {
-    await secretClientFor(kv, VAULT).setSecret("shape-secret", "shape-secret-value-0123456789");
-    const site = arm.consumers.addSite({ name: "app-shape", appSettings: { A: `@Microsoft.KeyVault(VaultName=${VAULT};SecretName=shape-secret)`, B: "@Microsoft.KeyVault(nonsense)", C: "plain" } });
-    await site.ready;
-    const web = CONSUMER_API_VERSIONS["microsoft.web"];
-    const list = await armCall("GET", `${site.id}/config/configreferences/appsettings`, web);
-    expect(list.status).toBe(200);
-    expect(list.body.value.map((r: any) => r.id)).toEqual([`${site.id}/config/configreferences/appsettings/A`, `${site.id}/config/configreferences/appsettings/B`]);
-    expect(list.body.value[0].properties).toMatchObject({ vaultName: VAULT, secretName: "shape-secret", status: "Resolved", source: "KeyVault" });
-    expect(list.body.value[1].properties.status).toBe("InvalidSyntax");
-    expect(JSON.stringify(list.body)).not.toContain("shape-secret-value");
-    expect((await armCall("POST", `${site.id}/config/configreferences/appsettings/refresh`, web)).status).toBe(200);
-    expect(site.refreshes()).toBe(1);
-    // ARM's front door: token, api-version, existence.
-    expect((await armCall("GET", `${site.id}/config/configreferences/appsettings`, web, "")).status).toBe(401);
-    expect((await armCall("GET", `${site.id}/config/configreferences/appsettings`, "2015-01-01")).body.error.code).toBe("InvalidApiVersionParameter");
-    expect((await armCall("GET", `${site.id.replace("app-shape", "app-none")}/config/configreferences/appsettings`, web)).body.error.code).toBe("ResourceNotFound");
-  });
-
-  it("Container Apps: Revisions_List.json, Revisions_Restart.json and Replicas_Get.json", async () => {
-    const app = arm.consumers.addContainerApp({ name: "shape-app", secrets: [{ name: "s", keyVaultUrl: `${kv.url(VAULT)}/secrets/shape-secret` }], replicas: 2 });
-    await app.ready;
-    const api = CONSUMER_API_VERSIONS["microsoft.app"];
-    const got = await armCall("GET", app.id, api);
-    expect(got.body.properties.configuration.secrets).toEqual([{ name: "s", keyVaultUrl: `${kv.url(VAULT)}/secrets/shape-secret`, identity: "system" }]);
-    const revisions = await armCall("GET", `${app.id}/revisions`, api);
-    expect(revisions.body.value).toHaveLength(1);
-    const revision = revisions.body.value[0];
-    expect(revision).toMatchObject({ type: "Microsoft.App/containerApps/revisions", properties: { active: true, trafficWeight: 100, replicas: 2 } });
-    const replicas = await armCall("GET", `${app.id}/revisions/${revision.name}/replicas`, api);
-    expect(replicas.body.value[0].properties).toMatchObject({ runningState: "Running" });
-    expect(replicas.body.value[0].properties.createdTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    const restart = await armCall("POST", `${app.id}/revisions/${revision.name}/restart`, api);
-    expect(restart).toEqual({ status: 200, body: undefined });
-    const after = await armCall("GET", `${app.id}/revisions/${revision.name}/replicas`, api);
-    expect(after.body.value.map((r: any) => r.name)).not.toContain(replicas.body.value[0].name);
-    expect((await armCall("POST", `${app.id}/revisions/nope/restart`, api)).status).toBe(404);
   });
 });
 
