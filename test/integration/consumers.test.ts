@@ -42,6 +42,8 @@ const armFaults = new FaultInjector();
 /** Every credential the accounts and vault ever held: none may reach a log line or a notification. */
 const seenValues = new Set<string>();
 const engines: TestEngine[] = [];
+/** What the CLI printed and the HTTP API answered, searched for values too. */
+const printed: string[] = [];
 
 beforeAll(async () => {
   [kv, arm] = await Promise.all([startKeyVaultEmulator({ vaults: [VAULT] }), startArmEmulator({ faults: armFaults })]);
@@ -56,6 +58,7 @@ afterAll(async () => {
   }
   const captured = engines
     .flatMap((e) => [...e.logs, ...e.notifier.sent.map((n) => JSON.stringify(n)), ...e.notifier.sent.map((n) => describeNotification(n).text)])
+    .concat(printed)
     .join("\n");
   expect(captured.length).toBeGreaterThan(0);
   for (const value of seenValues) expect(captured.includes(value), "a secret value reached captured output").toBe(false);
@@ -207,9 +210,10 @@ describe("rotation with consumers (storage-account-key, dual)", () => {
     expect(lagging).toMatchObject({ type: NotificationType.ConsumerLagging, secret: "billing-storage", willRetry: true, owner: "payments-oncall@contoso.com" });
     expect(lagging.consumers?.[0]).toMatchObject({ id: site.id, status: ConsumerStatus.Lagging, versions: [first.version] });
     // What on-call sees from `keyturn rotate` (and the HTTP API's body carries).
-    const printed = formatRotation(rotationResponse(blocked, "normal"));
-    expect(printed).toContain("skipped");
-    expect(printed).toContain(`consumer    ${site.id}: lagging at version ${first.version}`);
+    const cli = formatRotation(rotationResponse(blocked, "normal"));
+    printed.push(cli, JSON.stringify(rotationResponse(second, "normal")), formatRotation(rotationResponse(second, "normal")));
+    expect(cli).toContain("skipped");
+    expect(cli).toContain(`consumer    ${site.id}: lagging at version ${first.version}`);
     const text = describeNotification(lagging).text;
     expect(text).toContain(site.id);
     expect(text).toContain(`resolves version ${first.version}`);
