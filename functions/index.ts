@@ -13,7 +13,7 @@ for (const route of routes) {
     });
   } else if (route.trigger === "timer") {
     app.timer(route.name, {
-      schedule: route.schedule(),
+      schedule: route.schedule,
       handler: async (timer: Timer, context) => {
         await (await route.load())(timer, context);
       },

@@ -4,8 +4,6 @@
 // start loads nothing but this table.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { AppRole } from "../core/auth.js";
-import { DEFAULT_SWEEP_SCHEDULE } from "../core/config.js";
-import { parseSchedule } from "../core/ncrontab.js";
 import type { EventOutcome } from "./keyVaultEvents.js";
 
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
@@ -38,23 +36,16 @@ export interface EventGridRoute {
 export interface TimerRoute {
   readonly name: string;
   readonly trigger: "timer";
-  /** The NCRONTAB schedule, read from settings when the function is registered. */
-  schedule(): string;
+  /**
+   * The NCRONTAB schedule as registered: a `%SETTING%` reference, which the Functions host
+   * resolves from app settings and parses itself (NCrontab); the local host resolves it
+   * with core/config.ts and runs it with core/schedule.ts.
+   */
+  readonly schedule: string;
   load(): Promise<TimerHandler>;
 }
 
 export type Route = HttpRoute | EventGridRoute | TimerRoute;
-
-/** KEYTURN_SWEEP_SCHEDULE or the default, checked (a bad schedule fails registration with a clear message). */
-export function sweepSchedule(env: NodeJS.ProcessEnv = process.env): string {
-  const schedule = (env.KEYTURN_SWEEP_SCHEDULE ?? "").trim() || DEFAULT_SWEEP_SCHEDULE;
-  try {
-    parseSchedule(schedule);
-  } catch (error) {
-    throw new Error(`KEYTURN_SWEEP_SCHEDULE: ${(error as Error).message}`);
-  }
-  return schedule;
-}
 
 export const routes: readonly Route[] = [
   {
@@ -65,7 +56,7 @@ export const routes: readonly Route[] = [
   {
     name: "sweep",
     trigger: "timer",
-    schedule: () => sweepSchedule(),
+    schedule: "%KEYTURN_SWEEP_SCHEDULE%",
     load: async () => (await import("./sweep.js")).sweep,
   },
   {

@@ -8,8 +8,8 @@
 // Answers to Event Grid: 200 when every event was handled (rotated, skipped,
 // acknowledged failure), 400 for a malformed event (no redelivery), 500 when a
 // transient failure should be redelivered.
-//   - timer functions on their NCRONTAB schedule (UTC), one run at a time per function,
-//     as the Functions host runs them; and on demand with the Functions host's admin
+//   - timer functions on their NCRONTAB schedule (UTC; NCrontab's semantics, core/schedule.ts),
+//     one run at a time per function, as the Functions host runs them; and on demand with the Functions host's admin
 //     endpoint for non-HTTP functions, POST /admin/functions/<name> (function key when
 //     one is configured). Azure answers that call 202 and runs the function in the
 //     background; the local host waits and answers 200 with what the function returned
@@ -29,7 +29,8 @@ import { createLogger, type Logger } from "../core/log.js";
 import { parseEvent } from "../core/events.js";
 import { getRuntime } from "../core/runtime.js";
 import { redact } from "../core/redact.js";
-import { nextOccurrence, parseSchedule } from "../core/ncrontab.js";
+import { resolveSettingReference } from "../core/config.js";
+import { parseSchedule } from "../core/schedule.js";
 import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
 
 // @azure/functions is CommonJS; its classes are reached through the default export.
@@ -202,9 +203,17 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     return run;
   }
 
+  function nextRun(route: TimerRoute): Date | undefined {
+    try {
+      return parseSchedule(resolveSettingReference(route.schedule)).next(new Date());
+    } catch (error) {
+      throw new Error(`timer function ${route.name}, schedule ${route.schedule}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   function schedule(route: TimerRoute): void {
     if (closed) return;
-    const next = nextOccurrence(parseSchedule(route.schedule()), new Date());
+    const next = nextRun(route);
     if (!next) return;
     // setTimeout holds at most ~24.8 days: wake up and look again when it is further.
     const delay = Math.min(next.getTime() - Date.now(), 2 ** 31 - 1);
@@ -222,7 +231,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   if (opts.timers !== false) {
     for (const route of timerRoutes.values()) {
       schedule(route);
-      log.info("timer function scheduled", { functionName: route.name, schedule: route.schedule(), nextRun: scheduled.get(route.name)?.at.toISOString() });
+      log.info("timer function scheduled", { functionName: route.name, schedule: resolveSettingReference(route.schedule), nextRun: scheduled.get(route.name)?.at.toISOString() });
     }
   }
 
