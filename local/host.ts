@@ -25,13 +25,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import azureFunctions from "@azure/functions";
 import type { InvocationContext as InvocationContextType } from "@azure/functions";
-import { createLogger, type Logger } from "../core/log.js";
+import { createLogger, writeToDefaultSink, type LogLevel, type Logger } from "../core/log.js";
 import { parseEvent } from "../core/events.js";
 import { getRuntime } from "../core/runtime.js";
 import { redact } from "../core/redact.js";
 import { resolveSettingReference } from "../core/config.js";
 import { parseSchedule } from "../core/schedule.js";
-import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
+import { invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
 
 // @azure/functions is CommonJS; its classes are reached through the default export.
 const { HttpRequest, InvocationContext } = azureFunctions;
@@ -162,11 +162,17 @@ function headersOf(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-function newContext(functionName: string, log: Logger): InvocationContextType {
+/** The Functions host's log levels, as the console sink knows them. */
+const CONSOLE_LEVEL: Record<string, LogLevel> = { trace: "debug", debug: "debug", information: "info", warning: "warn", error: "error", critical: "error" };
+
+/** Locally, what a function logs through its context is printed as the Functions host's console would: the lines as they are. */
+function newContext(functionName: string): InvocationContextType {
   return new InvocationContext({
     invocationId: randomUUID(),
     functionName,
-    logHandler: (level, ...args) => log.info(args.map(String).join(" "), { functionLevel: level }),
+    logHandler: (level, ...args) => {
+      if (level !== "none") writeToDefaultSink(CONSOLE_LEVEL[level] ?? "info", args.map(String).join(" "));
+    },
   });
 }
 
@@ -192,7 +198,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     const run = (async () => {
       const started = Date.now();
       try {
-        const result = await (await route.load())({ isPastDue: pastDue }, newContext(route.name, log));
+        const result = await invokeTimerRoute(route, { isPastDue: pastDue }, newContext(route.name));
         log.info("timer function completed", { functionName: route.name, durationMs: Date.now() - started });
         return result;
       } finally {
@@ -282,7 +288,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         params,
         ...(body.length > 0 ? { body: { bytes: body } } : {}),
       });
-      const response = await invokeHttpRoute(compiled.route, request, newContext(compiled.route.name, log));
+      const response = await invokeHttpRoute(compiled.route, request, newContext(compiled.route.name));
       const headers: Record<string, string> = {};
       new Headers(response.headers as HeadersInit | undefined).forEach((v, k) => (headers[k] = v));
       res.writeHead(response.status ?? 200, headers);
@@ -333,8 +339,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       return;
     }
 
-    const handler = await route.load();
-    const outcomes = await Promise.allSettled(events.map((e) => handler(e, newContext(route.name, log))));
+    const outcomes = await Promise.allSettled(events.map((e) => invokeEventRoute(route, e, newContext(route.name))));
     const failed = outcomes.find((o) => o.status === "rejected");
     if (failed) {
       // A transient failure: Event Grid redelivers the batch; handled events are
