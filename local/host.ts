@@ -8,8 +8,8 @@
 // Answers to Event Grid: 200 when every event was handled (rotated, skipped,
 // acknowledged failure), 400 for a malformed event (no redelivery), 500 when a
 // transient failure should be redelivered.
-//   - timer functions on their NCRONTAB schedule (UTC; NCrontab's semantics, core/schedule.ts),
-//     one run at a time per function, as the Functions host runs them; and on demand with the Functions host's admin
+//   - timer functions on their NCRONTAB schedule (UTC), one run at a time per function,
+//     as the Functions host runs them; and on demand with the Functions host's admin
 //     endpoint for non-HTTP functions, POST /admin/functions/<name> (function key when
 //     one is configured). Azure answers that call 202 and runs the function in the
 //     background; the local host waits and answers 200 with what the function returned
@@ -29,9 +29,8 @@ import { createLogger, writeToDefaultSink, type LogLevel, type Logger } from "..
 import { parseEvent } from "../core/events.js";
 import { getRuntime } from "../core/runtime.js";
 import { redact } from "../core/redact.js";
-import { resolveSettingReference } from "../core/config.js";
-import { parseSchedule } from "../core/schedule.js";
-import { invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
+import { startTimerFunctions } from "./timers.js";
+import { invokeEventRoute, invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
 
 // @azure/functions is CommonJS; its classes are reached through the default export.
 const { HttpRequest, InvocationContext } = azureFunctions;
@@ -183,63 +182,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   const eventRoutes = new Map(routes.filter((r): r is EventGridRoute => r.trigger === "eventGrid").map((r) => [r.name.toLowerCase(), r]));
   const timerRoutes = new Map(routes.filter((r): r is TimerRoute => r.trigger === "timer").map((r) => [r.name.toLowerCase(), r]));
 
-  // ---- timer functions ------------------------------------------------------------------
-  /** A run in progress per function: like the Functions host, one at a time. */
-  const running = new Map<string, Promise<unknown>>();
-  const scheduled = new Map<string, { at: Date; timer: NodeJS.Timeout }>();
-  let closed = false;
-
-  function runTimer(name: string, pastDue = false): Promise<unknown> {
-    const route = timerRoutes.get(name.toLowerCase());
-    if (!route) return Promise.reject(new HttpError(404, `no timer function named '${name.slice(0, 64)}'`));
-    const key = route.name.toLowerCase();
-    const current = running.get(key);
-    if (current) return current; // already running: callers share the run
-    const run = (async () => {
-      const started = Date.now();
-      try {
-        const result = await invokeTimerRoute(route, { isPastDue: pastDue }, newContext(route.name));
-        log.info("timer function completed", { functionName: route.name, durationMs: Date.now() - started });
-        return result;
-      } finally {
-        running.delete(key);
-      }
-    })();
-    running.set(key, run);
-    return run;
-  }
-
-  function nextRun(route: TimerRoute): Date | undefined {
-    try {
-      return parseSchedule(resolveSettingReference(route.schedule)).next(new Date());
-    } catch (error) {
-      throw new Error(`timer function ${route.name}, schedule ${route.schedule}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-
-  function schedule(route: TimerRoute): void {
-    if (closed) return;
-    const next = nextRun(route);
-    if (!next) return;
-    // setTimeout holds at most ~24.8 days: wake up and look again when it is further.
-    const delay = Math.min(next.getTime() - Date.now(), 2 ** 31 - 1);
-    const timer = setTimeout(() => {
-      if (Date.now() + 1000 < next.getTime()) return schedule(route);
-      runTimer(route.name).catch((error: unknown) =>
-        log.error("timer function failed", { functionName: route.name, error: redact(String((error as Error)?.message ?? error)) }),
-      );
-      schedule(route);
-    }, delay);
-    timer.unref();
-    scheduled.set(route.name, { at: next, timer });
-  }
-
-  if (opts.timers !== false) {
-    for (const route of timerRoutes.values()) {
-      schedule(route);
-      log.info("timer function scheduled", { functionName: route.name, schedule: resolveSettingReference(route.schedule), nextRun: scheduled.get(route.name)?.at.toISOString() });
-    }
-  }
+  const timers = startTimerFunctions([...timerRoutes.values()], { log, newContext, schedule: opts.timers !== false });
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const name = decodeURIComponent(url.pathname.slice("/admin/functions/".length));
@@ -261,7 +204,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       return sendProblem(res, 405, `${req.method} is not allowed on the admin endpoint`);
     }
     await readBody(req); // Azure's body is {"input": ""}: nothing in it for a timer
-    const result = await runTimer(name);
+    const result = await timers.run(name);
     res.writeHead(200, { "content-type": "application/json" });
     res.end(redact(JSON.stringify(result ?? null)));
   }
@@ -386,13 +329,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     url,
     port,
     webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
-    runTimer: (functionName) => runTimer(functionName),
-    nextRuns: () => Object.fromEntries([...scheduled].map(([name, s]) => [name, s.at.toISOString()])),
+    runTimer: (functionName) => timers.run(functionName),
+    nextRuns: () => timers.nextRuns(),
     close: () =>
       new Promise<void>((resolve) => {
-        closed = true;
-        for (const s of scheduled.values()) clearTimeout(s.timer);
-        scheduled.clear();
+        timers.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
