@@ -60,11 +60,15 @@ export interface KeyturnConfig {
   readonly keyVaultLimitScale: number;
 }
 
-/** A setting that is missing, malformed or inconsistent with another; `setting` names it. */
+/**
+ * A setting that is missing, malformed or inconsistent with another; `setting` names it.
+ * Internal, not Configuration (a secret's bad tags, the owner's to fix): a caller cannot
+ * fix the app's settings, so HTTP answers 500 and nothing retries it as transient.
+ */
 export class ConfigError extends KeyturnError {
   readonly setting: string;
   constructor(setting: string, message: string) {
-    super(ErrorKind.Configuration, message.startsWith(setting) ? message : `${setting}: ${message}`);
+    super(ErrorKind.Internal, message.startsWith(setting) ? message : `${setting}: ${message}`);
     this.name = "ConfigError";
     this.setting = setting;
   }
