@@ -5,7 +5,7 @@ import type { TokenCredential } from "@azure/core-auth";
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../../rotators/registry.js";
+import type { RotatorRegistry } from "../registry.js";
 import type { KeyturnConfig } from "../config.js";
 import type { AzureClientOptions } from "../rotator.js";
 import type { VaultRef } from "../vaults.js";

@@ -9,7 +9,7 @@ import azureFunctions from "@azure/functions";
 import type { LogLevel as FunctionsLogLevel } from "@azure/functions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setDefaultLogSink } from "../../core/log.js";
-import { resetRuntime } from "../../core/runtime.js";
+import { resetRuntime } from "../../app/runtime.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../../functions/routes.js";
 import { eventGridSchemaEvent } from "../fixtures/events.js";
@@ -137,7 +137,7 @@ describe("function invocations log through their InvocationContext", () => {
   });
 
   it("outside an invocation (CLI, local host) lines still go to the console", async () => {
-    const { getRuntime } = await import("../../core/runtime.js");
+    const { getRuntime } = await import("../../app/runtime.js");
     (await getRuntime()).log.info("outside any invocation", { step: "check" });
     expect(console.some((line) => line.includes("outside any invocation"))).toBe(true);
   });
