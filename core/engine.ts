@@ -1,9 +1,10 @@
 // The rotation engine: runs the protocol of ARCHITECTURE.md once, for every trigger
 // (Event Grid, HTTP, sweep, CLI):
 //
-//   lock → load → [skip if stale] → plan → [roll forward a journal] → check current →
-//   create → journal (single kinds that change a provider) → apply → verify → commit →
-//   [revoke] → notify
+//   lock → load → [skip if stale, unmanaged or paused] (core/preamble.ts) → plan →
+//   [read the journal; roll it forward] → [loop guard] → check current → create →
+//   journal (single kinds that change a provider) → apply → verify → commit → [revoke] →
+//   notify
 //
 // Invariant: at every instant the latest version of the secret holds a credential
 // that works at the provider, or a pending journal holds the one that does. Each step
@@ -17,13 +18,13 @@ import {
   JournalError,
   KeyturnError,
   NotFoundError,
-  RotationInProgressError,
   TransientError,
   classify,
   describeError,
 } from "./errors.js";
+import { blockingConsumers, bringConsumersToVersion, parseConsumers, targetVersion, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
 import { commitJournal, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
-import { lockKey, type RotationLock } from "./lock.js";
+import type { LockLease, RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { registerSecret } from "./redact.js";
@@ -41,7 +42,6 @@ import {
   MAX_TAGS,
   Tag,
   isManaged,
-  isPaused,
   parseTag,
   resourceTypeOf,
   tagValue,
@@ -49,34 +49,31 @@ import {
   withTag,
   type Tags,
 } from "./tags.js";
+import { ObjectKind, PreambleSkip, guarded, isAutomatic, type Trigger } from "./preamble.js";
 import type { VaultRef } from "./vaults.js";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 
 export const Step = {
   Lock: "lock",
   Load: "load",
   Plan: "plan",
+  /** Single-credential kinds: read the journal (a pending one is rolled forward). */
+  ReadJournal: "read-journal",
   CheckCurrent: "check-current",
   Create: "create",
+  /** Single-credential kinds: write the new value to the journal before the provider sees it. */
   Journal: "journal",
   Apply: "apply",
   Verify: "verify",
   Commit: "commit",
   Revoke: "revoke",
+  /** Before a dual kind regenerates, and after every commit: the Consumers tag's apps (core/consumers.ts). */
+  Consumers: "consumers",
   Notify: "notify",
 } as const;
 export type Step = (typeof Step)[keyof typeof Step];
 
-export const TriggerKind = { Event: "event", Http: "http", Sweep: "sweep", Cli: "cli" } as const;
-export type TriggerKind = (typeof TriggerKind)[keyof typeof TriggerKind];
-
-export interface Trigger {
-  readonly kind: TriggerKind;
-  /** Event id, invocation id or request id: correlates logs and notifications. */
-  readonly id: string;
-  /** Event type, or the operator's reason. */
-  readonly detail?: string;
-}
+export { TriggerKind, type Trigger } from "./preamble.js";
 
 export interface RotationRequest {
   readonly vault: VaultRef;
@@ -90,12 +87,14 @@ export interface RotationRequest {
 }
 
 export const SkipReason = {
-  StaleEvent: "stale-event",
+  StaleEvent: PreambleSkip.StaleEvent,
   Unmanaged: "unmanaged",
-  Paused: "paused",
+  Paused: PreambleSkip.Paused,
   RecentlyRotated: "recently-rotated",
   /** A journal left pending by a rotation that had in fact committed was marked; nothing else was due. */
   JournalFinished: "journal-finished",
+  /** A dual kind: a consumer still resolves an older version; nothing regenerated, the owner was told, the next trigger retries. */
+  ConsumerLagging: "consumer-lagging",
 } as const;
 export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
 
@@ -121,6 +120,8 @@ export interface RotationResult {
    * when the kind cannot revoke: the operator must do it at the provider.
    */
   readonly revoked?: boolean;
+  /** The Consumers tag's apps: after a commit, whether each took the new version; when skipped for a lagging consumer, the ones that block. */
+  readonly consumers?: readonly ConsumerOutcome[];
 }
 
 export interface EngineDeps {
@@ -133,15 +134,18 @@ export interface EngineDeps {
   readonly log: Logger;
   secretClient(vaultUrl: string): Promise<SecretClient>;
   now?(): Date;
+  /** How long consumers get to show a version after a refresh (default core/consumers.ts). */
+  consumerTiming?: ConsumerTiming;
   /** Called as each step begins (tracing; crash tests stop the process here). */
   onStep?(step: Step, request: RotationRequest): void | Promise<void>;
 }
 
 export interface RotationPlan {
-  readonly rotator: Rotator<unknown>;
+  readonly rotator: Rotator<unknown, unknown>;
   readonly params: unknown;
   readonly validityDays: number;
   readonly owner: string | undefined;
+  readonly consumers: readonly ConsumerRef[];
 }
 
 const DAY_MS = 86_400_000;
@@ -149,7 +153,7 @@ const DAY_MS = 86_400_000;
 /** Resolve the rotator and its parameters from tags. Pure; throws ConfigurationError naming the tag. */
 export function planFromTags(tags: Tags, registry: RotatorRegistry): RotationPlan {
   const kind = tagValue(tags, Tag.Rotator);
-  let rotator: Rotator<unknown> | undefined;
+  let rotator: Rotator<unknown, unknown> | undefined;
   if (kind !== undefined) {
     rotator = registry.get(kind);
     if (!rotator) throw new ConfigurationError(`unknown rotator '${kind.slice(0, 64)}'; known: ${registry.kinds.join(", ")}`, Tag.Rotator);
@@ -165,7 +169,7 @@ export function planFromTags(tags: Tags, registry: RotatorRegistry): RotationPla
   }
   const validityDays = parseTag(tags, Tag.ValidityPeriodDays, validityDaysSchema);
   const params = rotator.parse(tags);
-  return { rotator, params, validityDays, owner: tagValue(tags, Tag.Owner) };
+  return { rotator, params, validityDays, owner: tagValue(tags, Tag.Owner), consumers: parseConsumers(tags) };
 }
 
 function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
@@ -182,8 +186,19 @@ function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
   };
 }
 
-function isAutomatic(trigger: Trigger): boolean {
-  return trigger.kind === TriggerKind.Event || trigger.kind === TriggerKind.Sweep;
+/** The fields every notification about this secret carries. */
+function notice(req: RotationRequest, plan: RotationPlan, current: CurrentSecret) {
+  return {
+    vault: req.vault.name,
+    vaultUrl: req.vault.url,
+    secret: req.secret,
+    version: current.version,
+    rotator: plan.rotator.kind,
+    trigger: req.trigger.kind,
+    triggerId: req.trigger.id,
+    mode: req.mode,
+    ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
+  };
 }
 
 export interface Engine {
@@ -205,20 +220,6 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
-    const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id });
-    // The vault's client loads (on a cold instance: the SDK) while the lock's calls travel.
-    const clientReady = deps.secretClient(req.vault.url);
-    clientReady.catch(() => undefined); // awaited below once the lock is held; a failure surfaces there
-    const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, req.secret));
-    if (!lease) {
-      log.info("rotation already in progress", { step: Step.Lock });
-      throw new RotationInProgressError(`a rotation of ${req.secret} is already in progress`, deps.lock.retryAfterSeconds);
-    }
-
-    // Before every write: a lease that could not be renewed may now be someone else's.
-    const stillHeld = () => {
-      if (lease.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
-    };
     let step: Step = Step.Load;
     // Every step boundary is announced: an observer may trace it (and the crash tests
     // kill the process right there).
@@ -226,33 +227,48 @@ export function createEngine(deps: EngineDeps): Engine {
       step = next;
       await deps.onStep?.(next, req);
     };
-    let current: CurrentSecret | undefined;
+    let client: SecretClient;
+    let latest: CurrentSecret | undefined;
     let plan: RotationPlan | undefined;
     // Set once a single-credential kind may have changed the provider: a permanent
     // failure from then on gives the provider its previous credential back.
     let rollBack: (() => Promise<void>) | undefined;
-    try {
-      const client = await clientReady;
-      current = await loadCurrent(client, req.vault, req.secret);
-      const base = { vault: req.vault.name, secret: req.secret, version: current.version };
+    const skip = (reason: SkipReason, extra: { rotator?: string; consumers?: readonly ConsumerOutcome[] } = {}): RotationResult => ({
+      status: "skipped",
+      reason,
+      ...extra,
+      vault: req.vault.name,
+      secret: req.secret,
+      version: latest?.version ?? "",
+    });
 
-      // Idempotency: an event about a version that is no longer the latest was
-      // already acted on (by us or by someone else).
-      if (req.expectedVersion && req.expectedVersion !== current.version) {
-        log.info("event is about an older version; nothing to do", { step: Step.Load, version: req.expectedVersion });
-        return { status: "skipped", reason: SkipReason.StaleEvent, ...base };
-      }
-      if (!isManaged(current.tags)) {
+    return guarded<CurrentSecret, RotationResult>(deps, { ...req, name: req.secret }, {
+      what: ObjectKind.Secret,
+      busy: `a rotation of ${req.secret} is already in progress`,
+      load: async () => {
+        client = await deps.secretClient(req.vault.url);
+        latest = await loadCurrent(client, req.vault, req.secret);
+        return { object: latest, version: latest.version, tags: latest.tags };
+      },
+      skipped: (reason) => skip(reason),
+      admit: ({ tags }, log) => {
+        if (isManaged(tags)) return undefined;
         if (isAutomatic(req.trigger)) {
           log.debug("secret carries no rotation tags; not managed by keyturn", { step: Step.Load });
-          return { status: "skipped", reason: SkipReason.Unmanaged, ...base };
+          return skip(SkipReason.Unmanaged);
         }
         throw new ConfigurationError("the secret has no rotation tags (Rotator, ValidityPeriodDays, ProviderAddress)");
-      }
-      if (isAutomatic(req.trigger) && isPaused(current.tags)) {
-        log.info("rotation paused by tag", { step: Step.Load });
-        return { status: "skipped", reason: SkipReason.Paused, ...base };
-      }
+      },
+      failed,
+      work: ({ log, lease, loaded, tooRecent }) => work(log, lease, loaded.object, tooRecent),
+    });
+
+    async function work(log: Logger, lease: LockLease, current: CurrentSecret, tooRecent: (createdOn: Date | undefined) => boolean): Promise<RotationResult> {
+      // Before every write: a lease that could not be renewed may now be someone else's.
+      const stillHeld = () => {
+        if (lease.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
+      };
+      const base = { vault: req.vault.name, secret: req.secret, version: current.version };
 
       await enter(Step.Plan);
       plan = planFromTags(current.tags, deps.registry);
@@ -262,13 +278,13 @@ export function createEngine(deps: EngineDeps): Engine {
       // A journal left by an interrupted rotation is finished first.
       let journal: JournalEntry | undefined;
       if (journals(rotator) || req.pendingJournal) {
-        await enter(Step.Journal);
+        await enter(Step.ReadJournal);
         journal = await readJournal(client, req.secret);
         if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
           if (journal.pending.secretValue === current.value) {
             // The commit happened; only the journal's own bookkeeping was lost.
             await commitJournal(client, journal);
-            rlog.info("journal was already committed; marked it", { step: Step.Journal });
+            rlog.info("journal was already committed; marked it", { step: Step.ReadJournal });
             journal = undefined;
             // The sweep hands every pending journal to the engine, naming no version. This
             // one recorded a rotation that is complete (`current` is its result), so there
@@ -277,16 +293,16 @@ export function createEngine(deps: EngineDeps): Engine {
             // by the next daily sweep). A caller that names the current version (an event
             // about it) or a person (HTTP, CLI) still gets the rotation it asked for.
             if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-              return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
+              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
             }
           } else if (!journals(rotator)) {
             // A kind that changes no provider (a journal an earlier keyturn wrote): its value
             // never became a credential anywhere, so there is nothing to roll forward.
             await commitJournal(client, journal, JournalState.RolledBack);
-            rlog.info("journal of a kind that changes no provider was left pending; marked it rolled back", { step: Step.Journal });
+            rlog.info("journal of a kind that changes no provider was left pending; marked it rolled back", { step: Step.ReadJournal });
             journal = undefined;
             if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-              return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
+              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
             }
           } else {
             throw new JournalError(
@@ -299,9 +315,10 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       const rollForward = journal !== undefined;
 
-      if (!rollForward && isAutomatic(req.trigger) && current.createdOn && now().getTime() - current.createdOn.getTime() < deps.config.rotationGuardMs) {
+      // The loop guard; a journal to roll forward is finished whatever its age.
+      if (!rollForward && tooRecent(current.createdOn)) {
         rlog.info("latest version is younger than the rotation guard; not rotating again", { step: Step.Plan });
-        return { status: "skipped", reason: SkipReason.RecentlyRotated, rotator: rotator.kind, ...base };
+        return skip(SkipReason.RecentlyRotated, { rotator: rotator.kind });
       }
 
       const started = now();
@@ -340,17 +357,38 @@ export function createEngine(deps: EngineDeps): Engine {
       }
 
       let pending: PendingCredential;
+      // What checkCurrent learned, for the later steps. Never journaled: a roll-forward
+      // has none, and the rotator reads what it needs again.
+      let facts: unknown;
       if (journal) {
         pending = journal.pending;
-        rlog.warn("rolling forward a rotation that was interrupted", { step: Step.Journal, version: journal.supersedes });
+        rlog.warn("rolling forward a rotation that was interrupted", { step: Step.ReadJournal, version: journal.supersedes });
       } else {
         // Before changing anything, prove that the credential we hold works: never
         // act on a target we cannot prove is the one this secret belongs to.
         await enter(Step.CheckCurrent);
-        await rotator.checkCurrent?.(ctx, params, current);
+        facts = await rotator.checkCurrent?.(ctx, params, current);
+        if (rotator.model === CredentialModel.Dual && req.mode === "normal" && plan.consumers.length > 0) {
+          // The credential about to be regenerated is the one older versions hold: every
+          // consumer must resolve the latest version first. A lagging one is reported
+          // once per trigger and skipped (not failed), so Event Grid does not redeliver
+          // in a storm; the daily sweep finds the secret still due and tries again.
+          await enter(Step.Consumers);
+          const blocking = blockingConsumers(await bringConsumersToVersion(ctx, plan.consumers, targetVersion(req.vault, req.secret, current), deps.consumerTiming));
+          if (blocking.length > 0) {
+            await deps.notifier.notify({
+              ...notice(req, plan, current),
+              type: NotificationType.ConsumerLagging,
+              step: Step.Consumers,
+              willRetry: true,
+              consumers: blocking,
+            });
+            return skip(SkipReason.ConsumerLagging, { rotator: rotator.kind, consumers: blocking });
+          }
+        }
         await enter(Step.Create);
         stillHeld();
-        pending = await rotator.create(ctx, params, current);
+        pending = await rotator.create(ctx, params, current, facts);
         registerSecret(pending.secretValue);
         if (journals(rotator)) {
           await enter(Step.Journal);
@@ -367,15 +405,17 @@ export function createEngine(deps: EngineDeps): Engine {
         const applied = journal!;
         const previous = current;
         const restore: PendingCredential = { credentialId: previousCredentialId, secretValue: previous.value };
+        const known = facts;
         rollBack = async () => {
-          await rotator.apply!(ctx, params, restore, previous);
-          await rotator.verify(ctx, params, restore);
+          const restored = (await rotator.apply!(ctx, params, restore, previous, known)) ?? known;
+          await rotator.verify(ctx, params, restore, restored);
           await commitJournal(client, applied, JournalState.RolledBack);
         };
-        await rotator.apply(ctx, params, pending, current);
+        // What the operation showed replaces what checkCurrent read.
+        facts = (await rotator.apply(ctx, params, pending, current, facts)) ?? facts;
       }
       await enter(Step.Verify);
-      await rotator.verify(ctx, params, pending);
+      await rotator.verify(ctx, params, pending, facts);
 
       await enter(Step.Commit);
       stillHeld();
@@ -409,6 +449,13 @@ export function createEngine(deps: EngineDeps): Engine {
         revoked = rotator.revoke !== undefined || rotator.model === CredentialModel.Single;
       }
 
+      // Consumers pick the new version up; their failures are reported, never undone.
+      let consumers: ConsumerOutcome[] | undefined;
+      if (plan.consumers.length > 0) {
+        await enter(Step.Consumers);
+        consumers = await bringConsumersToVersion(ctx, plan.consumers, targetVersion(req.vault, req.secret, { version, createdOn: committed.properties.createdOn ?? started }), deps.consumerTiming);
+      }
+
       const result: RotationResult = {
         status: "rotated",
         vault: req.vault.name,
@@ -421,6 +468,7 @@ export function createEngine(deps: EngineDeps): Engine {
         rotator: rotator.kind,
         rolledForward: rollForward,
         ...(revoked !== undefined ? { revoked } : {}),
+        ...(consumers ? { consumers } : {}),
       };
       await enter(Step.Notify);
       await deps.notifier.notify({
@@ -439,9 +487,13 @@ export function createEngine(deps: EngineDeps): Engine {
         ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
         expiresOn: expiresOn.toISOString(),
         rolledForward: rollForward,
+        ...(consumers ? { consumers } : {}),
       });
       return result;
-    } catch (raw) {
+    }
+
+    /** Any failure under the lock: tell the owner (and give the provider its previous credential back when it may hold the new one). */
+    async function failed(raw: unknown, log: Logger): Promise<KeyturnError> {
       const error = classify(raw, step);
       const fields = { step, rotator: plan?.rotator.kind, errorKind: error.kind, error: describeError(error) };
       if (error.kind === ErrorKind.NotFound || error.kind === ErrorKind.Conflict || error.kind === ErrorKind.BadRequest) {
@@ -475,13 +527,13 @@ export function createEngine(deps: EngineDeps): Engine {
             });
           }
         }
-        const owner = plan?.owner ?? (current ? tagValue(current.tags, Tag.Owner) : undefined);
+        const owner = plan?.owner ?? (latest ? tagValue(latest.tags, Tag.Owner) : undefined);
         await deps.notifier.notify({
           type: NotificationType.RotationFailed,
           vault: req.vault.name,
           vaultUrl: req.vault.url,
           secret: req.secret,
-          ...(current ? { version: current.version } : {}),
+          ...(latest ? { version: latest.version } : {}),
           ...(plan ? { rotator: plan.rotator.kind } : {}),
           trigger: req.trigger.kind,
           triggerId: req.trigger.id,
@@ -494,9 +546,7 @@ export function createEngine(deps: EngineDeps): Engine {
           ...(rolledBack !== undefined ? { rolledBack } : {}),
         });
       }
-      throw error;
-    } finally {
-      await lease.release();
+      return error;
     }
   }
 

@@ -86,7 +86,7 @@ type targetResourceType = {
 
 @export()
 @description('Resource types a keyturn role assignment may be scoped to. Never a subscription or a resource group.')
-type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices'
+type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices' | 'Microsoft.Web/sites' | 'Microsoft.App/containerApps'
 
 @export()
 @description('Principals that receive roles. keyturn: the function app\'s user-assigned identity. eventGridDeadLetter: the identity the Key Vault system topics use to write dead letters.')

@@ -16,7 +16,7 @@ import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/ke
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type Rotator } from "../../core/rotator.js";
 import { rotators } from "../../rotators/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
