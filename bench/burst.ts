@@ -25,10 +25,6 @@ import { cpuSeconds, peakRssMiB, startBenchHost, type HostMode } from "./lib/hos
 import { keyVaultThrottle, secretClientFor } from "../test/support/keyvault.js";
 
 const RETRY_DELAYS_MS = [10_000, 30_000, 60_000];
-/** Kinds whose provider change waits for a long-running ARM operation the double answers InProgress once (the PATCH of the server; measured p50 2.8–3.2 s, Cosmos DB's regenerateKey 0.6 s). */
-const LONG_RUNNING_KINDS = new Set<BenchKind>(["sql-server-admin", "postgres-flexible-admin"]);
-/** @azure/core-lro's poll interval when the answer's Retry-After is 0 or absent (POLL_INTERVAL_IN_MS). */
-const SDK_POLL_INTERVAL_MS = 2_000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 
 export interface BurstOptions {
@@ -88,13 +84,6 @@ export interface BurstFigures {
   readonly rotationLatencyMs: { readonly p50: number; readonly p95: number; readonly max: number };
   /** The same, median by kind (the long-running ARM operations show here). */
   readonly rotationLatencyP50ByKindMs: Record<string, number>;
-  /**
-   * A floor from the deliveries in flight: the kinds whose provider change is a long-running
-   * ARM operation wait at least one SDK poll interval (2 s when ARM's Retry-After is 0 or
-   * absent) while holding a delivery; so the burst takes at least that wait times their
-   * number over the deliveries in flight, s.
-   */
-  readonly concurrencyFloorS: number;
   readonly hostPeakRssMiB: number | undefined;
   /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
   readonly hostCpuCores: number | undefined;
@@ -339,7 +328,6 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       max: round(percentile(rotationLatencies, 100), 0),
     },
     rotationLatencyP50ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 50), 0)])),
-    concurrencyFloorS: round((seeded.filter((x) => LONG_RUNNING_KINDS.has(x.kind)).length * SDK_POLL_INTERVAL_MS) / o.concurrency / 1000, 1),
     hostPeakRssMiB: hostPeak,
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     benchCpuCores: round((benchCpu.user + benchCpu.system) / 1e6 / ((lastAckAt - t0) / 1000), 2),
