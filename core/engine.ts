@@ -242,11 +242,15 @@ export function createEngine(deps: EngineDeps): Engine {
       version: latest?.version ?? "",
     });
 
+    // The vault's client loads (on a cold instance: its SDK) while the lock's calls travel.
+    const clientReady = deps.secretClient(req.vault.url);
+    clientReady.catch(() => undefined); // a failure surfaces in load(), once the lock is held
+
     return guarded<CurrentSecret, RotationResult>(deps, { ...req, name: req.secret }, {
       what: ObjectKind.Secret,
       busy: `a rotation of ${req.secret} is already in progress`,
       load: async () => {
-        client = await deps.secretClient(req.vault.url);
+        client = await clientReady;
         latest = await loadCurrent(client, req.vault, req.secret);
         return { object: latest, version: latest.version, tags: latest.tags };
       },
