@@ -281,7 +281,10 @@ export function createEngine(deps: EngineDeps): Engine {
 
       // A journal left by an interrupted rotation is finished first.
       let journal: JournalEntry | undefined;
-      if (journals(rotator) || req.pendingJournal) {
+      // A kind that changes no provider writes no journal, but one an earlier keyturn
+      // left may still be pending: the sweep (which lists it) and a person's request
+      // (HTTP, CLI: rare) look; events, the burst's bulk, do not spend the read.
+      if (journals(rotator) || req.pendingJournal || !isAutomatic(req.trigger)) {
         await enter(Step.ReadJournal);
         journal = await readJournal(client, req.secret);
         if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
