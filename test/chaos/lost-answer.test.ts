@@ -13,10 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JournalState, readJournal } from "../../core/journal.js";
 import { FaultInjector, type ApplyOptions, type RequestDescriptor } from "../../emulators/faults.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
-import { generateSecret } from "../../core/generate.js";
-import { CredentialModel, type Rotator } from "../../core/rotator.js";
-import { rotators } from "../../rotators/index.js";
-import { createRegistry } from "../../core/registry.js";
+import { journalingRegistry, memoryProvider as provider } from "../support/memory-rotator.js";
 import { testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
@@ -44,18 +41,6 @@ class LosingFaults extends FaultInjector {
 
 const VAULT = "lost-kv";
 
-/** A single-credential kind whose provider is a map in this process: it journals, as every kind that changes a provider does. */
-const provider = new Map<string, string>();
-const memoryPasswordRotator: Rotator<undefined> = {
-  kind: "memory-password",
-  model: CredentialModel.Single,
-  description: "a password held by an in-process provider (test)",
-  tags: [],
-  parse: () => undefined,
-  create: async () => ({ credentialId: undefined, secretValue: generateSecret(32) }),
-  apply: async (ctx, _p, pending, current) => void provider.set(current.name, pending.secretValue),
-  verify: async () => undefined,
-};
 let kv: KeyVaultEmulator;
 let faults: LosingFaults;
 
@@ -90,7 +75,7 @@ describe("a Key Vault write whose answer is lost", () => {
     const client = secretClientFor(kv, VAULT);
     const seeded = kv.seedSecret(VAULT, "lost-journal", "Seed-value-0123456789-abcdefghij!", { tags: { Rotator: "memory-password", ValidityPeriodDays: "60" } });
     faults.match = (d) => d.operation === "SetSecret" && d.path.startsWith("/secrets/keyturn-journal-lost-journal");
-    const { engine } = testEngine(kv, { registry: createRegistry({ ...rotators, "memory-password": memoryPasswordRotator }) });
+    const { engine } = testEngine(kv, { registry: journalingRegistry });
 
     await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "lost-journal", expectedVersion: seeded.version, mode: "normal", trigger: { kind: "event", id: "e2" } });
 
