@@ -78,17 +78,31 @@ export interface VaultAccess {
 /**
  * The engine's Key Vault access, by what the vault opts into. Secrets: read each secret
  * and its tags (GetSecret, lists), write the new version and the journal (SetSecret), tag
- * changes (journal state, `keyturn pause`: UpdateSecret); the posture audit reads the
- * vault's own properties (soft delete, purge protection, RBAC mode). Never delete, purge,
- * backup or restore. Certificates and keys: only renewal and rotation, never the crypto
+ * changes (journal state, `keyturn pause`: UpdateSecret). The posture audit, which runs
+ * on every allow-listed vault, reads the vault's own properties (soft delete, purge
+ * protection, RBAC mode) and the metadata of its certificates and keys (expiry, policy,
+ * issuer, rotation policy: no private material, no crypto), so those reads are on this
+ * role too. Never delete, purge, backup or restore. Certificates and keys: only renewal and rotation, never the crypto
  * operations (decrypt, unwrap, sign) a Crypto Officer holds.
  */
 export const VaultAccessByScope = {
   secrets: {
     roleName: "keyturn Secret Rotator",
-    operations: ["GetSecret", "GetSecrets", "GetSecretVersions", "SetSecret", "UpdateSecret"],
+    operations: [
+      "GetSecret",
+      "GetSecrets",
+      "GetSecretVersions",
+      "SetSecret",
+      "UpdateSecret",
+      // The posture audit's reads (core/audit.ts).
+      "GetCertificates",
+      "GetCertificatePolicy",
+      "GetCertificateIssuer",
+      "GetKeys",
+      "GetKeyRotationPolicy",
+    ],
     actions: ["Microsoft.KeyVault/vaults/read"],
-    why: "keyturn: read secrets and tags, write new secret versions and rotation journals, read the vault's settings for the posture audit",
+    why: "keyturn: read secrets and tags, write new secret versions and rotation journals; the posture audit's reads of the vault, certificate and key metadata",
   },
   certificates: {
     roleName: "keyturn Certificate Renewer",

@@ -37,9 +37,6 @@ param cosmosAccountTargets targetResourceType[] = []
 @description('Optional. PostgreSQL flexible servers whose administrator password keyturn rotates.')
 param postgresServerTargets targetResourceType[] = []
 
-@description('Optional. GUID of a custom role to use on PostgreSQL flexible servers instead of the built-in Contributor (see docs/access-model.md for the actions it needs). Empty: Contributor, scoped to each server.')
-param postgresRoleDefinitionId string = ''
-
 @description('Optional. Create the Event Grid subscriptions. Event Grid validates an Azure Function endpoint on creation, so the very first provision (before any code is deployed) runs with false; the azd postdeploy hook sets it to true and provisions again.')
 param subscribeToVaultEvents bool = false
 
@@ -129,109 +126,82 @@ var loginEndpoint = environment().authentication.loginEndpoint
 var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
 
 // ---------------------------------------------------------------------------------------
+// keyturn's custom roles: exactly the operations the code declares it calls
+// (core/access.ts, rotators/<kind>/access.ts), generated into roles.json by
+// `npm run roles`. Each definition's GUID is derived from its key, so the role list
+// below names it before it exists; assignable wherever a vault or target lives.
+// ---------------------------------------------------------------------------------------
+
+var keyturnRoles = loadJsonContent('roles.json').roles
+var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
+var roleSubscriptions = union(
+  [thisSubscriptionId],
+  map(vaults, v => v.?subscriptionId ?? thisSubscriptionId),
+  map(concat(storageAccountTargets, sqlServerTargets, cosmosAccountTargets, postgresServerTargets), t => t.?subscriptionId ?? thisSubscriptionId)
+)
+
+// ---------------------------------------------------------------------------------------
 // The one role list: (principal, scope resource, role). Every assignment keyturn makes is
 // an entry here, scoped to one resource; role-assignments.bicep deploys them all.
 // ---------------------------------------------------------------------------------------
 
-var postgresRoleId = empty(postgresRoleDefinitionId) ? builtInRoleIds.Contributor : postgresRoleDefinitionId
-
-// Read each secret and its tags, write the new version and the journal, clear the journal.
+// Read each secret and its tags, write the new version and the journal; read the vault's settings (audit).
 var vaultSecretRoles = map(vaults, v => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Key Vault Secrets Officer']
+  roleDefinitionId: customRoleIds['vault-secrets']
   scope: {
     resourceType: 'Microsoft.KeyVault/vaults'
     subscriptionId: v.?subscriptionId ?? thisSubscriptionId
     resourceGroup: v.resourceGroup
     name: v.name
   }
-  reason: 'keyturn: read secrets and tags, write new secret versions and rotation journals'
+  reason: keyturnRoles['vault-secrets'].description
 })
 
-// Only where certificates are in scope: renew certificates (new versions, policies).
+// Only where certificates are in scope: renew certificates (new versions from their policy).
 var vaultCertificateRoles = map(filter(vaults, v => v.?certificates ?? false), v => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Key Vault Certificates Officer']
+  roleDefinitionId: customRoleIds['vault-certificates']
   scope: {
     resourceType: 'Microsoft.KeyVault/vaults'
     subscriptionId: v.?subscriptionId ?? thisSubscriptionId
     resourceGroup: v.resourceGroup
     name: v.name
   }
-  reason: 'keyturn: renew certificates near expiry'
+  reason: keyturnRoles['vault-certificates'].description
 })
 
-// Only where keys are in scope: rotate keys (new key versions).
+// Only where keys are in scope: rotate keys and their rotation policy, no crypto operation.
 var vaultKeyRoles = map(filter(vaults, v => v.?keys ?? false), v => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Key Vault Crypto Officer']
+  roleDefinitionId: customRoleIds['vault-keys']
   scope: {
     resourceType: 'Microsoft.KeyVault/vaults'
     subscriptionId: v.?subscriptionId ?? thisSubscriptionId
     resourceGroup: v.resourceGroup
     name: v.name
   }
-  reason: 'keyturn: rotate keys near expiry'
+  reason: keyturnRoles['vault-keys'].description
 })
 
-// listKeys + regenerateKey and nothing else: the storage-account-key rotator.
-var storageKeyRoles = map(storageAccountTargets, t => {
+// Each rotator kind's role on each target of its type: (targets, the kind's role key).
+var targetKinds = [
+  { targets: storageAccountTargets, kind: 'storage-account-key' }
+  { targets: sqlServerTargets, kind: 'sql-server-admin' }
+  { targets: cosmosAccountTargets, kind: 'cosmos-db-key' }
+  { targets: postgresServerTargets, kind: 'postgres-flexible-admin' }
+]
+var targetRoles = flatten(map(targetKinds, k => map(k.targets, t => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Storage Account Key Operator Service Role']
+  roleDefinitionId: customRoleIds[k.kind]
   scope: {
-    resourceType: 'Microsoft.Storage/storageAccounts'
+    resourceType: keyturnRoles[k.kind].assignedOn
     subscriptionId: t.?subscriptionId ?? thisSubscriptionId
     resourceGroup: t.resourceGroup
     name: t.name
   }
-  reason: 'keyturn: regenerate and list the account keys it rotates'
-})
-
-// PATCH administratorLoginPassword on the server. SQL Server Contributor excludes the
-// server's auditing and security-policy settings, which plain Contributor would allow.
-var sqlServerRoles = map(sqlServerTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['SQL Server Contributor']
-  scope: {
-    resourceType: 'Microsoft.Sql/servers'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: set the server administrator password it rotates'
-})
-
-// Cosmos DB: the narrowest built-in role that can regenerate keys. Cosmos DB Operator
-// lists databaseAccounts/regenerateKey/* and listKeys/* among its NotActions, so it cannot
-// rotate; Cosmos DB Account Reader Role only reads read-only keys. DocumentDB Account
-// Contributor (Microsoft.DocumentDb/databaseAccounts/*) is the narrowest that can.
-var cosmosAccountRoles = map(cosmosAccountTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['DocumentDB Account Contributor']
-  scope: {
-    resourceType: 'Microsoft.DocumentDB/databaseAccounts'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: regenerate and list the account keys it rotates'
-})
-
-// PostgreSQL flexible server: no built-in role narrower than Contributor carries
-// Microsoft.DBforPostgreSQL/flexibleServers/write (the only PostgreSQL built-in role is for
-// long-term-retention backup). Contributor is scoped to the one server; a custom role can
-// replace it through postgresRoleDefinitionId.
-var postgresServerRoles = map(postgresServerTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: postgresRoleId
-  scope: {
-    resourceType: 'Microsoft.DBforPostgreSQL/flexibleServers'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: set the server administrator password it rotates'
-})
+  reason: keyturnRoles[k.kind].description
+})))
 
 // keyturn's own resources, in its own resource group.
 var ownResourceRoles = [
@@ -319,7 +289,7 @@ var emailRoles = deployEmail ? [
 ] : []
 
 // THE list.
-var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, ownResourceRoles, emailRoles)
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, targetRoles, ownResourceRoles, emailRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources
@@ -330,6 +300,27 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   location: location
   tags: allTags
 }
+
+resource customRoles 'Microsoft.Authorization/roleDefinitions@2022-04-01' = [
+  for r in items(keyturnRoles): {
+    name: customRoleIds[r.key]
+    properties: {
+      // Role names are unique in the tenant: one set per azd environment.
+      roleName: '${r.value.roleName} (${environmentName})'
+      description: r.value.description
+      type: 'CustomRole'
+      permissions: [
+        {
+          actions: r.value.actions
+          notActions: []
+          dataActions: r.value.dataActions
+          notDataActions: []
+        }
+      ]
+      assignableScopes: map(roleSubscriptions, id => '/subscriptions/${id}')
+    }
+  }
+]
 
 module keyturnIdentity 'modules/identity.bicep' = {
   name: 'keyturn-identity'
@@ -406,8 +397,9 @@ module roles 'modules/role-assignments.bicep' = {
       eventGridDeadLetter: deadLetterIdentity.outputs.principalId
     }
   }
-  // The scopes inside this resource group must exist before roles are assigned on them.
+  // The scopes inside this resource group, and the custom roles, must exist before roles are assigned.
   dependsOn: [
+    customRoles
     storage
     monitoring
     notifyTopic
