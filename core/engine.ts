@@ -9,6 +9,7 @@
 // checks whether it already happened and can run twice without harm.
 import type { TokenCredential } from "@azure/core-auth";
 import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
+import type { Caller } from "./auth.js";
 import type { KeyturnConfig } from "./config.js";
 import {
   ConfigurationError,
@@ -74,6 +75,16 @@ export interface Trigger {
   readonly id: string;
   /** Event type, or the operator's reason. */
   readonly detail?: string;
+  /** Manual rotations: who asked, as App Service Authentication vouches (functions/rotateSecret.ts). */
+  readonly caller?: Caller;
+}
+
+/** The caller as log, journal and notification fields (none when no caller is known). */
+function callerFields(trigger: Trigger): { callerName?: string; callerId?: string } {
+  return {
+    ...(trigger.caller?.name !== undefined ? { callerName: trigger.caller.name } : {}),
+    ...(trigger.caller?.objectId !== undefined ? { callerId: trigger.caller.objectId } : {}),
+  };
 }
 
 export interface RotationRequest {
@@ -201,7 +212,7 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
-    const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id });
+    const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id, ...callerFields(req.trigger) });
     const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, req.secret));
     if (!lease) {
       log.info("rotation already in progress", { step: Step.Lock });
@@ -339,7 +350,7 @@ export function createEngine(deps: EngineDeps): Engine {
         if (rotator.model === CredentialModel.Single) {
           await enter(Step.Journal);
           stillHeld();
-          const origin = { trigger: req.trigger.kind, mode: req.mode };
+          const origin = { trigger: req.trigger.kind, mode: req.mode, ...callerFields(req.trigger) };
           const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending, origin);
           journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started, ...origin };
         }
@@ -419,6 +430,7 @@ export function createEngine(deps: EngineDeps): Engine {
         rotator: rotator.kind,
         trigger: req.trigger.kind,
         triggerId: req.trigger.id,
+        ...callerFields(req.trigger),
         mode: req.mode,
         ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
         expiresOn: expiresOn.toISOString(),
@@ -469,6 +481,7 @@ export function createEngine(deps: EngineDeps): Engine {
           ...(plan ? { rotator: plan.rotator.kind } : {}),
           trigger: req.trigger.kind,
           triggerId: req.trigger.id,
+          ...callerFields(req.trigger),
           mode: req.mode,
           ...(owner !== undefined ? { owner } : {}),
           step,

@@ -4,6 +4,7 @@
 // 200 {status, version, previousVersion, credentialId, expiresOn, rotator, mode, ...}.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
+import { callerOf } from "../core/auth.js";
 import { BadRequestError } from "../core/errors.js";
 import { TriggerKind, type RotationResult } from "../core/engine.js";
 import { isJournalName } from "../core/journal.js";
@@ -95,12 +96,22 @@ export async function rotateSecret(request: HttpRequest, context: InvocationCont
     const name = secretNameOf(request);
     if (isJournalName(name)) throw new BadRequestError(`${name} is keyturn's own journal; rotate the secret it belongs to`);
     const body = await readRotateBody(request);
-    log.info("manual rotation requested", { vault: vault.name, secret: name, mode: body.mode, invocationId: context.invocationId, reason: body.reason });
+    // Who asked: App Service Authentication's principal, trusted only when it guards the API.
+    const caller = callerOf(request.headers, config.requireAppRoles);
+    log.info("manual rotation requested", {
+      vault: vault.name,
+      secret: name,
+      mode: body.mode,
+      invocationId: context.invocationId,
+      reason: body.reason,
+      callerName: caller?.name ?? null,
+      callerId: caller?.objectId ?? null,
+    });
     const result = await engine.rotateSecret({
       vault,
       secret: name,
       mode: body.mode,
-      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason },
+      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason, ...(caller ? { caller } : {}) },
     });
     return json(200, rotationResponse(result, body.mode));
   } catch (error) {
