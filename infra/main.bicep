@@ -74,7 +74,14 @@ param logLevel string = 'info'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Optional. Client ID of the Entra app registration (with app roles Rotation.Operator and Rotation.Reader) that protects the HTTP API through App Service Authentication. Empty: not configured.')
+@description('Optional. How the HTTP API is protected. entra (default): App Service Authentication with Microsoft Entra in front of the API, app roles Rotation.Operator / Rotation.Reader required, and the caller named in logs, journals and notifications; the deployment creates the app registration unless apiAuthClientId names one. function-keys: the opt-out for teams that must stay on function keys alone (no caller is recorded; see docs/access-model.md).')
+@allowed([
+  'entra'
+  'function-keys'
+])
+param apiAuthentication string = 'entra'
+
+@description('Optional. Client ID of an existing Entra app registration (with app roles Rotation.Operator and Rotation.Reader) to use instead of the one the deployment creates. Only with apiAuthentication entra.')
 param apiAuthClientId string = ''
 
 @description('Optional. Also deploy Communication Services with an Email Communication Service and an Azure-managed domain.')
@@ -387,6 +394,18 @@ module email 'modules/email.bicep' = if (deployEmail) {
   }
 }
 
+// The API's app registration, unless the team brings its own or stays on function keys.
+module apiApp 'modules/api-app.bicep' = if (apiAuthentication == 'entra' && empty(apiAuthClientId)) {
+  name: 'keyturn-api-app'
+  scope: rg
+  params: {
+    uniqueName: 'keyturn-api-${resourceToken}'
+    displayName: 'keyturn API (${environmentName})'
+  }
+}
+
+var effectiveApiClientId = apiAuthentication == 'entra' ? (empty(apiAuthClientId) ? apiApp.outputs.clientId : apiAuthClientId) : ''
+
 module roles 'modules/role-assignments.bicep' = {
   name: 'keyturn-role-assignments'
   scope: rg
@@ -431,7 +450,7 @@ module functionApp 'modules/function-app.bicep' = {
     rotationGuardMinutes: rotationGuardMinutes
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount
-    apiAuthClientId: apiAuthClientId
+    apiAuthClientId: effectiveApiClientId
     emailEndpoint: deployEmail ? email.outputs.endpoint : ''
     emailSender: deployEmail ? email.outputs.senderAddress : ''
     notifyWebhookSecretUri: notifyWebhookSecretUri
@@ -499,6 +518,14 @@ output KEYTURN_SUBSCRIBE_EVENTS bool = subscribeToVaultEvents
 
 @description('Number of role assignments keyturn\'s deployment made.')
 output KEYTURN_ROLE_ASSIGNMENT_COUNT int = roles.outputs.count
+
+// Not named KEYTURN_API_CLIENT_ID: azd would feed it back as apiAuthClientId and the
+// deployment would stop managing the registration it created.
+@description('Client ID of the app registration that protects the HTTP API (empty with apiAuthentication function-keys).')
+output KEYTURN_API_APP_ID string = effectiveApiClientId
+
+@description('Token scope for `keyturn --via` against this deployment (KEYTURN_VIA_SCOPE); empty with function keys alone.')
+output KEYTURN_VIA_SCOPE string = empty(effectiveApiClientId) ? '' : '${effectiveApiClientId}/.default'
 
 @description('Communication Services endpoint (empty unless deployEmail).')
 output KEYTURN_EMAIL_ENDPOINT string = deployEmail ? email.outputs.endpoint : ''

@@ -74,6 +74,9 @@ const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   "Microsoft.Communication/communicationServices": ["2023-04-01"],
   "Microsoft.Authorization/roleAssignments": ["2022-04-01"],
   "Microsoft.Authorization/roleDefinitions": ["2022-04-01"],
+  // Microsoft Graph Bicep extension (infra/bicepconfig.json), not ARM.
+  "Microsoft.Graph/applications": ["v1.0"],
+  "Microsoft.Graph/servicePrincipals": ["v1.0"],
   "Microsoft.KeyVault/vaults": ["2023-07-01"],
   "Microsoft.Sql/servers": ["2021-11-01"],
   "Microsoft.DocumentDB/databaseAccounts": ["2024-11-15"],

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { AppRole } from "../../core/auth.js";
 import { declarations, listFiles, mask } from "./bicep.js";
 import { Schemas, propOf, resourceBodies, type ResourceBody, type Value } from "./schema.js";
 
@@ -18,8 +19,11 @@ const sources: ReadonlyMap<string, string> = new Map(listFiles(infra, (p) => p.e
 
 const lit = (v: Value | undefined): string | number | boolean | undefined => (v && (v.kind === "string" || v.kind === "number" || v.kind === "bool") ? v.value : undefined);
 
+/** Microsoft Graph extension resources (the API's app registration) are not ARM resources: no schema here. */
+const isGraph = (r: ResourceBody) => r.type.startsWith("Microsoft.Graph/");
+
 function bodies(files: ReadonlyMap<string, string>): ResourceBody[] {
-  return [...files].flatMap(([file, src]) => resourceBodies(file, src));
+  return [...files].flatMap(([file, src]) => resourceBodies(file, src)).filter((r) => !isGraph(r));
 }
 
 /**
@@ -145,6 +149,33 @@ const MUTATIONS: ReadonlyArray<readonly [string, string, string, string]> = [
   ["infra/modules/vault-events.bicep", "maxDeliveryAttempts: maxDeliveryAttempts", "maxDeliveryAttempt: maxDeliveryAttempts", "misspelt retry property"],
   ["infra/main.bicep", "storage.outputs.deadLetterContainerName", "storage.outputs.deadLetterContainer", "wrong module output reference"],
 ];
+
+describe("the API's app registration (Microsoft Graph extension)", () => {
+  const graph = [...sources].flatMap(([file, src]) => resourceBodies(file, src)).filter(isGraph);
+  const app = graph.find((r) => r.type === "Microsoft.Graph/applications");
+  const sp = graph.find((r) => r.type === "Microsoft.Graph/servicePrincipals");
+
+  it("is created by default, and App Service Authentication with it (function keys alone only by opting out)", () => {
+    const main = sources.get("infra/main.bicep")!;
+    expect(main).toMatch(/^param apiAuthentication string = 'entra'$/m);
+    expect(main).toMatch(/module apiApp 'modules\/api-app\.bicep' = if \(apiAuthentication == 'entra' && empty\(apiAuthClientId\)\)/);
+    expect(main).toMatch(/apiAuthClientId: effectiveApiClientId/);
+    expect(readFileSync(join(infra, "main.parameters.json"), "utf8")).toContain('"${KEYTURN_API_AUTHENTICATION=entra}"');
+  });
+
+  it("is single-tenant, declares exactly the app roles the code checks, and requires a role for a token", () => {
+    expect(app, "an application").toBeDefined();
+    expect(lit(propOf(app!.body, "signInAudience"))).toBe("AzureADMyOrg");
+    const src = sources.get(app!.file)!;
+    const values = [...src.matchAll(/value: '([^']+)'/g)].map((m) => m[1]);
+    expect(values.sort()).toEqual(Object.values(AppRole).sort());
+    expect(sp, "a service principal").toBeDefined();
+    expect(lit(propOf(sp!.body, "appRoleAssignmentRequired"))).toBe(true);
+    expect(src).toMatch(/^extension microsoftGraphV1$/m);
+    const config = JSON.parse(readFileSync(join(infra, "bicepconfig.json"), "utf8")) as { extensions?: Record<string, string> };
+    expect(config.extensions?.microsoftGraphV1).toMatch(/^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:/);
+  });
+});
 
 describe("a single mutation of the Bicep", () => {
   it.each(MUTATIONS.map(([file, from, to, what]) => [what, file, from, to] as const))("is caught: %s", (_what, file, from, to) => {
