@@ -3,7 +3,7 @@ metadata description = 'Deploys keyturn, the serverless secret-rotation orchestr
 
 targetScope = 'subscription'
 
-import { builtInRoleIds, vaultType, targetResourceType } from 'modules/types.bicep'
+import { builtInRoleIds, vaultType, targetResourceType, parseVaults, parseTargets } from 'modules/types.bicep'
 
 // ---------------------------------------------------------------------------------------
 // Parameters
@@ -14,16 +14,55 @@ import { builtInRoleIds, vaultType, targetResourceType } from 'modules/types.bic
 @maxLength(64)
 param environmentName string
 
-@description('Required. Region of the keyturn resources. Vaults and targets stay where they are.')
-@minLength(1)
+@description('Required. Region of the keyturn resources: one that offers Flex Consumption (the list of the Flex Consumption azd quickstart; `az functionapp list-flexconsumption-locations` has the current one). Vaults and targets stay where they are.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Optional. Resource group for the keyturn resources. Default: rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Required. Vaults keyturn watches and rotates in. Each must use the Azure RBAC permission model.')
-@minLength(1)
-param vaults vaultType[]
+@description('Optional. Vaults keyturn watches and rotates in, as objects (for a parameters file of your own). Each must use the Azure RBAC permission model. With azd, use vaultList.')
+param vaults vaultType[] = []
+
+@description('Optional. Vaults as azd sets them (KEYTURN_VAULT_LIST): comma-separated `[<subscription id>/]<resource group>/<vault name>[+certificates][+keys]`. Checked by the preprovision hook (infra/hooks/check-env.mjs). Together with `vaults`, at least one vault.')
+param vaultList string = ''
 
 @description('Optional. Storage accounts whose access keys keyturn rotates (storage-account-key rotator).')
 param storageAccountTargets targetResourceType[] = []
@@ -36,6 +75,18 @@ param cosmosAccountTargets targetResourceType[] = []
 
 @description('Optional. PostgreSQL flexible servers whose administrator password keyturn rotates.')
 param postgresServerTargets targetResourceType[] = []
+
+@description('Optional. Storage accounts as azd sets them (KEYTURN_STORAGE_TARGETS): comma-separated `[<subscription id>/]<resource group>/<name>`.')
+param storageTargetList string = ''
+
+@description('Optional. Azure SQL servers as azd sets them (KEYTURN_SQL_TARGETS), in the same form.')
+param sqlTargetList string = ''
+
+@description('Optional. Cosmos DB accounts as azd sets them (KEYTURN_COSMOS_TARGETS), in the same form.')
+param cosmosTargetList string = ''
+
+@description('Optional. PostgreSQL flexible servers as azd sets them (KEYTURN_POSTGRES_TARGETS), in the same form.')
+param postgresTargetList string = ''
 
 @description('Optional. Create the Event Grid subscriptions. Event Grid validates an Azure Function endpoint on creation, so the very first provision (before any code is deployed) runs with false; the azd postdeploy hook sets it to true and provisions again.')
 param subscribeToVaultEvents bool = false
@@ -84,6 +135,11 @@ param apiAuthentication string = 'entra'
 @description('Optional. Client ID of an existing Entra app registration (with app roles Rotation.Operator and Rotation.Reader) to use instead of the one the deployment creates. Only with apiAuthentication entra.')
 param apiAuthClientId string = ''
 
+@description('Required. E-mail address of the on-call team: the action group of every keyturn alert (a rotation failed, the sweep is overdue, Key Vault events dead-lettered or undelivered). azd: KEYTURN_ONCALL_EMAIL.')
+@minLength(3)
+@maxLength(254)
+param onCallEmail string
+
 @description('Optional. Also deploy Communication Services with an Email Communication Service and an Azure-managed domain.')
 param deployEmail bool = false
 
@@ -123,10 +179,17 @@ var handledEventTypes = [
   'Microsoft.KeyVault.KeyNearExpiry'
 ]
 
+// The vaults and targets: objects given as such, and those azd gives as lists.
+var allVaults = concat(vaults, parseVaults(vaultList))
+var allStorageAccountTargets = concat(storageAccountTargets, parseTargets(storageTargetList))
+var allSqlServerTargets = concat(sqlServerTargets, parseTargets(sqlTargetList))
+var allCosmosAccountTargets = concat(cosmosAccountTargets, parseTargets(cosmosTargetList))
+var allPostgresServerTargets = concat(postgresServerTargets, parseTargets(postgresTargetList))
+
 // KEYTURN_VAULTS: the allow-list is exactly the vaults this deployment grants roles on.
-var vaultUrls = join(map(vaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
+var vaultUrls = join(map(allVaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
 // KEYTURN_VAULT_RESOURCE_IDS: the same vaults as ARM resources, for the posture audit.
-var vaultResourceIds = join(map(vaults, v => '/subscriptions/${subscription().subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}'), ',')
+var vaultResourceIds = join(map(allVaults, v => '/subscriptions/${v.?subscriptionId ?? thisSubscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}'), ',')
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
 var loginEndpoint = environment().authentication.loginEndpoint
@@ -143,8 +206,8 @@ var keyturnRoles = loadJsonContent('roles.json').roles
 var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
 var roleSubscriptions = union(
   [thisSubscriptionId],
-  map(vaults, v => v.?subscriptionId ?? thisSubscriptionId),
-  map(concat(storageAccountTargets, sqlServerTargets, cosmosAccountTargets, postgresServerTargets), t => t.?subscriptionId ?? thisSubscriptionId)
+  map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId),
+  map(concat(allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets), t => t.?subscriptionId ?? thisSubscriptionId)
 )
 
 // ---------------------------------------------------------------------------------------
@@ -153,7 +216,7 @@ var roleSubscriptions = union(
 // ---------------------------------------------------------------------------------------
 
 // Read each secret and its tags, write the new version and the journal; read the vault's settings (audit).
-var vaultSecretRoles = map(vaults, v => {
+var vaultSecretRoles = map(allVaults, v => {
   principal: 'keyturn'
   roleDefinitionId: customRoleIds['vault-secrets']
   scope: {
@@ -166,7 +229,7 @@ var vaultSecretRoles = map(vaults, v => {
 })
 
 // Only where certificates are in scope: renew certificates (new versions from their policy).
-var vaultCertificateRoles = map(filter(vaults, v => v.?certificates ?? false), v => {
+var vaultCertificateRoles = map(filter(allVaults, v => v.?certificates ?? false), v => {
   principal: 'keyturn'
   roleDefinitionId: customRoleIds['vault-certificates']
   scope: {
@@ -179,7 +242,7 @@ var vaultCertificateRoles = map(filter(vaults, v => v.?certificates ?? false), v
 })
 
 // Only where keys are in scope: rotate keys and their rotation policy, no crypto operation.
-var vaultKeyRoles = map(filter(vaults, v => v.?keys ?? false), v => {
+var vaultKeyRoles = map(filter(allVaults, v => v.?keys ?? false), v => {
   principal: 'keyturn'
   roleDefinitionId: customRoleIds['vault-keys']
   scope: {
@@ -193,10 +256,10 @@ var vaultKeyRoles = map(filter(vaults, v => v.?keys ?? false), v => {
 
 // Each rotator kind's role on each target of its type: (targets, the kind's role key).
 var targetKinds = [
-  { targets: storageAccountTargets, kind: 'storage-account-key' }
-  { targets: sqlServerTargets, kind: 'sql-server-admin' }
-  { targets: cosmosAccountTargets, kind: 'cosmos-db-key' }
-  { targets: postgresServerTargets, kind: 'postgres-flexible-admin' }
+  { targets: allStorageAccountTargets, kind: 'storage-account-key' }
+  { targets: allSqlServerTargets, kind: 'sql-server-admin' }
+  { targets: allCosmosAccountTargets, kind: 'cosmos-db-key' }
+  { targets: allPostgresServerTargets, kind: 'postgres-flexible-admin' }
 ]
 var targetRoles = flatten(map(targetKinds, k => map(k.targets, t => {
   principal: 'keyturn'
@@ -394,6 +457,18 @@ module email 'modules/email.bicep' = if (deployEmail) {
   }
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'keyturn-alerts'
+  scope: rg
+  params: {
+    actionGroupName: 'ag-keyturn-${resourceToken}'
+    onCallEmail: onCallEmail
+    appInsightsName: monitoring.outputs.appInsightsName
+    location: location
+    tags: allTags
+  }
+}
+
 // The API's app registration, unless the team brings its own or stays on function keys.
 module apiApp 'modules/api-app.bicep' = if (apiAuthentication == 'entra' && empty(apiAuthClientId)) {
   name: 'keyturn-api-app'
@@ -462,7 +537,7 @@ module functionApp 'modules/function-app.bicep' = {
 }
 
 module vaultEvents 'modules/vault-events.bicep' = [
-  for v in vaults: {
+  for v in allVaults: {
     name: take('keyturn-events-${v.name}', 64)
     scope: resourceGroup(v.?subscriptionId ?? thisSubscriptionId, v.resourceGroup)
     params: {
@@ -477,6 +552,7 @@ module vaultEvents 'modules/vault-events.bicep' = [
       deadLetterContainerName: storage.outputs.deadLetterContainerName
       maxDeliveryAttempts: maxDeliveryAttempts
       eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+      actionGroupId: alerts.outputs.actionGroupId
     }
     // The dead-letter identity's role on the container is assigned first.
     dependsOn: [

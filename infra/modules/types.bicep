@@ -70,6 +70,30 @@ type targetResourceType = {
   subscriptionId: string?
 }
 
+// Lists as azd environment values carry them (azd passes strings, not arrays). Entries are
+// separated by commas; white space and empty entries are ignored. The preprovision hook
+// (infra/hooks/check-env.mjs) has checked each entry's form before this runs.
+
+@export()
+@description('Vaults from `[<subscription id>/]<resource group>/<vault name>[+certificates][+keys], ...`.')
+func parseVaults(list string) array =>
+  map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e =>
+    union(length(split(split(e, '+')[0], '/')) == 3 ? { subscriptionId: split(split(e, '+')[0], '/')[0] } : {}, {
+      resourceGroup: split(split(e, '+')[0], '/')[length(split(split(e, '+')[0], '/')) - 2]
+      name: last(split(split(e, '+')[0], '/'))
+      certificates: contains(skip(split(e, '+'), 1), 'certificates')
+      keys: contains(skip(split(e, '+'), 1), 'keys')
+    }))
+
+@export()
+@description('Target resources from `[<subscription id>/]<resource group>/<name>, ...`.')
+func parseTargets(list string) array =>
+  map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e =>
+    union(length(split(e, '/')) == 3 ? { subscriptionId: split(e, '/')[0] } : {}, {
+      resourceGroup: split(e, '/')[length(split(e, '/')) - 2]
+      name: last(split(e, '/'))
+    }))
+
 // ---------------------------------------------------------------------------------------
 // Role assignments: one list of (principal, scope resource, role)
 // ---------------------------------------------------------------------------------------

@@ -74,6 +74,9 @@ const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   "Microsoft.Communication/communicationServices": ["2023-04-01"],
   "Microsoft.Authorization/roleAssignments": ["2022-04-01"],
   "Microsoft.Authorization/roleDefinitions": ["2022-04-01"],
+  "Microsoft.Insights/actionGroups": ["2023-01-01"],
+  "Microsoft.Insights/scheduledQueryRules": ["2023-03-15-preview"],
+  "Microsoft.Insights/metricAlerts": ["2018-03-01"],
   // Microsoft Graph Bicep extension (infra/bicepconfig.json), not ARM.
   "Microsoft.Graph/applications": ["v1.0"],
   "Microsoft.Graph/servicePrincipals": ["v1.0"],
@@ -194,8 +197,8 @@ describe("built-in role GUIDs", () => {
   });
 
   it("certificate and key roles are granted only on vaults that opt in", () => {
-    expect(mainBicep).toMatch(/map\(filter\(vaults, v => v\.\?certificates \?\? false\)[\s\S]*?customRoleIds\['vault-certificates'\]/);
-    expect(mainBicep).toMatch(/map\(filter\(vaults, v => v\.\?keys \?\? false\)[\s\S]*?customRoleIds\['vault-keys'\]/);
+    expect(mainBicep).toMatch(/map\(filter\(allVaults, v => v\.\?certificates \?\? false\)[\s\S]*?customRoleIds\['vault-certificates'\]/);
+    expect(mainBicep).toMatch(/map\(filter\(allVaults, v => v\.\?keys \?\? false\)[\s\S]*?customRoleIds\['vault-keys'\]/);
   });
 });
 
@@ -522,7 +525,7 @@ describe("azd", () => {
   });
 
   it("runs a postdeploy hook that exists, and the parameter it flips is wired", () => {
-    for (const m of azureYaml.matchAll(/run: (\S+)/g)) expect(existsSync(join(root, m[1] ?? "")), m[1]).toBe(true);
+    for (const m of azureYaml.matchAll(/run: (?:node )?(\S+)/g)) expect(existsSync(join(root, m[1] ?? "")), m[1]).toBe(true);
     const parameters = read(join(infra, "main.parameters.json"));
     expect(parameters).toContain('"${KEYTURN_SUBSCRIBE_EVENTS=false}"');
     expect(read(join(infra, "hooks/postdeploy.sh"))).toContain("azd env set KEYTURN_SUBSCRIBE_EVENTS true");
