@@ -148,6 +148,8 @@ const MUTATIONS: ReadonlyArray<readonly [string, string, string, string]> = [
   ["infra/modules/vault-events.bicep", "deadLetterWithResourceIdentity", "deadLetterWithResourceIdentityX", "misspelt dead-letter property"],
   ["infra/modules/vault-events.bicep", "maxDeliveryAttempts: maxDeliveryAttempts", "maxDeliveryAttempt: maxDeliveryAttempts", "misspelt retry property"],
   ["infra/main.bicep", "storage.outputs.deadLetterContainerName", "storage.outputs.deadLetterContainer", "wrong module output reference"],
+  ["infra/modules/notification-topic.bicep", "  location: location\n", "", "required property removed (location)"],
+  ["infra/modules/storage.bicep", "    accessTier: 'Hot'\n", "    accessTier: 'Hot'\n    creationTime: '2024-01-01T00:00:00Z'\n", "read-only property set"],
 ];
 
 describe("the API's app registration (Microsoft Graph extension)", () => {
