@@ -23,7 +23,7 @@ import { startArmEmulator, type ArmEmulator } from "../../emulators/arm/index.js
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { createCosmosDbKeyRotator } from "../../rotators/cosmos-db-key/index.js";
 import { rotators } from "../../rotators/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { createSqlServerAdminRotator } from "../../rotators/sql-server-admin/index.js";
 import { keyturnRoles, type RoleSpec } from "../../scripts/roles.js";
 import { RecordingNotifier, testEngine } from "../support/engine.js";
