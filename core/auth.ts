@@ -68,6 +68,27 @@ function cleanId(v: string | null | undefined): string | undefined {
 }
 
 /**
+ * The identity an access token was issued to (the CLI's own credential: the operator's
+ * `az login`, a runbook's managed identity), from its upn / preferred_username / name and
+ * oid claims. Not a verification: the token is keyturn's own, from its own credential.
+ */
+export function callerFromAccessToken(token: string): Caller | undefined {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  let claims: Record<string, unknown>;
+  try {
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const str = (k: string) => (typeof claims[k] === "string" ? (claims[k] as string) : undefined);
+  const name = cleanName(str("upn") ?? str("preferred_username") ?? str("unique_name") ?? str("name") ?? str("appid"));
+  const objectId = cleanId(str("oid"));
+  if (name === undefined && objectId === undefined) return undefined;
+  return { ...(name !== undefined ? { name } : {}), ...(objectId !== undefined ? { objectId } : {}) };
+}
+
+/**
  * The caller of a request, from App Service Authentication's headers
  * (`x-ms-client-principal-name`, `-id`, else the principal's name and oid claims).
  * Only when `trusted` (authentication is on, KEYTURN_REQUIRE_APP_ROLES): without the

@@ -2,7 +2,7 @@
 // (x-ms-client-principal-name / -id) or, failing those, the principal's own claims
 // (name_typ / name, oid). Only trusted when authentication guards the API.
 import { describe, expect, it } from "vitest";
-import { callerOf, parseClientPrincipal } from "../../core/auth.js";
+import { callerFromAccessToken, callerOf, parseClientPrincipal } from "../../core/auth.js";
 
 const OID = "3F2504E0-4F89-41D3-9A0C-0305E82C3301";
 const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] ?? null });
@@ -31,5 +31,22 @@ describe("callerOf", () => {
   it("drops an id that is not a GUID and a name with control characters", () => {
     expect(callerOf(headers({ "x-ms-client-principal-name": "evil\nINFO forged line", "x-ms-client-principal-id": "not-a-guid" }), true)).toBeUndefined();
     expect(callerOf(headers({ "x-ms-client-principal-name": "x".repeat(400) }), true)?.name?.length).toBe(256);
+  });
+});
+
+describe("callerFromAccessToken (the CLI's own identity)", () => {
+  const jwt = (claims: object) => `eyJhbGciOiJub25lIn0.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.`;
+
+  it("names the user of `az login` by upn and object id", () => {
+    expect(callerFromAccessToken(jwt({ upn: "ana@contoso.com", oid: OID, name: "Ana" }))).toEqual({ name: "ana@contoso.com", objectId: OID.toLowerCase() });
+  });
+
+  it("names a managed identity (a runbook) by its application id and object id", () => {
+    expect(callerFromAccessToken(jwt({ appid: "11111111-2222-3333-4444-555555555555", oid: OID }))).toEqual({ name: "11111111-2222-3333-4444-555555555555", objectId: OID.toLowerCase() });
+  });
+
+  it("knows no caller from a token that is not a JWT", () => {
+    expect(callerFromAccessToken("opaque-token")).toBeUndefined();
+    expect(callerFromAccessToken("a.!!!.b")).toBeUndefined();
   });
 });
