@@ -204,11 +204,8 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 
 var keyturnRoles = loadJsonContent('roles.json').roles
 var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
-var roleSubscriptions = union(
-  [thisSubscriptionId],
-  map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId),
-  map(concat(allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets), t => t.?subscriptionId ?? thisSubscriptionId)
-)
+var allTargets = concat(allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets)
+var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId), map(allTargets, t => t.?subscriptionId ?? thisSubscriptionId))
 
 // ---------------------------------------------------------------------------------------
 // The one role list: (principal, scope resource, role). Every assignment keyturn makes is
@@ -254,23 +251,23 @@ var vaultKeyRoles = map(filter(allVaults, v => v.?keys ?? false), v => {
   reason: keyturnRoles['vault-keys'].description
 })
 
-// Each rotator kind's role on each target of its type: (targets, the kind's role key).
+// Each rotator kind's role on each target of its type: (targets, the kind, its role).
 var targetKinds = [
-  { targets: allStorageAccountTargets, kind: 'storage-account-key' }
-  { targets: allSqlServerTargets, kind: 'sql-server-admin' }
-  { targets: allCosmosAccountTargets, kind: 'cosmos-db-key' }
-  { targets: allPostgresServerTargets, kind: 'postgres-flexible-admin' }
+  { targets: allStorageAccountTargets, kind: 'storage-account-key', role: keyturnRoles['storage-account-key'] }
+  { targets: allSqlServerTargets, kind: 'sql-server-admin', role: keyturnRoles['sql-server-admin'] }
+  { targets: allCosmosAccountTargets, kind: 'cosmos-db-key', role: keyturnRoles['cosmos-db-key'] }
+  { targets: allPostgresServerTargets, kind: 'postgres-flexible-admin', role: keyturnRoles['postgres-flexible-admin'] }
 ]
 var targetRoles = flatten(map(targetKinds, k => map(k.targets, t => {
   principal: 'keyturn'
   roleDefinitionId: customRoleIds[k.kind]
   scope: {
-    resourceType: keyturnRoles[k.kind].assignedOn
+    resourceType: k.role.assignedOn
     subscriptionId: t.?subscriptionId ?? thisSubscriptionId
     resourceGroup: t.resourceGroup
     name: t.name
   }
-  reason: keyturnRoles[k.kind].description
+  reason: k.role.description
 })))
 
 // keyturn's own resources, in its own resource group.

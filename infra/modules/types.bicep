@@ -76,23 +76,19 @@ type targetResourceType = {
 
 @export()
 @description('Vaults from `[<subscription id>/]<resource group>/<vault name>[+certificates][+keys], ...`.')
-func parseVaults(list string) array =>
-  map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e =>
-    union(length(split(split(e, '+')[0], '/')) == 3 ? { subscriptionId: split(split(e, '+')[0], '/')[0] } : {}, {
-      resourceGroup: split(split(e, '+')[0], '/')[length(split(split(e, '+')[0], '/')) - 2]
-      name: last(split(split(e, '+')[0], '/'))
-      certificates: contains(skip(split(e, '+'), 1), 'certificates')
-      keys: contains(skip(split(e, '+'), 1), 'keys')
-    }))
+func parseVaults(list string) array => map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e => union(length(split(split(e, '+')[0], '/')) == 3 ? { subscriptionId: split(split(e, '+')[0], '/')[0] } : {}, {
+  resourceGroup: split(split(e, '+')[0], '/')[length(split(split(e, '+')[0], '/')) - 2]
+  name: last(split(split(e, '+')[0], '/'))
+  certificates: contains(skip(split(e, '+'), 1), 'certificates')
+  keys: contains(skip(split(e, '+'), 1), 'keys')
+}))
 
 @export()
 @description('Target resources from `[<subscription id>/]<resource group>/<name>, ...`.')
-func parseTargets(list string) array =>
-  map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e =>
-    union(length(split(e, '/')) == 3 ? { subscriptionId: split(e, '/')[0] } : {}, {
-      resourceGroup: split(e, '/')[length(split(e, '/')) - 2]
-      name: last(split(e, '/'))
-    }))
+func parseTargets(list string) array => map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e => union(length(split(e, '/')) == 3 ? { subscriptionId: split(e, '/')[0] } : {}, {
+  resourceGroup: split(e, '/')[length(split(e, '/')) - 2]
+  name: last(split(e, '/'))
+}))
 
 // ---------------------------------------------------------------------------------------
 // Role assignments: one list of (principal, scope resource, role)

@@ -437,14 +437,14 @@ describe("role assignments", () => {
       })
       .join("\n");
     // A literal resource type, or the one the kind's custom role is assigned on (roles.json).
-    const scopes = [...text.matchAll(/resourceType:\s*('([^']+)'|keyturnRoles\[k\.kind\]\.assignedOn)/g)].map((m) => m[2] ?? m[1]);
+    const scopes = [...text.matchAll(/resourceType:\s*('([^']+)'|k\.role\.assignedOn)/g)].map((m) => m[2] ?? m[1]);
     expect(scopes.length).toBeGreaterThanOrEqual(9);
     for (const s of scopes) expect(s).not.toMatch(/resourceGroups|subscriptions/i);
     for (const m of text.matchAll(/principal:\s*'(\w+)'/g)) expect(["keyturn", "eventGridDeadLetter"]).toContain(m[1]);
     expect([...text.matchAll(/principal:\s*'/g)].length).toBe(scopes.length);
     expect([...text.matchAll(/roleDefinitionId:\s*(builtInRoleIds|customRoleIds)\[/g)].length).toBe(scopes.length);
     // Every entry says why.
-    expect([...text.matchAll(/reason:\s*('|keyturnRoles\[[^\]]+\]\.description)/g)].length).toBe(scopes.length);
+    expect([...text.matchAll(/reason:\s*('|keyturnRoles\[[^\]]+\]\.description|k\.role\.description)/g)].length).toBe(scopes.length);
   });
 });
 

@@ -85,7 +85,10 @@ describe("every rotator kind", () => {
   it("that has a role is assigned it on the targets of its type in infra/main.bicep", () => {
     const decl = declarations(mainBicep).find((d) => d.kind === "var" && d.name === "targetKinds");
     expect(decl, "main.bicep declares targetKinds").toBeDefined();
-    const assigned = [...decl!.text.matchAll(/kind:\s*'([^']+)'/g)].map((m) => m[1]);
+    const assigned = [...decl!.text.matchAll(/kind:\s*'([^']+)', role: keyturnRoles\['([^']+)'\]/g)].map((m) => {
+      expect(m[2], "each entry's role is its own kind's").toBe(m[1]);
+      return m[1];
+    });
     const withRole = Object.entries(rotators)
       .filter(([, r]) => r.access && grantsRole(r.access))
       .map(([kind]) => kind);
