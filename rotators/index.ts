@@ -10,6 +10,14 @@ import { cosmosDbKeyRotator } from "./cosmos-db-key/index.js";
 import { createRegistry } from "./registry.js";
 import { sqlServerAdminRotator } from "./sql-server-admin/index.js";
 import { storageAccountKeyRotator } from "./storage-account-key/index.js";
+import { cognitiveServicesKeyRotator } from "./cognitive-services-key/index.js";
+import { serviceBusKeyRotator } from "./service-bus-key/index.js";
+import { eventHubsKeyRotator } from "./event-hubs-key/index.js";
+import { redisCacheKeyRotator } from "./redis-cache-key/index.js";
+import { searchAdminKeyRotator } from "./search-admin-key/index.js";
+import { appConfigurationKeyRotator } from "./app-configuration-key/index.js";
+import { eventGridKeyRotator } from "./event-grid-key/index.js";
+import { containerRegistryTokenRotator } from "./container-registry-token/index.js";
 
 export const RotatorKinds = [
   "generated-secret",
@@ -19,6 +27,15 @@ export const RotatorKinds = [
   "entra-app-secret",
   "postgres-role",
   "postgres-flexible-admin",
+  // The ARM access-key family (rotators/arm-access-key/): one descriptor per service.
+  "cognitive-services-key",
+  "service-bus-key",
+  "event-hubs-key",
+  "redis-cache-key",
+  "search-admin-key",
+  "app-configuration-key",
+  "event-grid-key",
+  "container-registry-token",
 ] as const;
 export type RotatorKind = (typeof RotatorKinds)[number];
 
@@ -30,6 +47,14 @@ export const rotators = {
   "entra-app-secret": entraAppSecretRotator,
   "postgres-role": postgresRoleRotator,
   "postgres-flexible-admin": postgresFlexibleAdminRotator,
+  "cognitive-services-key": cognitiveServicesKeyRotator,
+  "service-bus-key": serviceBusKeyRotator,
+  "event-hubs-key": eventHubsKeyRotator,
+  "redis-cache-key": redisCacheKeyRotator,
+  "search-admin-key": searchAdminKeyRotator,
+  "app-configuration-key": appConfigurationKeyRotator,
+  "event-grid-key": eventGridKeyRotator,
+  "container-registry-token": containerRegistryTokenRotator,
 } satisfies { [K in RotatorKind]: Rotator<any> & { kind: K } };
 
 export const registry = createRegistry(rotators);

@@ -28,7 +28,7 @@ function apiKey(item: unknown): [string, ListedKey] | undefined {
   return [slot, { value, ...(connectionString ? { connectionString } : {}), ...(id ? { id } : {}) }];
 }
 
-export const appConfigurationKey: AccessKeyService = {
+export const appConfigurationKey: AccessKeyService<"app-configuration-key"> = {
   kind: "app-configuration-key",
   description: "an access key (read-write or read-only pair) of an Azure App Configuration store",
   resourceTypes: ["microsoft.appconfiguration/configurationstores"],

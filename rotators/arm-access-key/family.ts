@@ -71,9 +71,9 @@ export interface DataPlaneOutcome {
 /** An ARM action (RBAC name), or one per resource level the address may name. */
 export type Action = string | readonly string[];
 
-export interface AccessKeyService {
+export interface AccessKeyService<K extends string = string> {
   /** The Rotator tag value and folder name. */
-  readonly kind: string;
+  readonly kind: K;
   /** One line for operators. */
   readonly description: string;
   /** ARM resource types (lower case, first level) whose ProviderAddress selects this kind without a Rotator tag. */
@@ -182,9 +182,9 @@ interface Checked {
   readonly listed: KeySet | undefined;
 }
 
-export type AccessKeyRotator = Rotator<AccessKeyParams> & { readonly service: AccessKeyService };
+export type AccessKeyRotator<K extends string = string> = Rotator<AccessKeyParams> & { readonly kind: K; readonly service: AccessKeyService<K> };
 
-export function createAccessKeyRotator(service: AccessKeyService, options: AccessKeyOptions = {}): AccessKeyRotator {
+export function createAccessKeyRotator<K extends string>(service: AccessKeyService<K>, options: AccessKeyOptions = {}): AccessKeyRotator<K> {
   const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
   const checkedIn = new WeakMap<RotatorContext, Checked>();
   const call = (address: AccessKeyAddress, action: string) => ({ action, resource: address, role: service.role });
@@ -338,7 +338,7 @@ export function createAccessKeyRotator(service: AccessKeyService, options: Acces
       await regenerate(ctx, params.address, previous, service.list ? await listKeys(ctx, params.address) : undefined);
       ctx.log.warn(`regenerated ${previous}, the previously active key`, { step: "revoke" });
     },
-  } satisfies AccessKeyRotator;
+  } satisfies AccessKeyRotator<K>;
 }
 
 /** A connection string's fields (`k=v;k=v`), names lower-cased; values may contain "=". */

@@ -13,15 +13,15 @@ function accessKeys(body: unknown): KeySet {
   return keys;
 }
 
-export function sharedAccessKeyService(o: {
-  kind: string;
+export function sharedAccessKeyService<K extends string>(o: {
+  kind: K;
   description: string;
   namespace: string;
   /** Entity types that carry their own authorization rules (queues, topics; eventhubs). */
   entities: readonly string[];
   apiVersion: string;
   exampleNamespace: string;
-}): AccessKeyService {
+}): AccessKeyService<K> {
   const ns = `${o.namespace}/namespaces`;
   const levels = ["", ...o.entities.map((e) => `/${e}`)];
   return {

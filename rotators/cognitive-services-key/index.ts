@@ -23,7 +23,7 @@ import { createAccessKeyRotator, keysByProperty, prop, str, type AccessKeyServic
 const OPENAI_DATA_API_VERSION = "2024-10-21";
 const KEYS = { Key1: "key1", Key2: "key2" } as const;
 
-export const cognitiveServicesKey: AccessKeyService = {
+export const cognitiveServicesKey: AccessKeyService<"cognitive-services-key"> = {
   kind: "cognitive-services-key",
   description: "an API key (Key1/Key2) of an Azure OpenAI or other Azure AI services account",
   resourceTypes: ["microsoft.cognitiveservices/accounts"],

@@ -21,7 +21,7 @@
 import { ProviderError } from "../../core/errors.js";
 import { createAccessKeyRotator, prop, str, type AccessKeyService, type KeySet } from "../arm-access-key/family.js";
 
-export const containerRegistryToken: AccessKeyService = {
+export const containerRegistryToken: AccessKeyService<"container-registry-token"> = {
   kind: "container-registry-token",
   description: "a password (password1/password2) of an Azure Container Registry token, with expiry",
   resourceTypes: ["microsoft.containerregistry/registries"],

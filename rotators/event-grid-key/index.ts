@@ -17,7 +17,7 @@ import { createAccessKeyRotator, keysByProperty, type AccessKeyService } from ".
 
 const KEYS = { key1: "key1", key2: "key2" } as const;
 
-export const eventGridKey: AccessKeyService = {
+export const eventGridKey: AccessKeyService<"event-grid-key"> = {
   kind: "event-grid-key",
   description: "an access key (key1/key2) of an Event Grid custom topic or domain",
   resourceTypes: ["microsoft.eventgrid/topics", "microsoft.eventgrid/domains"],

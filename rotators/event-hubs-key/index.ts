@@ -17,7 +17,7 @@
 import { createAccessKeyRotator, type AccessKeyService } from "../arm-access-key/family.js";
 import { sharedAccessKeyService } from "../arm-access-key/shared-access.js";
 
-export const eventHubsKey: AccessKeyService = sharedAccessKeyService({
+export const eventHubsKey: AccessKeyService<"event-hubs-key"> = sharedAccessKeyService({
   kind: "event-hubs-key",
   description: "a shared access key (PrimaryKey/SecondaryKey) of an Event Hubs authorization rule (namespace or event hub)",
   namespace: "Microsoft.EventHub",

@@ -18,7 +18,7 @@ import { createAccessKeyRotator, keysByProperty, prop, str, type AccessKeyServic
 
 const KEYS = { Primary: "primaryKey", Secondary: "secondaryKey" } as const;
 
-export const redisCacheKey: AccessKeyService = {
+export const redisCacheKey: AccessKeyService<"redis-cache-key"> = {
   kind: "redis-cache-key",
   description: "an access key (Primary/Secondary) of an Azure Cache for Redis",
   resourceTypes: ["microsoft.cache/redis"],

@@ -16,7 +16,7 @@ import { createAccessKeyRotator, keysByProperty, type AccessKeyService } from ".
 
 const KEYS = { primary: "primaryKey", secondary: "secondaryKey" } as const;
 
-export const searchAdminKey: AccessKeyService = {
+export const searchAdminKey: AccessKeyService<"search-admin-key"> = {
   kind: "search-admin-key",
   description: "an admin API key (primary/secondary) of an Azure AI Search service",
   resourceTypes: ["microsoft.search/searchservices"],

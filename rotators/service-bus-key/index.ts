@@ -19,7 +19,7 @@
 import { createAccessKeyRotator, type AccessKeyService } from "../arm-access-key/family.js";
 import { sharedAccessKeyService } from "../arm-access-key/shared-access.js";
 
-export const serviceBusKey: AccessKeyService = sharedAccessKeyService({
+export const serviceBusKey: AccessKeyService<"service-bus-key"> = sharedAccessKeyService({
   kind: "service-bus-key",
   description: "a shared access key (PrimaryKey/SecondaryKey) of a Service Bus authorization rule (namespace, queue or topic)",
   namespace: "Microsoft.ServiceBus",
