@@ -20,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
+import { createAccessKeyServices, type AccessKeyDoubles } from "./access-keys.js";
 import { createBlobHandler } from "./blob.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
@@ -80,7 +81,11 @@ export interface CosmosKeys {
   secondaryReadonlyMasterKey: string;
 }
 
+export type { AccessKeyDoubles, KeyHandle } from "./access-keys.js";
+
 export interface ArmEmulator {
+  /** The providers of the access-key rotator family (access-keys.ts). */
+  readonly accessKeys: AccessKeyDoubles;
   /** ARM endpoint, "https://127.0.0.1:PORT". */
   readonly url: string;
   /** Blob endpoint of a storage account, path-style: "https://127.0.0.1:PORT2/<account>/"; also its primaryEndpoints.blob. */
@@ -320,8 +325,21 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     return denied.some((prefix) => s === prefix || s.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`));
   };
 
+  const accessKeys = createAccessKeyServices({
+    tls,
+    baseUrl: () => armUrl,
+    lroPolls,
+    retryAfterSeconds,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    isDenied,
+    callerIds,
+    record,
+    subscriptions: () => ({ has: (s) => store.hasSubscription(s), hasGroup: (s, g) => store.hasResourceGroup(s, g) }),
+  });
+
   // Declared before the handler so the operations' work can read the hook at completion time.
   const emulator: ArmEmulator = {
+    accessKeys,
     get url() {
       return armUrl;
     },
@@ -472,6 +490,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   };
 
   const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (accessKeys.owns(splitTarget(req.url).rawPath)) return accessKeys.handle(req, res);
     const requestId = newRequestId();
     const method = (req.method ?? "GET").toUpperCase();
     const { rawPath, rawQuery } = splitTarget(req.url);
@@ -661,9 +680,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   const armServer = createServer(serverOptions, guarded("arm", handleArm));
   const blobServer = createServer(serverOptions, guarded("blob", blobHandler));
   const cosmosServer = createServer(serverOptions, guarded("cosmos", cosmosHandler));
-  const servers = [armServer, blobServer, cosmosServer];
+  const servers = [armServer, blobServer, cosmosServer, accessKeys.dataPlaneServer];
   try {
-    const [armPort, blobPort, cosmosPort] = await Promise.all(servers.map(listen));
+    const [armPort, blobPort, cosmosPort, openaiPort] = await Promise.all(servers.map(listen));
+    accessKeys.setDataPlaneBase(`https://127.0.0.1:${openaiPort}`);
     armUrl = `https://127.0.0.1:${armPort}`;
     blobBase = `https://127.0.0.1:${blobPort}`;
     cosmosBase = `https://127.0.0.1:${cosmosPort}`;
