@@ -33,25 +33,20 @@ import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/ke
 import { testTls, type TestTls } from "../../emulators/tls.js";
 import { readCosmosValue } from "../../rotators/cosmos-db-key/format.js";
 import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
+import { RotatorKinds, type RotatorKind } from "../../rotators/index.js";
 import type { RotatorRegistry } from "../../rotators/registry.js";
 import { readSqlValue } from "../../rotators/sql-server-admin/format.js";
 import { keyFromValue } from "../../rotators/storage-account-key/format.js";
+import { addAccessKeySecret, type AccessKeyFixture } from "./access-keys.js";
 import { startAzurite, type Azurite } from "./azurite.js";
 import { graphAwareCredential, KEYTURN_TEST_CLIENT_ID, KEYTURN_TEST_CLIENT_SECRET } from "./credential.js";
 import { testEngine, type TestEngine } from "./engine.js";
 import { secretClientFor } from "./keyvault.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
 
-export const ALL_KINDS = [
-  "generated-secret",
-  "storage-account-key",
-  "sql-server-admin",
-  "cosmos-db-key",
-  "entra-app-secret",
-  "postgres-role",
-  "postgres-flexible-admin",
-] as const;
-export type Kind = (typeof ALL_KINDS)[number];
+/** Every kind of the registry. */
+export const ALL_KINDS = RotatorKinds;
+export type Kind = RotatorKind;
 
 const DAY_MS = 86_400_000;
 /** The PostgreSQL database the role secrets log in to, and its CREATEROLE (not superuser) administrator, as on Azure. */
@@ -172,6 +167,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const storage = new Map<string, string>();
   const cosmos = new Map<string, string>();
   const apps = new Map<string, EmulatedApplication>();
+  const accessKeys = new Map<string, AccessKeyFixture>();
 
   function graphEnv(): Record<string, string> {
     return { KEYTURN_GRAPH_ENDPOINT: graph.url, KEYTURN_AUTHORITY_HOST: graph.url, KEYTURN_TEST_GRAPH_TENANT: graph.tenantId };
@@ -231,6 +227,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
   async function works(s: ManagedSecret, value: string, credentialId?: string): Promise<boolean> {
     switch (s.kind) {
+      // The access-key family: the provider's own key state (what its data plane accepts).
+      case "cognitive-services-key":
+      case "service-bus-key":
+      case "event-hubs-key":
+      case "redis-cache-key":
+      case "search-admin-key":
+      case "app-configuration-key":
+      case "event-grid-key":
+      case "container-registry-token":
+        return accessKeys.get(`${s.vault}/${s.name}`)!.works(value);
       case "generated-secret":
         return generatedPolicyHolds(s.tags, value);
       case "storage-account-key": {
@@ -283,6 +289,22 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     let tags: Record<string, string>;
     const initialValues: string[] = [];
     switch (kind) {
+      case "cognitive-services-key":
+      case "service-bus-key":
+      case "event-hubs-key":
+      case "redis-cache-key":
+      case "search-admin-key":
+      case "app-configuration-key":
+      case "event-grid-key":
+      case "container-registry-token": {
+        const f = addAccessKeySecret(arm, kind, `${vault}-${name}`, variant);
+        accessKeys.set(`${vault}/${name}`, f);
+        providerSecrets.push(() => f.handle.history());
+        initialValues.push(...Object.values(f.handle.keys()));
+        tags = { ...base, ...f.tags };
+        value = f.value;
+        break;
+      }
       case "generated-secret": {
         const policies = [{}, { SecretLength: "48", SecretCharacters: "lower,upper,digit" }, { SecretLength: "24", SecretCharacters: "upper,digit,symbol" }];
         const policy: { SecretLength?: string; SecretCharacters?: string } = policies[variant % policies.length]!;
