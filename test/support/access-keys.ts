@@ -29,7 +29,8 @@ function resourceName(prefix: string, name: string, max = 24): string {
   return `${prefix}${name}`.toLowerCase().replace(/[^a-z0-9-]/g, "").replace(/-+$/, "").slice(0, max);
 }
 
-export function addAccessKeySecret(arm: ArmEmulator, kind: AccessKeyKind, name: string, variant = 0): AccessKeyFixture {
+export function addAccessKeySecret(arm: ArmEmulator, kind: string, name: string, variant = 0): AccessKeyFixture {
+  if (!isAccessKeyKind(kind)) throw new Error(`${kind} is not an access-key kind`);
   const service = (rotators[kind] as unknown as AccessKeyRotator).service;
   const d = arm.accessKeys;
   const keyOf = (value: string) => service.keyOf(value);
