@@ -114,7 +114,7 @@ export const MINIMUM: Record<string, { keyVault: number; provider: number; why: 
   "app-configuration-key": {
     keyVault: 2,
     provider: 3,
-    why: `${ACCESS_KEY_KV} ARM: listKeys (check; also the key ids regenerateKey needs), regenerateKey, listKeys (verify).`,
+    why: `${ACCESS_KEY_KV} ARM: listKeys (check; also the key ids regenerateKey needs), regenerateKey (its answer carries id, secret and connection string). App Configuration: one HMAC-signed key-value read with the new key (verify).`,
   },
   "event-grid-key": {
     keyVault: 2,

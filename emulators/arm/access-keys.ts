@@ -1,7 +1,9 @@
 // The ARM double's access-key services: the providers of the access-key rotator family
 // (rotators/arm-access-key/), each answering its list and regenerate actions as its
-// published spec says (azure-rest-api-specs, examples cited per service below), plus the
-// Azure OpenAI data plane's models list, which checks `api-key` against the account's keys.
+// published spec says (azure-rest-api-specs, examples cited per service below), plus two
+// data planes on one HTTPS server: the Azure OpenAI models list, which checks `api-key`
+// against the account's keys, and App Configuration's key-value list, which checks the
+// documented HMAC-SHA256 request signature against the store's key ids and secrets.
 //
 //   Microsoft.CognitiveServices/accounts   GET, POST listKeys, POST regenerateKey {keyName Key1|Key2} → {key1,key2}
 //        (stable/2024-10-01/examples/ListKeys.json, RegenerateKey.json; synchronous)
@@ -27,7 +29,7 @@
 // denyScope → 403 AuthorizationFailed before existence, 404s with ARM's codes, faults
 // consulted with service "arm" and the RBAC action as `operation`, long-running work done
 // when the operation completes. Keys never appear in anything but the answers that carry them.
-import { randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TestTls } from "../tls.js";
@@ -209,7 +211,8 @@ export function createAccessKeyServices(deps: {
       id: k.id,
       name: slot,
       value: k.value,
-      connectionString: `Endpoint=https://${r.name}.azconfig.io;Id=${k.id};Secret=${k.value}`,
+      // Path-style endpoint on the double's data-plane server (the test certificate names only 127.0.0.1).
+      connectionString: `Endpoint=${dataPlaneBase}/${r.name};Id=${k.id};Secret=${k.value}`,
       lastModified: k.creationTime,
       readOnly: slot.endsWith("Read Only"),
     };
@@ -501,21 +504,52 @@ export function createAccessKeyServices(deps: {
     return result === undefined ? sendEmpty(res, 204, headers) : sendJson(res, 200, result, headers);
   }
 
-  // ---- Azure OpenAI data plane: GET /<account>/openai/models with api-key ------------------
+  // ---- data planes: Azure OpenAI models list (api-key), App Configuration key-values (HMAC) --
   const recordData = deps.record("openai");
+  /**
+   * App Configuration's HMAC-SHA256 check, as its REST authentication reference states:
+   * Credential = a key id, signed headers x-ms-date;host;x-ms-content-sha256 (at least),
+   * string-to-sign "VERB\npath_and_query\nsigned header values joined by ;", keyed with the
+   * base64-decoded secret; the date within 15 minutes; the content hash that of the body.
+   */
+  function hmacValid(req: IncomingMessage, store: KeyResource, pathAndQuery: string): boolean {
+    const m = /^HMAC-SHA256\s+Credential=([^&]+)&SignedHeaders=([^&]+)&Signature=(.+)$/i.exec(headerValue(req, "authorization") ?? "");
+    if (!m) return false;
+    const [, credential, signedHeaders, signature] = m as unknown as [string, string, string, string];
+    const key = Object.values(store.keys).find((k) => k.id === credential);
+    if (!key) return false;
+    const names = signedHeaders.toLowerCase().split(";");
+    if (!["host", "x-ms-content-sha256"].every((n) => names.includes(n)) || !(names.includes("x-ms-date") || names.includes("date"))) return false;
+    const date = headerValue(req, "x-ms-date") ?? headerValue(req, "date") ?? "";
+    if (!(Math.abs(Date.now() - Date.parse(date)) <= 15 * 60_000)) return false;
+    if (headerValue(req, "x-ms-content-sha256") !== createHash("sha256").update("").digest("base64")) return false;
+    const values = names.map((n) => headerValue(req, n) ?? "");
+    const expected = createHmac("sha256", Buffer.from(key.value, "base64")).update(`${(req.method ?? "GET").toUpperCase()}\n${pathAndQuery}\n${values.join(";")}`, "utf8").digest("base64");
+    return expected === signature;
+  }
+
   const dataPlaneServer = createServer({ cert: deps.tls.cert, key: deps.tls.key }, (req, res) => {
     const method = (req.method ?? "GET").toUpperCase();
     const { rawPath } = splitTarget(req.url);
-    const operation = "openai/models/read";
-    res.on("finish", () => recordData({ method, path: rawPath, status: res.statusCode, operation }));
+    const openai = /^\/([^/]+)\/openai\/models\/?$/i.exec(rawPath);
+    const appconfig = /^\/([^/]+)\/kv\/?$/i.exec(rawPath);
+    const operation = openai ? "openai/models/read" : appconfig ? "appconfig/kv/read" : undefined;
+    res.on("finish", () => recordData({ method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) }));
     void (async () => {
-      const m = /^\/([^/]+)\/openai\/models\/?$/i.exec(rawPath);
-      const account = m ? [...resources.values()].find((x) => x.service === "cognitive" && x.name.toLowerCase() === m[1]!.toLowerCase()) : undefined;
-      if (!account || method !== "GET") return sendJson(res, 404, { error: { code: "404", message: "Resource not found" } });
-      if (deps.faults && (await deps.faults.apply(req, res, { service: "openai", method, path: rawPath, operation }))) return;
+      const byName = (service: AccessKeyServiceName, name: string) => [...resources.values()].find((x) => x.service === service && x.name.toLowerCase() === name.toLowerCase());
+      const account = openai ? byName("cognitive", openai[1]!) : undefined;
+      const store = appconfig ? byName("appconfig", appconfig[1]!) : undefined;
+      if ((!account && !store) || method !== "GET") return sendJson(res, 404, { error: { code: "404", message: "Resource not found" } });
+      if (deps.faults && (await deps.faults.apply(req, res, { service: "openai", method, path: rawPath, ...(operation ? { operation } : {}) }))) return;
+      if (store) {
+        if (!hmacValid(req, store, req.url ?? rawPath)) {
+          return sendJson(res, 401, { type: "https://azconfig.io/errors/invalid-token", title: "Unauthorized", status: 401 }, { "www-authenticate": 'HMAC-SHA256 error="invalid_token", error_description="Invalid Signature", Bearer' });
+        }
+        return sendJson(res, 200, { items: [] });
+      }
       const key = headerValue(req, "api-key");
       // Azure OpenAI's answer to a wrong key (401 with code "401").
-      if (!key || account.props.disableLocalAuth === true || !Object.values(account.keys).some((k) => k.value === key)) {
+      if (!key || account!.props.disableLocalAuth === true || !Object.values(account!.keys).some((k) => k.value === key)) {
         return sendJson(res, 401, { error: { code: "401", message: "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource." } });
       }
       return sendJson(res, 200, { data: [], object: "list" });

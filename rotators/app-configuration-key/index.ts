@@ -5,18 +5,36 @@
 // Model: dual credential, through the ARM access-key family (rotators/arm-access-key/).
 //   list        POST {store}/listKeys → { value: [{ id, name, value, connectionString, readOnly, lastModified }] }
 //   regenerate  POST {store}/regenerateKey { id: <the key's id from the list> } → that ApiKey (synchronous)
-//   verify      list the keys again and find the new one in its slot (the data plane's HMAC
-//               scheme needs the store's own host; ARM's list is the strongest check).
+//   verify      GET {Endpoint}/kv signed with the new key by App Configuration's documented
+//               HMAC-SHA256 scheme (Credential = the key's id, secret = its base64-decoded
+//               value, signed headers x-ms-date;host;x-ms-content-sha256), at the Endpoint of
+//               the connection string ARM handed out; read-only keys may read, so both pairs verify.
 // Tags (besides ValidityPeriodDays, Owner):
 //   ProviderAddress=/subscriptions/<sub>/resourceGroups/rg/providers/Microsoft.AppConfiguration/configurationStores/appcs-shop
 //   CredentialId=Primary | Secondary | Primary Read Only | Secondary Read Only    written by keyturn
 //   SecretFormat=connection-string (default: Endpoint=…;Id=…;Secret=…) | key
 // Azure role: App Configuration Contributor on the store, or a custom role with the
 // actions actionsOf() lists (listKeys, regenerateKey).
-import { ProviderError } from "../../core/errors.js";
+import { createHash, createHmac } from "node:crypto";
+import { ProviderError, isTransient } from "../../core/errors.js";
+import { dataPlaneGet } from "../arm-access-key/arm-rest.js";
 import { createAccessKeyRotator, keyField, prop, str, type AccessKeyService, type KeySet, type ListedKey } from "../arm-access-key/family.js";
 
 const SLOTS = ["Primary", "Secondary", "Primary Read Only", "Secondary Read Only"] as const;
+/** The App Configuration data-plane api-version of the key-value list. */
+const DATA_API_VERSION = "1.0";
+const EMPTY_BODY_SHA256 = createHash("sha256").update("").digest("base64");
+
+/** The HMAC-SHA256 headers App Configuration's REST authentication documents, for a GET without body. */
+export function appConfigurationHmacHeaders(url: URL, credential: string, secret: string, date = new Date().toUTCString()): Record<string, string> {
+  const stringToSign = `GET\n${url.pathname}${url.search}\n${date};${url.host};${EMPTY_BODY_SHA256}`;
+  const signature = createHmac("sha256", Buffer.from(secret, "base64")).update(stringToSign, "utf8").digest("base64");
+  return {
+    "x-ms-date": date,
+    "x-ms-content-sha256": EMPTY_BODY_SHA256,
+    authorization: `HMAC-SHA256 Credential=${credential}&SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=${signature}`,
+  };
+}
 
 function apiKey(item: unknown): [string, ListedKey] | undefined {
   const name = str(item, "name");
@@ -67,6 +85,16 @@ export const appConfigurationKey: AccessKeyService<"app-configuration-key"> = {
     key: ({ key }) => key.value,
   },
   keyOf: (value) => keyField(value, "Secret"),
+  dataPlane(ctx, facts, key) {
+    const endpoint = facts.keyEndpoint;
+    const id = facts.keyId;
+    if (!endpoint || !id) return undefined;
+    const url = `${endpoint.replace(/\/+$/, "")}/kv?api-version=${DATA_API_VERSION}`;
+    return dataPlaneGet(ctx, url, (u) => appConfigurationHmacHeaders(u, id, key)).then(
+      (status) => ({ ok: status === 200, status, transient: status === 408 || status === 429 || status >= 500 }),
+      (error: unknown) => ({ ok: false, status: undefined, transient: isTransient(error) }),
+    );
+  },
 };
 
 export const appConfigurationKeyRotator = createAccessKeyRotator(appConfigurationKey);

@@ -93,7 +93,7 @@ export function armRest(ctx: RotatorContext, subscriptionId: string): Promise<Ar
   });
 }
 
-type DataPlane = { get(url: string, headers: Record<string, string>): Promise<number> };
+type DataPlane = { get(url: string, headers: Record<string, string> | ((url: URL) => Record<string, string>)): Promise<number> };
 const dataPlanes = new Map<string, Promise<DataPlane>>();
 
 /**
@@ -101,7 +101,7 @@ const dataPlanes = new Map<string, Promise<DataPlane>>();
  * pipeline with keyturn's TLS and retry options and no bearer token; resolves with the
  * HTTP status. One pipeline per process and CA: keep-alive connections are reused.
  */
-export async function dataPlaneGet(ctx: Pick<RotatorContext, "clientOptions">, url: string, headers: Record<string, string>): Promise<number> {
+export async function dataPlaneGet(ctx: Pick<RotatorContext, "clientOptions">, url: string, headers: Record<string, string> | ((url: URL) => Record<string, string>)): Promise<number> {
   const key = ctx.clientOptions.tlsOptions?.ca ?? "";
   let plane = dataPlanes.get(key);
   if (!plane) {
@@ -114,7 +114,9 @@ export async function dataPlaneGet(ctx: Pick<RotatorContext, "clientOptions">, u
       const httpClient = createDefaultHttpClient();
       return {
         async get(target, h) {
-          return (await pipeline.sendRequest(httpClient, createPipelineRequest({ url: target, method: "GET", headers: createHttpHeaders(h) }))).status;
+          // Headers may be a signature over the URL (App Configuration's HMAC scheme).
+          const values = typeof h === "function" ? h(new URL(target)) : h;
+          return (await pipeline.sendRequest(httpClient, createPipelineRequest({ url: target, method: "GET", headers: createHttpHeaders(values) }))).status;
         },
       } satisfies DataPlane;
     })();

@@ -113,7 +113,11 @@ export interface AccessKeyService<K extends string = string> {
   readonly formats: Readonly<Record<string, (i: FormatInput) => string>>;
   /** The key (or password) a stored value holds, whatever its format. */
   keyOf(value: string): string;
-  /** A data-plane request with `key`; absent: verification is by ARM (see the header). */
+  /**
+   * A data-plane request with `key`; absent (or answering undefined): verification is by ARM
+   * (see the header). `facts` holds the read facts and, from the regenerate answer,
+   * `keyId` and `keyEndpoint` (the Endpoint of the key's connection string).
+   */
   dataPlane?(ctx: RotatorContext, facts: ResourceFacts, key: string): Promise<DataPlaneOutcome> | undefined;
   /** For kinds without a list: whether a fresh read shows `slot` regenerated since `before` (its creation time then). */
   regeneratedSince?(facts: ResourceFacts, slot: string, before: string | undefined): boolean;
@@ -299,10 +303,18 @@ export function createAccessKeyRotator<K extends string>(service: AccessKeyServi
       ctx.registerSecret(value);
       ctx.log.info(`regenerated ${target}, the key consumers do not use`, { step: "create" });
       const before = checked.facts[`${target}.created`];
+      // What verification needs besides the secret: the key's id and the endpoint its
+      // connection string names (App Configuration signs requests with both).
+      const keyEndpoint = key.connectionString ? connectionStringFields(key.connectionString).get("endpoint") : undefined;
       return {
         credentialId: target,
         secretValue: value,
-        state: { ...checked.facts, ...(before !== undefined ? { before } : {}) },
+        state: {
+          ...checked.facts,
+          ...(before !== undefined ? { before } : {}),
+          ...(key.id !== undefined ? { keyId: key.id } : {}),
+          ...(keyEndpoint !== undefined ? { keyEndpoint } : {}),
+        },
       };
     },
 

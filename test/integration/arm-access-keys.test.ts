@@ -13,6 +13,7 @@
 //   appconfiguration stable/2024-06-01/examples/ConfigurationStoresRegenerateKey.json (body {id}; answer one ApiKey, same id)
 //   eventgrid stable/2025-02-15/examples/Topics_RegenerateKey.json (200 or 202: long-running)
 //   containerregistry stable/2023-07-01/examples/RegistryGenerateCredentials.json (202 + Location; passwords)
+import { createHash, createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArmProviderError } from "../../core/arm.js";
 import { ConfigurationError, ProviderError } from "../../core/errors.js";
@@ -258,11 +259,26 @@ describe("what each kind does that the others do not", () => {
     expect(value).toContain(s.handle.keys().SecondaryKey!);
   });
 
-  it("app-configuration-key rotates within the read-only pair", async () => {
+  it("app-configuration-key rotates within the read-only pair and proves the key with an HMAC-signed read of the store", async () => {
     const s = await seed("app-configuration-key", "appcs-ro", 2);
+    arm.clearRequests();
     const result = await engine().engine.rotateSecret(request("appcs-ro"));
     expect(result).toMatchObject({ previousCredentialId: "Primary Read Only", credentialId: "Secondary Read Only" });
-    expect((await s.client.getSecret("appcs-ro")).value).toContain(`Secret=${s.handle.keys()["Secondary Read Only"]}`);
+    const value = (await s.client.getSecret("appcs-ro")).value!;
+    expect(value).toContain(`Secret=${s.handle.keys()["Secondary Read Only"]}`);
+    expect(arm.requests().filter((r) => r.operation === "appconfig/kv/read" && r.status === 200)).toHaveLength(1);
+    expect(arm.requests().filter((r) => r.operation?.endsWith("/ListKeys/action"))).toHaveLength(1);
+    // The data plane checks the signature (independently of keyturn's signing code).
+    const fields = new Map(value.split(";").map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
+    const url = new URL(`${fields.get("Endpoint")}/kv?api-version=1.0`);
+    const sign = (secret: string) => {
+      const date = new Date().toUTCString();
+      const hash = createHash("sha256").update("").digest("base64");
+      const sig = createHmac("sha256", Buffer.from(secret, "base64")).update(`GET\n${url.pathname}${url.search}\n${date};${url.host};${hash}`).digest("base64");
+      return { "x-ms-date": date, "x-ms-content-sha256": hash, authorization: `HMAC-SHA256 Credential=${fields.get("Id")}&SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=${sig}` };
+    };
+    expect(await fetchStatus(url.toString(), sign(fields.get("Secret")!))).toBe(200);
+    expect(await fetchStatus(url.toString(), sign(Buffer.from("not the secret").toString("base64")))).toBe(401);
   });
 
   it("bad tags are refused at plan: a SecretFormat the kind lacks, a ProviderAddress of another shape", async () => {
