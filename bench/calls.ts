@@ -110,7 +110,11 @@ export const MINIMUM: Record<string, { keyVault: number; provider: number; why: 
     provider: 4,
     why: `${ACCESS_KEY_KV} ARM: GET cache (hostName for the connection string, disableAccessKeyAuthentication), listKeys (check), regenerateKey, listKeys (verify).`,
   },
-  "search-admin-key": { keyVault: 2, provider: 3, why: `${ACCESS_KEY_KV} ARM: listAdminKeys (check), regenerateAdminKey, listAdminKeys (verify).` },
+  "search-admin-key": {
+    keyVault: 2,
+    provider: 4,
+    why: `${ACCESS_KEY_KV} ARM: GET service (endpoint, disableLocalAuth), listAdminKeys (check), regenerateAdminKey. AI Search: one service-statistics read with the new admin key (verify).`,
+  },
   "app-configuration-key": {
     keyVault: 2,
     provider: 3,

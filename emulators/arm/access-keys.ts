@@ -2,8 +2,9 @@
 // (rotators/arm-access-key/), each answering its list and regenerate actions as its
 // published spec says (azure-rest-api-specs, examples cited per service below), plus two
 // data planes on one HTTPS server: the Azure OpenAI models list, which checks `api-key`
-// against the account's keys, and App Configuration's key-value list, which checks the
-// documented HMAC-SHA256 request signature against the store's key ids and secrets.
+// against the account's keys, App Configuration's key-value list, which checks the
+// documented HMAC-SHA256 request signature against the store's key ids and secrets, and
+// AI Search's service statistics, which need an admin `api-key`.
 //
 //   Microsoft.CognitiveServices/accounts   GET, POST listKeys, POST regenerateKey {keyName Key1|Key2} → {key1,key2}
 //        (stable/2024-10-01/examples/ListKeys.json, RegenerateKey.json; synchronous)
@@ -13,7 +14,7 @@
 //   Microsoft.EventHub/namespaces[/eventhubs/{e}]/authorizationRules/{r}   as Service Bus (stable/2024-01-01)
 //   Microsoft.Cache/redis                   GET, POST listKeys, POST regenerateKey {keyType Primary|Secondary}
 //        (stable/2024-11-01/examples/RedisCacheListKeys.json, RedisCacheRegenerateKey.json; synchronous)
-//   Microsoft.Search/searchServices         POST listAdminKeys, POST regenerateAdminKey/{primary|secondary}
+//   Microsoft.Search/searchServices         GET (properties.endpoint), POST listAdminKeys, POST regenerateAdminKey/{primary|secondary}
 //        (stable/2025-05-01/examples/SearchListAdminKeys.json, SearchRegenerateAdminKey.json; synchronous)
 //   Microsoft.AppConfiguration/configurationStores   POST listKeys → {value:[ApiKey]}, POST regenerateKey {id} → ApiKey
 //        (stable/2024-06-01/examples/ConfigurationStoresListKeys.json, ConfigurationStoresRegenerateKey.json; the id stays)
@@ -123,7 +124,7 @@ export interface AccessKeyDoubles {
   /** A namespace-level rule, or one of a queue/topic (Service Bus) or event hub (Event Hubs). */
   addAuthorizationRule(o: Placement & { provider: "servicebus" | "eventhub"; namespace: string; entity?: { type: "queues" | "topics" | "eventhubs"; name: string }; rule: string }): KeyHandle;
   addRedisCache(o: Placement & { name: string; disableAccessKeyAuthentication?: boolean }): KeyHandle;
-  addSearchService(o: Placement & { name: string }): KeyHandle;
+  addSearchService(o: Placement & { name: string; disableLocalAuth?: boolean }): KeyHandle;
   addAppConfigurationStore(o: Placement & { name: string }): KeyHandle & { connectionString(slot: string): string };
   addEventGridTopic(o: Placement & { name: string; domain?: boolean }): KeyHandle;
   /** A token with both passwords set (expiring in `expiresInDays`, default 90). */
@@ -258,6 +259,23 @@ export function createAccessKeyServices(deps: {
             disableAccessKeyAuthentication: r.props.disableAccessKeyAuthentication,
           },
         };
+      case "search":
+        return {
+          ...base,
+          type: "Microsoft.Search/searchServices",
+          sku: { name: "standard" },
+          properties: {
+            // Path-style on the double's data-plane server (the real one is https://<name>.search.windows.net).
+            endpoint: `${dataPlaneBase}/${r.name}`,
+            replicaCount: 1,
+            partitionCount: 1,
+            hostingMode: "default",
+            publicNetworkAccess: "enabled",
+            status: "running",
+            provisioningState: "succeeded",
+            disableLocalAuth: r.props.disableLocalAuth,
+          },
+        };
       case "acr":
         return tokenBody(r);
       default:
@@ -324,7 +342,7 @@ export function createAccessKeyServices(deps: {
       servicebus: { "POST listkeys": `${t}/listkeys/action`, "POST regeneratekeys": `${t}/regenerateKeys/action` },
       eventhub: { "POST listkeys": `${t}/listkeys/action`, "POST regeneratekeys": `${t}/regenerateKeys/action` },
       redis: { "GET ": `${t}/read`, "POST listkeys": `${t}/listKeys/action`, "POST regeneratekey": `${t}/regenerateKey/action` },
-      search: { "POST listadminkeys": `${t}/listAdminKeys/action` },
+      search: { "GET ": `${t}/read`, "POST listadminkeys": `${t}/listAdminKeys/action` },
       appconfig: { "POST listkeys": `${t}/ListKeys/action`, "POST regeneratekey": `${t}/RegenerateKey/action` },
       eventgrid: { "POST listkeys": `${t}/listKeys/action`, "POST regeneratekey": `${t}/regenerateKey/action` },
       acr: t.endsWith("/tokens") ? { "GET ": `${t}/read` } : { "POST generatecredentials": `${t}/generateCredentials/action` },
@@ -533,14 +551,22 @@ export function createAccessKeyServices(deps: {
     const { rawPath } = splitTarget(req.url);
     const openai = /^\/([^/]+)\/openai\/models\/?$/i.exec(rawPath);
     const appconfig = /^\/([^/]+)\/kv\/?$/i.exec(rawPath);
-    const operation = openai ? "openai/models/read" : appconfig ? "appconfig/kv/read" : undefined;
+    const search = /^\/([^/]+)\/servicestats\/?$/i.exec(rawPath);
+    const operation = openai ? "openai/models/read" : appconfig ? "appconfig/kv/read" : search ? "search/servicestats/read" : undefined;
     res.on("finish", () => recordData({ method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) }));
     void (async () => {
       const byName = (service: AccessKeyServiceName, name: string) => [...resources.values()].find((x) => x.service === service && x.name.toLowerCase() === name.toLowerCase());
       const account = openai ? byName("cognitive", openai[1]!) : undefined;
       const store = appconfig ? byName("appconfig", appconfig[1]!) : undefined;
-      if ((!account && !store) || method !== "GET") return sendJson(res, 404, { error: { code: "404", message: "Resource not found" } });
+      const service = search ? byName("search", search[1]!) : undefined;
+      if ((!account && !store && !service) || method !== "GET") return sendJson(res, 404, { error: { code: "404", message: "Resource not found" } });
       if (deps.faults && (await deps.faults.apply(req, res, { service: "openai", method, path: rawPath, ...(operation ? { operation } : {}) }))) return;
+      if (service) {
+        // Service statistics need an admin key; a wrong or query key is 403 with no body.
+        const key = headerValue(req, "api-key");
+        if (!key || service.props.disableLocalAuth === true || !Object.values(service.keys).some((k) => k.value === key)) return sendEmpty(res, 403);
+        return sendJson(res, 200, { counters: { documentCount: { usage: 0, quota: null }, indexesCount: { usage: 0, quota: 50 } }, limits: { maxFieldsPerIndex: 1000 } });
+      }
       if (store) {
         if (!hmacValid(req, store, req.url ?? rawPath)) {
           return sendJson(res, 401, { type: "https://azconfig.io/errors/invalid-token", title: "Unauthorized", status: 401 }, { "www-authenticate": 'HMAC-SHA256 error="invalid_token", error_description="Invalid Signature", Bearer' });
@@ -574,7 +600,7 @@ export function createAccessKeyServices(deps: {
       return handle(add(o.provider, o, `${ns}/namespaces/${o.namespace}${entity}/authorizationRules/${o.rule}`, ["PrimaryKey", "SecondaryKey"], { namespace: o.namespace, entity: o.entity?.name }));
     },
     addRedisCache: (o) => handle(add("redis", o, `Microsoft.Cache/redis/${o.name}`, ["Primary", "Secondary"], { disableAccessKeyAuthentication: o.disableAccessKeyAuthentication ?? false })),
-    addSearchService: (o) => handle(add("search", o, `Microsoft.Search/searchServices/${o.name}`, ["primary", "secondary"], {})),
+    addSearchService: (o) => handle(add("search", o, `Microsoft.Search/searchServices/${o.name}`, ["primary", "secondary"], { disableLocalAuth: o.disableLocalAuth ?? false })),
     addAppConfigurationStore: (o) => {
       const r = add("appconfig", o, `Microsoft.AppConfiguration/configurationStores/${o.name}`, ["Primary", "Secondary", "Primary Read Only", "Secondary Read Only"], {});
       return { ...handle(r), connectionString: (slot: string) => appConfigKey(r, slot).connectionString };

@@ -3,16 +3,21 @@
 // Model: dual credential, through the ARM access-key family (rotators/arm-access-key/).
 //   list        POST {service}/listAdminKeys → { primaryKey, secondaryKey }
 //   regenerate  POST {service}/regenerateAdminKey/{primary|secondary} (no body) → { primaryKey, secondaryKey } (synchronous)
-//   verify      list the admin keys again and find the new one in its slot (the data plane
-//               lives at https://<service>.search.windows.net, a host ARM does not report;
-//               ARM's list is the strongest check).
+//   read        GET {service}: properties.endpoint (in 2025-05-01), disableLocalAuth=true is refused
+//   verify      GET {endpoint}/servicestats with the new key in `api-key`: an operation only an
+//               admin key may call, so it proves the admin key itself.
 // Query keys are not rotated: they are one list of named keys, not a pair.
 // Tags (besides ValidityPeriodDays, Owner):
 //   ProviderAddress=/subscriptions/<sub>/resourceGroups/rg/providers/Microsoft.Search/searchServices/srch-catalog
 //   CredentialId=primary | secondary     written by keyturn
 // Azure role: Search Service Contributor on the service, or a custom role with the actions
-// actionsOf() lists (listAdminKeys, regenerateAdminKey).
-import { createAccessKeyRotator, keysByProperty, type AccessKeyService } from "../arm-access-key/family.js";
+// actionsOf() lists (read, listAdminKeys, regenerateAdminKey).
+import { ProviderError, isTransient } from "../../core/errors.js";
+import { dataPlaneGet } from "../arm-access-key/arm-rest.js";
+import { createAccessKeyRotator, keysByProperty, prop, str, type AccessKeyService } from "../arm-access-key/family.js";
+
+/** The Azure AI Search data-plane GA api-version. */
+const SEARCH_DATA_API_VERSION = "2024-07-01";
 
 const KEYS = { primary: "primaryKey", secondary: "secondaryKey" } as const;
 
@@ -25,6 +30,16 @@ export const searchAdminKey: AccessKeyService<"search-admin-key"> = {
   apiVersion: "2025-05-01",
   pairs: [["primary", "secondary"]],
   role: "Search Service Contributor",
+  read: {
+    action: "Microsoft.Search/searchServices/read",
+    facts(body, a) {
+      if (prop(body, "properties", "disableLocalAuth") === true) {
+        throw new ProviderError(`${a.id} has API-key authentication disabled (disableLocalAuth): its keys authorise nothing. Stop rotating this secret, or enable keys`);
+      }
+      const endpoint = str(body, "properties", "endpoint");
+      return endpoint ? { endpoint } : ({} as Record<string, string>);
+    },
+  },
   list: {
     action: "Microsoft.Search/searchServices/listAdminKeys/action",
     path: (a) => `${a.id}/listAdminKeys`,
@@ -39,6 +54,14 @@ export const searchAdminKey: AccessKeyService<"search-admin-key"> = {
   },
   formats: { key: ({ key }) => key.value },
   keyOf: (value) => value.trim(),
+  dataPlane(ctx, facts, key) {
+    if (!facts.endpoint) return undefined;
+    const url = `${facts.endpoint.replace(/\/+$/, "")}/servicestats?api-version=${SEARCH_DATA_API_VERSION}`;
+    return dataPlaneGet(ctx, url, { "api-key": key }).then(
+      (status) => ({ ok: status === 200, status, transient: status === 408 || status === 429 || status >= 500 }),
+      (error: unknown) => ({ ok: false, status: undefined, transient: isTransient(error) }),
+    );
+  },
 };
 
 export const searchAdminKeyRotator = createAccessKeyRotator(searchAdminKey);

@@ -219,6 +219,16 @@ describe("what each kind does that the others do not", () => {
     expect(h.keys()).toEqual(before);
   });
 
+  it("search-admin-key proves the new admin key with the service statistics, which only admin keys may read", async () => {
+    const s = await seed("search-admin-key", "srch-dataplane");
+    arm.clearRequests();
+    await engine().engine.rotateSecret(request("srch-dataplane"));
+    expect(arm.requests().filter((r) => r.operation === "search/servicestats/read" && r.status === 200)).toHaveLength(1);
+    const endpoint = `${arm.accessKeys.cognitiveEndpoint(s.handle.id.split("/").at(-1)!)}servicestats?api-version=2024-07-01`;
+    expect(await fetchStatus(endpoint, { "api-key": s.handle.keys().secondary! })).toBe(200);
+    expect(await fetchStatus(endpoint, { "api-key": "X".repeat(52) })).toBe(403);
+  });
+
   it("event-grid-key polls the long-running regenerateKey to its end", async () => {
     await seed("event-grid-key", "egt-lro");
     arm.clearRequests();
