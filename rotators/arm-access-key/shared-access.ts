@@ -32,7 +32,9 @@ export function sharedAccessKeyService<K extends string>(o: {
     example: `/subscriptions/<subscription-id>/resourceGroups/<group>/providers/${ns}/${o.exampleNamespace}/authorizationRules/<rule>`,
     apiVersion: o.apiVersion,
     pairs: [["PrimaryKey", "SecondaryKey"]],
-    role: `a custom role with ${ns}/authorizationRules/listkeys/action and regenerateKeys/action (Contributor is the only built-in role with both)`,
+    // No built-in role narrower than Contributor lists and regenerates rule keys; a custom
+    // role with actionsOf() is the least privilege (docs/access-model.md).
+    role: "Contributor",
     list: {
       // The action at each level: the rule's own resource type decides which one ARM checks.
       action: levels.map((l) => `${ns}${l}/authorizationRules/listkeys/action`),

@@ -29,7 +29,10 @@ export const containerRegistryToken: AccessKeyService<"container-registry-token"
   example: "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<registry>/tokens/<token>",
   apiVersion: "2023-07-01",
   pairs: [["password1", "password2"]],
-  role: "a custom role with Microsoft.ContainerRegistry/registries/tokens/read and Microsoft.ContainerRegistry/registries/generateCredentials/action",
+  // generateCredentials is an action of the registry: the role goes on the registry. No
+  // built-in role narrower than Contributor is known to carry it; a custom role with
+  // actionsOf() is the least privilege (docs/access-model.md).
+  role: "Contributor",
   read: {
     action: "Microsoft.ContainerRegistry/registries/tokens/read",
     facts(body, a) {
