@@ -15,7 +15,11 @@
 //   containerregistry stable/2023-07-01/examples/RegistryGenerateCredentials.json (202 + Location; passwords)
 import { createHash, createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CertificateClient } from "@azure/keyvault-certificates";
+import { KeyClient } from "@azure/keyvault-keys";
 import { ArmProviderError } from "../../core/arm.js";
+import { AuditCheck, runAudit } from "../../core/audit.js";
+import { LocalEmulatorCredential } from "../../core/azure.js";
 import { ConfigurationError, ProviderError } from "../../core/errors.js";
 import type { RotationRequest } from "../../core/engine.js";
 import { startArmEmulator, type ArmEmulator } from "../../emulators/arm/index.js";
@@ -304,6 +308,46 @@ describe("what each kind does that the others do not", () => {
       expect(error, name).toBeInstanceOf(ConfigurationError);
       expect((error as unknown as ConfigurationError).tag, name).toBe(tag);
       expect(s.handle.keys()).toEqual(before);
+    }
+  });
+});
+
+describe("the posture audit covers the family", () => {
+  it("flags access-key secrets whose tags do not plan, and passes those that do", async () => {
+    const auditVault = "access-keys-audit-kv";
+    const auditKv = await startKeyVaultEmulator({ vaults: [auditVault], tls: arm.tls });
+    try {
+      const owner = { Owner: "team@contoso.com", ValidityPeriodDays: "60" };
+      const exp = new Date(Date.now() + 40 * 86_400_000);
+      const good = addAccessKeySecret(arm, "event-hubs-key", "audit-good");
+      const token = addAccessKeySecret(arm, "container-registry-token", "audit-token");
+      const redis = addAccessKeySecret(arm, "redis-cache-key", "audit-redis");
+      auditKv.seedSecret(auditVault, "eh-good", good.value, { tags: { ...owner, ...good.tags }, expiresOn: exp });
+      auditKv.seedSecret(auditVault, "acr-no-credential-id", token.value, { tags: { ...owner, ProviderAddress: token.tags.ProviderAddress! }, expiresOn: exp });
+      auditKv.seedSecret(auditVault, "redis-bad-format", redis.value, { tags: { ...owner, ...redis.tags, SecretFormat: "json" }, expiresOn: exp });
+      const credential = new LocalEmulatorCredential();
+      const report = await runAudit(
+        {
+          config: { vaultResourceIds: new Map(), auditMaxValidityDays: 365, armEndpoint: arm.url },
+          registry,
+          secretClient: async () => secretClientFor(auditKv, auditVault),
+          certificateClient: async (url) => new CertificateClient(url, credential, { disableChallengeResourceVerification: true, tlsOptions: { ca: arm.tls.caPem } }),
+          keyClient: async (url) => new KeyClient(url, credential, { disableChallengeResourceVerification: true, tlsOptions: { ca: arm.tls.caPem } }),
+          credential,
+          clientOptions: { retryOptions: { maxRetries: 0 }, tlsOptions: { ca: arm.tls.caPem } },
+        },
+        { name: auditVault, url: auditKv.url(auditVault) },
+      );
+      const badTags = report.findings.filter((f) => f.check === AuditCheck.SecretBadTags).map((f) => `${f.name}: ${f.finding}`);
+      expect(badTags).toHaveLength(2);
+      expect(badTags.find((f) => f.startsWith("acr-no-credential-id"))).toMatch(/CredentialId/);
+      expect(badTags.find((f) => f.startsWith("redis-bad-format"))).toMatch(/SecretFormat/);
+      expect(report.findings.filter((f) => f.name === "eh-good")).toEqual([]);
+      // No finding carries a key.
+      const text = JSON.stringify(report);
+      for (const k of [...good.handle.history(), ...token.handle.history(), ...redis.handle.history()]) expect(text.includes(k)).toBe(false);
+    } finally {
+      await auditKv.stop();
     }
   });
 });
