@@ -308,7 +308,8 @@ describe("chaos", () => {
       for (let i = 0; i < POPULATION[kind]; i++) {
         const bad = i < badCount;
         const vault = VAULTS[n++ % VAULTS.length]!;
-        const s = await fleet.addSecret(kind, vault, `${kind.split("-").map((w) => w[0]).join("")}-${i}`, {
+        // The kind's full name: initials collide (storage-account-key, search-admin-key).
+        const s = await fleet.addSecret(kind, vault, `${kind}-${i}`, {
           variant: i,
           pgPort: proxy.port,
           ...(bad ? { tags: { ValidityPeriodDays: "20" } } : {}),
