@@ -312,6 +312,64 @@ describe("what each kind does that the others do not", () => {
   });
 });
 
+describe("the double answers as the published specs say", () => {
+  const call = async (method: string, path: string, o: { body?: unknown; token?: boolean; apiVersion?: string | null } = {}) => {
+    const { request: httpsRequest } = await import("node:https");
+    const version = o.apiVersion === undefined ? "" : o.apiVersion === null ? "" : `?api-version=${o.apiVersion}`;
+    return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }>((resolve, reject) => {
+      const req = httpsRequest(`${arm.url}${path}${version}`, { method, headers: { ...(o.token === false ? {} : { authorization: "Bearer t" }), "content-type": "application/json" }, ca: arm.tls.caPem }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
+      });
+      req.on("error", reject);
+      req.end(o.body === undefined ? undefined : JSON.stringify(o.body));
+    });
+  };
+
+  it("authentication, api-version and existence come first, with ARM's codes", async () => {
+    const redis = arm.accessKeys.addRedisCache({ name: "redis-conformance" });
+    expect((await call("POST", `${redis.id}/listKeys`, { token: false, apiVersion: "2024-11-01" })).body.error.code).toBe("AuthenticationFailed");
+    expect((await call("POST", `${redis.id}/listKeys`, { apiVersion: null })).body.error.code).toBe("MissingApiVersionParameter");
+    expect((await call("POST", `${redis.id}/listKeys`, { apiVersion: "2015-01-01" })).body.error.code).toBe("InvalidApiVersionParameter");
+    const missing = await call("POST", `${redis.id.replace(/redis-conformance$/, "nosuch")}/listKeys`, { apiVersion: "2024-11-01" });
+    expect([missing.status, missing.body.error.code]).toEqual([404, "ResourceNotFound"]);
+    const badEnum = await call("POST", `${redis.id}/regenerateKey`, { apiVersion: "2024-11-01", body: { keyType: "Tertiary" } });
+    expect(badEnum.status).toBe(400);
+    // RedisCacheRegenerateKey.json: synchronous, 200 with both keys.
+    const regen = await call("POST", `${redis.id}/regenerateKey`, { apiVersion: "2024-11-01", body: { keyType: "Primary" } });
+    expect(regen.status).toBe(200);
+    expect(Object.keys(regen.body).sort()).toEqual(["primaryKey", "secondaryKey"]);
+    expect(regen.body.primaryKey).toBe(redis.keys().Primary);
+  });
+
+  it("Service Bus answers AccessKeys with connection strings; Event Grid and Container Registry regenerate as long-running operations", async () => {
+    const rule = arm.accessKeys.addAuthorizationRule({ provider: "servicebus", namespace: "sb-conf", entity: { type: "topics", name: "orders" }, rule: "listen" });
+    const keys = await call("POST", `${rule.id}/listKeys`, { apiVersion: "2021-11-01" });
+    expect(Object.keys(keys.body).sort()).toEqual(["keyName", "primaryConnectionString", "primaryKey", "secondaryConnectionString", "secondaryKey"]);
+    expect(keys.body.primaryConnectionString).toBe(`Endpoint=sb://sb-conf.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=${rule.keys().PrimaryKey};EntityPath=orders`);
+
+    const topic = arm.accessKeys.addEventGridTopic({ name: "egt-conf" });
+    const eg = await call("POST", `${topic.id}/regenerateKey`, { apiVersion: "2025-02-15", body: { keyName: "key2" } });
+    expect(eg.status).toBe(202);
+    expect(eg.headers["azure-asyncoperation"]).toMatch(/\/providers\/Microsoft\.EventGrid\/locations\/[^/]+\/operationsStatus\//);
+    expect(eg.headers.location).toMatch(/\/operationResults\//);
+    expect(topic.keys().key2, "the key changes only when the operation completes").toBe(topic.history()[1]);
+
+    const token = arm.accessKeys.addContainerRegistryToken({ registry: "crconf", token: "push" });
+    const registry = token.id.replace(/\/tokens\/push$/, "");
+    const acr = await call("POST", `${registry}/generateCredentials`, { apiVersion: "2023-07-01", body: { tokenId: token.id, name: "password2" } });
+    expect(acr.status).toBe(202);
+    expect(acr.headers["azure-asyncoperation"]).toBeUndefined();
+    expect(acr.headers.location).toMatch(/\/registries\/crconf\/operationStatuses\/registries-/);
+    const unknownToken = await call("POST", `${registry}/generateCredentials`, { apiVersion: "2023-07-01", body: { tokenId: `${registry}/tokens/nosuch` } });
+    expect(unknownToken.status).toBe(400);
+    // A token's GET shows password names and times, never values.
+    const got = await call("GET", token.id, { apiVersion: "2023-07-01" });
+    expect(JSON.stringify(got.body)).not.toContain(token.keys().password1);
+  });
+});
+
 describe("the posture audit covers the family", () => {
   it("flags access-key secrets whose tags do not plan, and passes those that do", async () => {
     const auditVault = "access-keys-audit-kv";
