@@ -180,7 +180,9 @@ export function createAccessKeyServices(deps: {
   }
   function setKey(r: KeyResource, slot: string, value = newKey(r.service), expiry?: string): void {
     const old = r.keys[slot]!;
-    r.keys[slot] = { ...old, value, creationTime: now(), ...(expiry !== undefined ? { expiry } : {}) };
+    // A regenerated key is always newer than the one it replaces, even within a millisecond.
+    const creationTime = new Date(Math.max(Date.now(), Date.parse(old.creationTime) + 1)).toISOString();
+    r.keys[slot] = { ...old, value, creationTime, ...(expiry !== undefined ? { expiry } : {}) };
     history.get(r.id.toLowerCase())!.push(value);
   }
   function handle(r: KeyResource): KeyHandle {
