@@ -233,6 +233,15 @@ describe("what each kind does that the others do not", () => {
     expect(await fetchStatus(endpoint, { "api-key": "X".repeat(52) })).toBe(403);
   });
 
+  it("a dry run reads and checks, and changes nothing", async () => {
+    const s = await seed("redis-cache-key", "redis-dry", 1);
+    const before = s.handle.keys();
+    const result = await engine().engine.rotateSecret(request("redis-dry", "dry-run"));
+    expect(result).toMatchObject({ status: "planned", rotator: "redis-cache-key", credentialId: "Primary", plan: ["check-current", "create", "verify", "commit"] });
+    expect(s.handle.keys()).toEqual(before);
+    expect(await versionsOf(s.client, "redis-dry")).toHaveLength(1);
+  });
+
   it("event-grid-key polls the long-running regenerateKey to its end", async () => {
     await seed("event-grid-key", "egt-lro");
     arm.clearRequests();
