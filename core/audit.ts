@@ -25,7 +25,7 @@ import type { TokenCredential } from "@azure/core-auth";
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 import { armClientOptions, cachedArmClient } from "./arm.js";
 import { INTEGRATED_PROVIDERS, SELF_ISSUER, UNKNOWN_ISSUER } from "./certificates.js";
 import type { KeyturnConfig } from "./config.js";

@@ -6,7 +6,7 @@
 // (attributes and tags). No value is fetched, so none can leak from here — the
 // journal's value holds a pending credential and is never read.
 import type { SecretClient, SecretProperties } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 import { planFromTags } from "./engine.js";
 import { KeyturnError, NotFoundError } from "./errors.js";
 import { JournalState, JournalTag, journalName } from "./journal.js";

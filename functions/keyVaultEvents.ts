@@ -13,7 +13,7 @@ import { parseEvent } from "../core/events.js";
 import type { CertificateOutcome } from "../core/certificates.js";
 import { TriggerKind, type RotationResult, type Trigger } from "../core/engine.js";
 import type { KeyOutcome } from "../core/keys.js";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 
 export type EventOutcome =
   | { status: "rotated" | "skipped" | "planned"; result: RotationResult }

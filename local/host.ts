@@ -27,7 +27,7 @@ import azureFunctions from "@azure/functions";
 import type { InvocationContext as InvocationContextType } from "@azure/functions";
 import { createLogger, type Logger } from "../core/log.js";
 import { parseEvent } from "../core/events.js";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 import { redact } from "../core/redact.js";
 import { nextOccurrence, parseSchedule } from "../core/ncrontab.js";
 import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";

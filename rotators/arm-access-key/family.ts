@@ -174,23 +174,19 @@ function parseFormat(service: AccessKeyService, tags: Tags): string {
 }
 
 /**
- * What checkCurrent learned, for create in the same rotation: the engine makes one
- * RotatorContext per rotation and runs create right after checkCurrent. Absent (dry-run,
- * or create called alone): create reads again.
+ * What checkCurrent learned, handed by the engine to create in the same rotation (never
+ * journaled; undefined on a roll-forward or when create runs alone: create reads again).
  */
-interface Checked {
-  readonly resourceId: string;
-  readonly version: string;
+export interface AccessKeyFacts {
   readonly active: string;
   readonly facts: ResourceFacts;
   readonly listed: KeySet | undefined;
 }
 
-export type AccessKeyRotator<K extends string = string> = Rotator<AccessKeyParams> & { readonly kind: K; readonly service: AccessKeyService<K> };
+export type AccessKeyRotator<K extends string = string> = Rotator<AccessKeyParams, AccessKeyFacts> & { readonly kind: K; readonly service: AccessKeyService<K> };
 
 export function createAccessKeyRotator<K extends string>(service: AccessKeyService<K>, options: AccessKeyOptions = {}): AccessKeyRotator<K> {
   const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
-  const checkedIn = new WeakMap<RotatorContext, Checked>();
   const call = (address: AccessKeyAddress, action: string) => ({ action, resource: address, role: service.role });
 
   async function listKeys(ctx: RotatorContext, address: AccessKeyAddress): Promise<KeySet> {
@@ -251,15 +247,12 @@ export function createAccessKeyRotator<K extends string>(service: AccessKeyServi
     return found;
   }
 
-  async function check(ctx: RotatorContext, params: AccessKeyParams, current: CurrentSecret): Promise<Checked> {
+  async function check(ctx: RotatorContext, params: AccessKeyParams, current: CurrentSecret): Promise<AccessKeyFacts> {
     const facts = await readFacts(ctx, params.address);
-    if (!service.list) {
-      // ARM never shows these passwords again: the tag is the only record of which one is in use.
-      const active = params.credentialId!;
-      return { resourceId: params.address.id, version: current.version, active, facts, listed: undefined };
-    }
+    // ARM never shows container registry token passwords again: the tag is the only record of which one is in use.
+    if (!service.list) return { active: params.credentialId!, facts, listed: undefined };
     const listed = await listKeys(ctx, params.address);
-    return { resourceId: params.address.id, version: current.version, active: activeOf(params, current, listed), facts, listed };
+    return { active: activeOf(params, current, listed), facts, listed };
   }
 
   async function relistShows(ctx: RotatorContext, params: AccessKeyParams, pending: PendingCredential): Promise<boolean> {
@@ -286,17 +279,13 @@ export function createAccessKeyRotator<K extends string>(service: AccessKeyServi
     },
 
     // Read-only: the resource and its keys.
-    async checkCurrent(ctx, params, current) {
-      checkedIn.delete(ctx);
-      checkedIn.set(ctx, await check(ctx, params, current));
-    },
+    checkCurrent: check,
 
     // Regenerates the key of the pair consumers do not use; doing it twice only
     // regenerates that unused key again.
-    async create(ctx, params, current): Promise<PendingCredential> {
-      let checked = checkedIn.get(ctx);
-      checkedIn.delete(ctx);
-      if (!checked || checked.resourceId !== params.address.id || checked.version !== current.version) checked = await check(ctx, params, current);
+    async create(ctx, params, current, facts): Promise<PendingCredential> {
+      // What checkCurrent just read in this rotation; otherwise read it now.
+      const checked = facts ?? (await check(ctx, params, current));
       const target = partnerOf(service, checked.active);
       const key = await regenerate(ctx, params.address, target, checked.listed);
       const value = service.formats[params.format]!({ slot: target, key, facts: checked.facts, address: params.address });

@@ -53,7 +53,8 @@ export const ADMIN_PASSWORD_LENGTH = 32;
 /** Delays between attempts of the verifying login. */
 export const VERIFY_RETRY_DELAYS_MS = [1_000, 3_000] as const;
 
-interface ServerFacts {
+/** The server facts checkCurrent read and checked; create reads them itself when absent (a roll-forward, or create alone). */
+export interface ServerFacts {
   readonly login: string;
   readonly host: string;
 }
@@ -131,13 +132,6 @@ function pendingFacts(pending: PendingCredential): ServerFacts {
   return { login, host };
 }
 
-/**
- * The server facts checkCurrent read and checked, for create in the same rotation: the
- * engine makes one RotatorContext per rotation and runs create right after checkCurrent,
- * so create need not read the server again. Absent (create called alone): create reads.
- */
-const checkedIn = new WeakMap<RotatorContext, { readonly serverId: string; readonly facts: ServerFacts }>();
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export const postgresFlexibleAdminRotator = {
@@ -156,7 +150,6 @@ export const postgresFlexibleAdminRotator = {
 
   // Read-only: ARM GET, then a login as the administrator with the current version.
   async checkCurrent(ctx, p, current) {
-    checkedIn.delete(ctx);
     const facts = await serverFacts(ctx, p);
     const held = readCredential(current.value);
     ctx.registerSecret(held.password);
@@ -171,15 +164,13 @@ export const postgresFlexibleAdminRotator = {
       );
     }
     ctx.log.info("current administrator credential verified", { step: "check-current", login: facts.login, server: describeAddress(address) });
-    checkedIn.set(ctx, { serverId: p.server.id, facts });
+    return facts;
   },
 
   // Generates only (and reads ARM for the login and host, which travel in the journal).
-  async create(ctx, p): Promise<PendingCredential> {
+  async create(ctx, p, _current, checked): Promise<PendingCredential> {
     // The facts checkCurrent just read and checked in this rotation; otherwise read them now.
-    const checked = checkedIn.get(ctx);
-    checkedIn.delete(ctx);
-    const facts = checked?.serverId === p.server.id ? checked.facts : await serverFacts(ctx, p);
+    const facts = checked ?? (await serverFacts(ctx, p));
     const password = newAdminPassword(facts.login);
     ctx.registerSecret(password);
     const { value, contentType } = renderSecret(p.format, { username: facts.login, password, address: atHost(p, facts.host) });
@@ -215,4 +206,4 @@ export const postgresFlexibleAdminRotator = {
       await sleep(delay);
     }
   },
-} satisfies Rotator<FlexibleAdminParams> & { kind: "postgres-flexible-admin" };
+} satisfies Rotator<FlexibleAdminParams, ServerFacts> & { kind: "postgres-flexible-admin" };

@@ -27,7 +27,7 @@ import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/ke
 import { testTls } from "../../emulators/tls.js";
 import { actionsOf, createAccessKeyRotator, type AccessKeyRotator } from "../../rotators/arm-access-key/family.js";
 import { rotators } from "../../rotators/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { ACCESS_KEY_KINDS, addAccessKeySecret, type AccessKeyKind } from "../support/access-keys.js";
 import { testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";

@@ -32,9 +32,9 @@ import { startGraphEmulator, type EmulatedApplication, type FaultApplier, type G
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { testTls, type TestTls } from "../../emulators/tls.js";
 import { readCosmosValue } from "../../rotators/cosmos-db-key/format.js";
-import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
 import { RotatorKinds, type RotatorKind } from "../../rotators/index.js";
-import type { RotatorRegistry } from "../../rotators/registry.js";
+import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
+import type { RotatorRegistry } from "../../core/registry.js";
 import { readSqlValue } from "../../rotators/sql-server-admin/format.js";
 import { keyFromValue } from "../../rotators/storage-account-key/format.js";
 import { addAccessKeySecret, type AccessKeyFixture } from "./access-keys.js";
@@ -44,8 +44,8 @@ import { testEngine, type TestEngine } from "./engine.js";
 import { secretClientFor } from "./keyvault.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
 
-/** Every kind of the registry. */
-export const ALL_KINDS = RotatorKinds;
+/** Every registered kind: a new one must be added to the fleet (addSecret, works) to compile. */
+export const ALL_KINDS: readonly RotatorKind[] = RotatorKinds;
 export type Kind = RotatorKind;
 
 const DAY_MS = 86_400_000;
