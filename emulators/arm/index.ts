@@ -8,6 +8,7 @@
 //               long-running operation), Microsoft.KeyVault vaults (GET).
 //   blobUrl()   Blob service of each storage account, path-style, Shared Key checked for real.
 //   documentEndpoint  Cosmos DB data plane of each account, path-style, master-key auth checked for real.
+//   accessKeys  the providers of the access-key rotator family and their data planes (access-keys.ts).
 //
 // Real Azure SDK clients are pointed at it in tests: pass `endpoint: arm.url` and
 // `tlsOptions: { ca: arm.tls.caPem }`, and any bearer token (see `testCredential`).
