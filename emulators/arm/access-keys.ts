@@ -454,8 +454,9 @@ export function createAccessKeyServices(deps: {
         }
         const started = operations.start({
           subscriptionId: resource.subscriptionId,
+          resourceGroup: resource.resourceGroup,
           location: resource.location,
-          urls: { namespace: "Microsoft.EventGrid", asyncSegment: "operationsStatus", resultSegment: "operationResults" },
+          urls: { namespace: "Microsoft.EventGrid", style: "arm", asyncSegment: "operationsStatus", resultSegment: "operationResults" },
           apiVersion,
           work: async () => setKey(resource, slot),
           result: keysBody,
@@ -497,8 +498,10 @@ export function createAccessKeyServices(deps: {
         const slots = named ? [named] : Object.keys(token.keys);
         const started = operations.start({
           subscriptionId: token.subscriptionId,
+          resourceGroup: token.resourceGroup,
           location: token.location,
-          urls: { namespace: "Microsoft.ContainerRegistry", asyncSegment: "-", resultSegment: "operationStatuses" },
+          // Only its Location URL (below) is ever announced.
+          urls: { namespace: "Microsoft.ContainerRegistry", style: "arm", asyncSegment: "-", resultSegment: "operationStatuses" },
           apiVersion,
           work: async () => {
             for (const s of slots) setKey(token, s, undefined, expiry);
@@ -516,7 +519,7 @@ export function createAccessKeyServices(deps: {
     if (!found) return armError(res, 404, "NotFound", "The operation was not found.", headers);
     const o = found.operation;
     await operations.advance(o);
-    const retry: Headers = o.status === "InProgress" ? { "retry-after": String(deps.retryAfterSeconds) } : {};
+    const retry = operations.retryAfter(o);
     if (found.which === "async" && !locationOnly) return sendJson(res, 200, operations.statusBody(o), { ...headers, ...retry });
     if (o.status === "InProgress") return sendEmpty(res, 202, { ...headers, ...retry });
     if (o.status === "Failed") return armError(res, o.errorHttpStatus ?? 500, o.error!.code, o.error!.message, headers);
