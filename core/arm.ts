@@ -28,6 +28,16 @@ const SUBSCRIPTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 // Resource group names: 1-90 of letters, digits, underscore, parentheses, hyphen, period (not ending in a period).
 const RESOURCE_GROUP = /^[-\w.()\p{L}\p{N}]{0,89}[-\w()\p{L}\p{N}]$/u;
 
+/** Any resource ID of the form /subscriptions/<GUID>/resourceGroups/<group>/providers/<ns>/<type>/<name>, taken apart; undefined when it is not one. */
+export function parseArmResourceId(raw: string): ArmResourceId | undefined {
+  const id = raw.trim().replace(/\/+$/, "");
+  const m = RESOURCE_ID.exec(id);
+  if (!m) return undefined;
+  const [, subscriptionId, resourceGroup, namespace, type, name] = m as unknown as [string, string, string, string, string, string];
+  if (!SUBSCRIPTION_ID.test(subscriptionId) || !RESOURCE_GROUP.test(resourceGroup)) return undefined;
+  return { id, subscriptionId, resourceGroup, resourceType: `${namespace}/${type}`.toLowerCase(), name };
+}
+
 /**
  * Parse the ProviderAddress tag as the resource ID of one resource of `resourceType`
  * (lower case). Pure; a missing or malformed value, or a resource of another type, is a

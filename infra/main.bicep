@@ -67,6 +67,12 @@ param containerRegistryTargets targetResourceType[] = []
 @description('Optional. GUID of a custom role to use on PostgreSQL flexible servers instead of the built-in Contributor (see docs/access-model.md for the actions it needs). Empty: Contributor, scoped to each server.')
 param postgresRoleDefinitionId string = ''
 
+@description('Optional. App Service / Function apps named in secrets\' Consumers tags: keyturn refreshes their Key Vault references after a rotation (custom role keyturn Consumer Refresh).')
+param consumerAppTargets targetResourceType[] = []
+
+@description('Optional. Container Apps named in secrets\' Consumers tags: keyturn restarts their active revision after a rotation (custom role keyturn Consumer Refresh).')
+param consumerContainerAppTargets targetResourceType[] = []
+
 @description('Optional. Create the Event Grid subscriptions. Event Grid validates an Azure Function endpoint on creation, so the very first provision (before any code is deployed) runs with false; the azd postdeploy hook sets it to true and provisions again.')
 param subscribeToVaultEvents bool = false
 
@@ -160,6 +166,10 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 // an entry here, scoped to one resource; role-assignments.bicep deploys them all.
 // ---------------------------------------------------------------------------------------
 
+// The custom role for consumers (resource consumerRole below): its ID is deterministic,
+// so the role list can name it before the definition is deployed.
+var consumerRoleName = 'keyturn Consumer Refresh'
+var consumerRoleId = guid(subscription().id, consumerRoleName)
 var postgresRoleId = empty(postgresRoleDefinitionId) ? builtInRoleIds.Contributor : postgresRoleDefinitionId
 
 // Read each secret and its tags, write the new version and the journal, clear the journal.
@@ -259,6 +269,33 @@ var postgresServerRoles = map(postgresServerTargets, t => {
   }
   reason: 'keyturn: set the server administrator password it rotates'
 })
+
+// Consumers: refresh and read Key Vault references (sites), restart and read revisions
+// (container apps), nothing else: the custom role of modules/consumer-role.bicep.
+var consumerRoles = concat(
+  map(consumerAppTargets, t => {
+    principal: 'keyturn'
+    roleDefinitionId: consumerRoleId
+    scope: {
+      resourceType: 'Microsoft.Web/sites'
+      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+      resourceGroup: t.resourceGroup
+      name: t.name
+    }
+    reason: 'keyturn: refresh the Key Vault references of an app that reads a rotated secret'
+  }),
+  map(consumerContainerAppTargets, t => {
+    principal: 'keyturn'
+    roleDefinitionId: consumerRoleId
+    scope: {
+      resourceType: 'Microsoft.App/containerApps'
+      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+      resourceGroup: t.resourceGroup
+      name: t.name
+    }
+    reason: 'keyturn: restart the revision of a container app that reads a rotated secret'
+  })
+)
 
 // keyturn's own resources, in its own resource group.
 var ownResourceRoles = [
@@ -459,7 +496,7 @@ var containerRegistryRoles = map(containerRegistryTargets, t => {
 })
 
 // THE list.
-var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, ownResourceRoles, emailRoles, cognitiveAccountRoles, serviceBusNamespaceRoles, eventHubsNamespaceRoles, redisCacheRoles, searchServiceRoles, appConfigurationStoreRoles, eventGridTopicKeyRoles, eventGridDomainRoles, containerRegistryRoles)
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, consumerRoles, ownResourceRoles, emailRoles, cognitiveAccountRoles, serviceBusNamespaceRoles, eventHubsNamespaceRoles, redisCacheRoles, searchServiceRoles, appConfigurationStoreRoles, eventGridTopicKeyRoles, eventGridDomainRoles, containerRegistryRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources
@@ -536,6 +573,28 @@ module email 'modules/email.bicep' = if (deployEmail) {
   }
 }
 
+// A custom role with only the ARM actions keyturn needs on consumers. The actions are
+// core/consumers.ts's CONSUMER_ROLE_ACTIONS, kept in consumer-role-actions.json so that
+// Bicep can read them (test/integration/consumers.test.ts checks the two are equal).
+resource consumerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(consumerAppTargets) || !empty(consumerContainerAppTargets)) {
+  name: consumerRoleId
+  properties: {
+    roleName: consumerRoleName
+    description: 'keyturn: make the apps that read a rotated secret pick up its new version (App Service Key Vault reference refresh, Container Apps revision restart) and read whether they did.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: loadJsonContent('consumer-role-actions.json')
+        notActions: []
+      }
+    ]
+    assignableScopes: union(
+      [subscription().id],
+      map(concat(consumerAppTargets, consumerContainerAppTargets), t => '/subscriptions/${t.?subscriptionId ?? thisSubscriptionId}')
+    )
+  }
+}
+
 module roles 'modules/role-assignments.bicep' = {
   name: 'keyturn-role-assignments'
   scope: rg
@@ -552,6 +611,7 @@ module roles 'modules/role-assignments.bicep' = {
     monitoring
     notifyTopic
     email
+    consumerRole
   ]
 }
 

@@ -23,6 +23,7 @@ import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
 import { createAccessKeyServices, type AccessKeyDoubles } from "./access-keys.js";
 import { createBlobHandler } from "./blob.js";
+import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
 import {
@@ -74,6 +75,7 @@ export { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFA
 export type { SqlEncryptionProtector, StorageEncryption } from "./resources.js";
 export { SUPPORTED_API_VERSIONS } from "./api-versions.js";
 export type { RecordedRequest, FaultsLike } from "./http.js";
+export type { ConsumerDouble, SecretResolver } from "./consumers.js";
 
 export interface CosmosKeys {
   primaryMasterKey: string;
@@ -125,6 +127,8 @@ export interface ArmEmulator {
    * identity lacks the role. Case-insensitive, matched at "/" boundaries. Returns undo.
    */
   denyScope(scopePrefix: string): () => void;
+  /** App Service / Function apps and Container Apps that read Key Vault secrets (emulators/arm/consumers.ts). */
+  readonly consumers: ConsumerDouble;
   /**
    * Called when a PATCH that sets an admin password (SQL, PostgreSQL) completes, before
    * the double reports success, so a test can e.g. ALTER ROLE a real PostgreSQL. If it
@@ -329,6 +333,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   let blobBase = "";
   let cosmosBase = "";
 
+  const consumers = createConsumers(opts.faults);
   const registry = new OperationRegistry({ baseUrl: () => armUrl, lroPolls, retryAfterSeconds });
   const record = (service: RecordedRequest["service"]) => (entry: Omit<RecordedRequest, "service">) => {
     log.push({ service, ...entry });
@@ -359,6 +364,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     },
     blobUrl: (account) => `${blobBase}/${account}/`,
     tls,
+    consumers: consumers.double,
     addStorageAccount(o) {
       const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
       const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
@@ -527,6 +533,15 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     // 2. api-version.
     const apiVersion = query.get("api-version");
     if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+
+    // Consumers (sites, container apps) route themselves: their paths nest deeper.
+    const deny = (scope: string, action: string) => {
+      if (!isDenied(scope)) return false;
+      const { clientId, objectId } = callerIds(token);
+      armErrors.authorizationFailed(res, headers, clientId, objectId, action, scope);
+      return true;
+    };
+    if (await consumers.handle({ req, res, method, rawPath, apiVersion, headers, denied: deny, setOperation: (a) => (operation = a) })) return;
 
     // 3. Route to a provider, resource type and operation.
     const route = parseRoute(rawPath);

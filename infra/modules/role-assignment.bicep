@@ -36,6 +36,8 @@ var isPostgresServer = resourceType == 'Microsoft.DBforPostgreSQL/flexibleServer
 var isEventGridTopic = resourceType == 'Microsoft.EventGrid/topics'
 var isAppInsights = resourceType == 'Microsoft.Insights/components'
 var isCommunicationService = resourceType == 'Microsoft.Communication/communicationServices'
+var isSite = resourceType == 'Microsoft.Web/sites'
+var isContainerApp = resourceType == 'Microsoft.App/containerApps'
 var isCognitiveAccount = resourceType == 'Microsoft.CognitiveServices/accounts'
 var isServiceBusNamespace = resourceType == 'Microsoft.ServiceBus/namespaces'
 var isEventHubsNamespace = resourceType == 'Microsoft.EventHub/namespaces'
@@ -187,6 +189,38 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
 resource communicationServiceRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isCommunicationService) {
   name: guid(communicationService.id, principalId, roleDefinitionResourceId)
   scope: communicationService
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- App Service / Function app (a consumer) ----------------------------------------
+resource site 'Microsoft.Web/sites@2024-04-01' existing = if (isSite) {
+  name: resourceName
+}
+
+resource siteRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isSite) {
+  name: guid(site.id, principalId, roleDefinitionResourceId)
+  scope: site
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Container App (a consumer) -----------------------------------------------------
+resource containerApp 'Microsoft.App/containerApps@2025-01-01' existing = if (isContainerApp) {
+  name: resourceName
+}
+
+resource containerAppRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isContainerApp) {
+  name: guid(containerApp.id, principalId, roleDefinitionResourceId)
+  scope: containerApp
   properties: {
     roleDefinitionId: roleDefinitionResourceId
     principalId: principalId

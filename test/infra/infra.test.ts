@@ -107,6 +107,8 @@ const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   "Microsoft.Communication/emailServices/domains": ["2023-04-01"],
   "Microsoft.Communication/communicationServices": ["2023-04-01"],
   "Microsoft.Authorization/roleAssignments": ["2022-04-01"],
+  "Microsoft.Authorization/roleDefinitions": ["2022-04-01"],
+  "Microsoft.App/containerApps": ["2025-01-01"],
   "Microsoft.KeyVault/vaults": ["2023-07-01"],
   "Microsoft.Sql/servers": ["2021-11-01"],
   "Microsoft.DocumentDB/databaseAccounts": ["2024-11-15"],
@@ -484,7 +486,7 @@ describe("role assignments", () => {
     for (const s of scopes) expect(s).not.toMatch(/resourceGroups|subscriptions/i);
     for (const m of text.matchAll(/principal:\s*'(\w+)'/g)) expect(["keyturn", "eventGridDeadLetter"]).toContain(m[1]);
     expect([...text.matchAll(/principal:\s*'/g)].length).toBe(scopes.length);
-    expect([...text.matchAll(/roleDefinitionId:\s*(builtInRoleIds|postgresRoleId)/g)].length).toBe(scopes.length);
+    expect([...text.matchAll(/roleDefinitionId:\s*(builtInRoleIds|postgresRoleId|consumerRoleId)/g)].length).toBe(scopes.length);
     // Every entry says why.
     expect([...text.matchAll(/reason:\s*'/g)].length).toBe(scopes.length);
   });
