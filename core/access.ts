@@ -10,8 +10,8 @@
 export interface RotatorAccess {
   /** Name of the custom role that grants exactly this (one per kind, assigned on each target). */
   readonly roleName: string;
-  /** ARM resource type the role is assigned on, e.g. `Microsoft.Storage/storageAccounts`. */
-  readonly resourceType: string;
+  /** ARM resource types the role is assigned on, e.g. `Microsoft.Storage/storageAccounts`. */
+  readonly resourceTypes: readonly string[];
   /** Management-plane operations the rotator calls, including reading long-running operation results. */
   readonly actions: readonly string[];
   /** Data-plane operations under Azure RBAC (none when the data plane is reached with the rotated key itself). */

@@ -24,12 +24,12 @@
 // alone. `RotationPaused=true` on the key stops keyturn from acting on it.
 import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure/keyvault-keys";
 import type { KeyturnConfig } from "./config.js";
-import { ConfigurationError, classify, describeError } from "./errors.js";
+import { classify, describeError } from "./errors.js";
 import type { RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { ObjectKind, PreambleSkip, guarded, type Guarded, type Trigger } from "./preamble.js";
-import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, tagKey, tagValue, type Tags } from "./tags.js";
+import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, choiceTag, parseTag, tagKey, tagValue, type Tags } from "./tags.js";
 import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
@@ -111,10 +111,8 @@ export interface KeyService {
 
 /** The RotationPolicy tag: `default`, or absent. Anything else is a configuration error naming the tag. */
 export function requestedPolicy(tags: Tags): "default" | undefined {
-  const v = tagValue(tags, KeyTag.RotationPolicy);
-  if (v === undefined) return undefined;
-  if (v.toLowerCase() === "default") return "default";
-  throw new ConfigurationError(`must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`, KeyTag.RotationPolicy);
+  const message = `must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`;
+  return parseTag(tags, KeyTag.RotationPolicy, choiceTag(["default" as const], message).optional());
 }
 
 export function createKeyService(deps: KeyDeps): KeyService {

@@ -1,7 +1,8 @@
 // Azure Functions entry point (package.json "main"): registers every route of the
-// route table with the v4 programming model.
+// route table with the v4 programming model. Every invocation logs through its own
+// InvocationContext (routes.ts, withInvocationLog).
 import { app, type EventGridEvent, type Timer } from "@azure/functions";
-import { ALL_METHODS, invokeHttpRoute, routes } from "./routes.js";
+import { ALL_METHODS, invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes } from "./routes.js";
 
 for (const route of routes) {
   if (route.trigger === "http") {
@@ -13,15 +14,15 @@ for (const route of routes) {
     });
   } else if (route.trigger === "timer") {
     app.timer(route.name, {
-      schedule: route.schedule(),
+      schedule: route.schedule,
       handler: async (timer: Timer, context) => {
-        await (await route.load())(timer, context);
+        await invokeTimerRoute(route, timer, context);
       },
     });
   } else {
     app.eventGrid(route.name, {
       handler: async (event: EventGridEvent, context) => {
-        await (await route.load())(event, context);
+        await invokeEventRoute(route, event, context);
       },
     });
   }

@@ -76,6 +76,39 @@ param cosmosAccountTargets targetResourceType[] = []
 @description('Optional. PostgreSQL flexible servers whose administrator password keyturn rotates.')
 param postgresServerTargets targetResourceType[] = []
 
+@description('Optional. Azure AI services accounts whose keys keyturn rotates (cognitive-services-key rotator).')
+param cognitiveAccountTargets targetResourceType[] = []
+
+@description('Optional. Service Bus namespaces whose authorization-rule keys keyturn rotates (service-bus-key rotator).')
+param serviceBusNamespaceTargets targetResourceType[] = []
+
+@description('Optional. Event Hubs namespaces whose authorization-rule keys keyturn rotates (event-hubs-key rotator).')
+param eventHubsNamespaceTargets targetResourceType[] = []
+
+@description('Optional. Azure Cache for Redis caches whose keys keyturn rotates (redis-cache-key rotator).')
+param redisCacheTargets targetResourceType[] = []
+
+@description('Optional. AI Search services whose keys keyturn rotates (search-admin-key rotator).')
+param searchServiceTargets targetResourceType[] = []
+
+@description('Optional. App Configuration stores whose keys keyturn rotates (app-configuration-key rotator).')
+param appConfigurationStoreTargets targetResourceType[] = []
+
+@description('Optional. Event Grid custom topics whose keys keyturn rotates (event-grid-key rotator).')
+param eventGridTopicTargets targetResourceType[] = []
+
+@description('Optional. Event Grid domains whose keys keyturn rotates (event-grid-key rotator).')
+param eventGridDomainTargets targetResourceType[] = []
+
+@description('Optional. Container registries whose token passwords keyturn rotates (container-registry-token rotator; the role goes on the registry).')
+param containerRegistryTargets targetResourceType[] = []
+
+@description('Optional. App Service / Function apps named in secrets\' Consumers tags: keyturn refreshes their Key Vault references after a rotation (custom role keyturn Consumer Refresh).')
+param consumerAppTargets targetResourceType[] = []
+
+@description('Optional. Container Apps named in secrets\' Consumers tags: keyturn restarts their active revision after a rotation (custom role keyturn Consumer Refresh).')
+param consumerContainerAppTargets targetResourceType[] = []
+
 @description('Optional. Storage accounts as azd sets them (KEYTURN_STORAGE_TARGETS): comma-separated `[<subscription id>/]<resource group>/<name>`.')
 param storageTargetList string = ''
 
@@ -204,7 +237,7 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 
 var keyturnRoles = loadJsonContent('roles.json').roles
 var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
-var allTargets = concat(allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets)
+var allTargets = concat(allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets, cognitiveAccountTargets, serviceBusNamespaceTargets, eventHubsNamespaceTargets, redisCacheTargets, searchServiceTargets, appConfigurationStoreTargets, eventGridTopicTargets, eventGridDomainTargets, containerRegistryTargets)
 var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId), map(allTargets, t => t.?subscriptionId ?? thisSubscriptionId))
 
 // ---------------------------------------------------------------------------------------
@@ -212,6 +245,10 @@ var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subsc
 // an entry here, scoped to one resource; role-assignments.bicep deploys them all.
 // ---------------------------------------------------------------------------------------
 
+// The custom role for consumers (resource consumerRole below): its ID is deterministic,
+// so the role list can name it before the definition is deployed.
+var consumerRoleName = 'keyturn Consumer Refresh'
+var consumerRoleId = guid(subscription().id, consumerRoleName)
 // Read each secret and its tags, write the new version and the journal; read the vault's settings (audit).
 var vaultSecretRoles = map(allVaults, v => {
   principal: 'keyturn'
@@ -251,24 +288,62 @@ var vaultKeyRoles = map(filter(allVaults, v => v.?keys ?? false), v => {
   reason: keyturnRoles['vault-keys'].description
 })
 
-// Each rotator kind's role on each target of its type: (targets, the kind, its role).
+// Each rotator kind's role on each target of its type: (targets, their resource type, the
+// kind, its role). The resource type is one the role is assigned on (roles.json assignedOn).
 var targetKinds = [
-  { targets: allStorageAccountTargets, kind: 'storage-account-key', role: keyturnRoles['storage-account-key'] }
-  { targets: allSqlServerTargets, kind: 'sql-server-admin', role: keyturnRoles['sql-server-admin'] }
-  { targets: allCosmosAccountTargets, kind: 'cosmos-db-key', role: keyturnRoles['cosmos-db-key'] }
-  { targets: allPostgresServerTargets, kind: 'postgres-flexible-admin', role: keyturnRoles['postgres-flexible-admin'] }
+  { targets: allStorageAccountTargets, resourceType: 'Microsoft.Storage/storageAccounts', kind: 'storage-account-key', role: keyturnRoles['storage-account-key'] }
+  { targets: allSqlServerTargets, resourceType: 'Microsoft.Sql/servers', kind: 'sql-server-admin', role: keyturnRoles['sql-server-admin'] }
+  { targets: allCosmosAccountTargets, resourceType: 'Microsoft.DocumentDB/databaseAccounts', kind: 'cosmos-db-key', role: keyturnRoles['cosmos-db-key'] }
+  { targets: allPostgresServerTargets, resourceType: 'Microsoft.DBforPostgreSQL/flexibleServers', kind: 'postgres-flexible-admin', role: keyturnRoles['postgres-flexible-admin'] }
+  // The ARM access-key family: one custom role per kind, derived from its descriptor (actionsOf).
+  { targets: cognitiveAccountTargets, resourceType: 'Microsoft.CognitiveServices/accounts', kind: 'cognitive-services-key', role: keyturnRoles['cognitive-services-key'] }
+  { targets: serviceBusNamespaceTargets, resourceType: 'Microsoft.ServiceBus/namespaces', kind: 'service-bus-key', role: keyturnRoles['service-bus-key'] }
+  { targets: eventHubsNamespaceTargets, resourceType: 'Microsoft.EventHub/namespaces', kind: 'event-hubs-key', role: keyturnRoles['event-hubs-key'] }
+  { targets: redisCacheTargets, resourceType: 'Microsoft.Cache/redis', kind: 'redis-cache-key', role: keyturnRoles['redis-cache-key'] }
+  { targets: searchServiceTargets, resourceType: 'Microsoft.Search/searchServices', kind: 'search-admin-key', role: keyturnRoles['search-admin-key'] }
+  { targets: appConfigurationStoreTargets, resourceType: 'Microsoft.AppConfiguration/configurationStores', kind: 'app-configuration-key', role: keyturnRoles['app-configuration-key'] }
+  { targets: eventGridTopicTargets, resourceType: 'Microsoft.EventGrid/topics', kind: 'event-grid-key', role: keyturnRoles['event-grid-key'] }
+  { targets: eventGridDomainTargets, resourceType: 'Microsoft.EventGrid/domains', kind: 'event-grid-key', role: keyturnRoles['event-grid-key'] }
+  { targets: containerRegistryTargets, resourceType: 'Microsoft.ContainerRegistry/registries', kind: 'container-registry-token', role: keyturnRoles['container-registry-token'] }
 ]
 var targetRoles = flatten(map(targetKinds, k => map(k.targets, t => {
   principal: 'keyturn'
   roleDefinitionId: customRoleIds[k.kind]
   scope: {
-    resourceType: k.role.assignedOn
+    resourceType: k.resourceType
     subscriptionId: t.?subscriptionId ?? thisSubscriptionId
     resourceGroup: t.resourceGroup
     name: t.name
   }
   reason: k.role.description
 })))
+
+// Consumers: refresh and read Key Vault references (sites), restart and read revisions
+// (container apps), nothing else: the custom role of modules/consumer-role.bicep.
+var consumerRoles = concat(
+  map(consumerAppTargets, t => {
+    principal: 'keyturn'
+    roleDefinitionId: consumerRoleId
+    scope: {
+      resourceType: 'Microsoft.Web/sites'
+      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+      resourceGroup: t.resourceGroup
+      name: t.name
+    }
+    reason: 'keyturn: refresh the Key Vault references of an app that reads a rotated secret'
+  }),
+  map(consumerContainerAppTargets, t => {
+    principal: 'keyturn'
+    roleDefinitionId: consumerRoleId
+    scope: {
+      resourceType: 'Microsoft.App/containerApps'
+      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+      resourceGroup: t.resourceGroup
+      name: t.name
+    }
+    reason: 'keyturn: restart the revision of a container app that reads a rotated secret'
+  })
+)
 
 // keyturn's own resources, in its own resource group.
 var ownResourceRoles = [
@@ -356,7 +431,7 @@ var emailRoles = deployEmail ? [
 ] : []
 
 // THE list.
-var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, targetRoles, ownResourceRoles, emailRoles)
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, targetRoles, consumerRoles, ownResourceRoles, emailRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources
@@ -478,6 +553,28 @@ module apiApp 'modules/api-app.bicep' = if (apiAuthentication == 'entra' && empt
 
 var effectiveApiClientId = apiAuthentication == 'entra' ? (empty(apiAuthClientId) ? apiApp.outputs.clientId : apiAuthClientId) : ''
 
+// A custom role with only the ARM actions keyturn needs on consumers. The actions are
+// core/consumers.ts's CONSUMER_ROLE_ACTIONS, kept in consumer-role-actions.json so that
+// Bicep can read them (test/integration/consumers.test.ts checks the two are equal).
+resource consumerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(consumerAppTargets) || !empty(consumerContainerAppTargets)) {
+  name: consumerRoleId
+  properties: {
+    roleName: consumerRoleName
+    description: 'keyturn: make the apps that read a rotated secret pick up its new version (App Service Key Vault reference refresh, Container Apps revision restart) and read whether they did.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: loadJsonContent('consumer-role-actions.json')
+        notActions: []
+      }
+    ]
+    assignableScopes: union(
+      [subscription().id],
+      map(concat(consumerAppTargets, consumerContainerAppTargets), t => '/subscriptions/${t.?subscriptionId ?? thisSubscriptionId}')
+    )
+  }
+}
+
 module roles 'modules/role-assignments.bicep' = {
   name: 'keyturn-role-assignments'
   scope: rg
@@ -491,6 +588,7 @@ module roles 'modules/role-assignments.bicep' = {
   // The scopes inside this resource group, and the custom roles, must exist before roles are assigned.
   dependsOn: [
     customRoles
+    consumerRole
     storage
     monitoring
     notifyTopic

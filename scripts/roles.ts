@@ -22,8 +22,8 @@ export interface RoleSpec {
   readonly key: string;
   readonly roleName: string;
   readonly description: string;
-  /** Resource type the role is assigned on. */
-  readonly assignedOn: string;
+  /** Resource types the role is assigned on. */
+  readonly assignedOn: readonly string[];
   readonly actions: readonly string[];
   readonly dataActions: readonly string[];
   /** Rotator kinds that need it ("engine" for the engine's own). */
@@ -44,7 +44,7 @@ export function keyturnRoles(registry: Readonly<Record<string, { access?: KindAc
       key: `vault-${scope}`,
       roleName: v.roleName,
       description: v.why,
-      assignedOn: "Microsoft.KeyVault/vaults",
+      assignedOn: ["Microsoft.KeyVault/vaults"],
       actions: sorted(v.actions),
       dataActions: sorted(dataActionsOf(v.operations)),
       usedBy: ["engine"],
@@ -56,9 +56,9 @@ export function keyturnRoles(registry: Readonly<Record<string, { access?: KindAc
       key: kind,
       roleName: access.roleName,
       description: access.why,
-      assignedOn: access.resourceType,
-      // The posture audit's reads of this resource type ride on the kind's role.
-      actions: sorted([...access.actions, ...(AuditReads[access.resourceType] ?? [])]),
+      assignedOn: access.resourceTypes,
+      // The posture audit's reads of these resource types ride on the kind's role.
+      actions: sorted([...access.actions, ...access.resourceTypes.flatMap((t) => AuditReads[t] ?? [])]),
       dataActions: sorted(access.dataActions),
       usedBy: [kind],
     });
@@ -84,7 +84,7 @@ export function rolesJson(roles: readonly RoleSpec[] = keyturnRoles()): string {
 
 export function rolesTable(roles: readonly RoleSpec[] = keyturnRoles()): string {
   const code = (xs: readonly string[]) => (xs.length === 0 ? "—" : xs.map((x) => `\`${x}\``).join("<br>"));
-  const rows = roles.map((r) => `| ${r.roleName} | \`${r.assignedOn}\` | ${r.usedBy.join(", ")} | ${code(r.actions)} | ${code(r.dataActions)} |`);
+  const rows = roles.map((r) => `| ${r.roleName} | ${r.assignedOn.map((t) => `\`${t}\``).join("<br>")} | ${r.usedBy.join(", ")} | ${code(r.actions)} | ${code(r.dataActions)} |`);
   const none = kindAccess()
     .filter(({ access }) => access && !grantsRole(access))
     .map(({ kind, access }) => {

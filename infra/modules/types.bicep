@@ -96,7 +96,7 @@ func parseTargets(list string) array => map(filter(map(split(list, ','), e => tr
 
 @export()
 @description('Resource types a keyturn role assignment may be scoped to. Never a subscription or a resource group.')
-type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices'
+type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices' | 'Microsoft.Web/sites' | 'Microsoft.App/containerApps' | 'Microsoft.CognitiveServices/accounts' | 'Microsoft.ServiceBus/namespaces' | 'Microsoft.EventHub/namespaces' | 'Microsoft.Cache/redis' | 'Microsoft.Search/searchServices' | 'Microsoft.AppConfiguration/configurationStores' | 'Microsoft.EventGrid/domains' | 'Microsoft.ContainerRegistry/registries'
 
 @export()
 @description('Principals that receive roles. keyturn: the function app\'s user-assigned identity. eventGridDeadLetter: the identity the Key Vault system topics use to write dead letters.')

@@ -3,7 +3,7 @@ import type { RotatorAccess } from "../../core/access.js";
 
 export const cosmosDbKeyAccess = {
   roleName: "keyturn Cosmos DB Key Rotator",
-  resourceType: "Microsoft.DocumentDB/databaseAccounts",
+  resourceTypes: ["Microsoft.DocumentDB/databaseAccounts"],
   actions: [
     "Microsoft.DocumentDB/databaseAccounts/read",
     "Microsoft.DocumentDB/databaseAccounts/listKeys/action",

@@ -3,7 +3,7 @@ import type { RotatorAccess } from "../../core/access.js";
 
 export const postgresFlexibleAdminAccess = {
   roleName: "keyturn PostgreSQL Flexible Admin Password Rotator",
-  resourceType: "Microsoft.DBforPostgreSQL/flexibleServers",
+  resourceTypes: ["Microsoft.DBforPostgreSQL/flexibleServers"],
   actions: [
     "Microsoft.DBforPostgreSQL/flexibleServers/read",
     // PATCH administratorLoginPassword. Not firewall rules, administrators or deletion.

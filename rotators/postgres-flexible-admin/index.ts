@@ -34,7 +34,7 @@
 import { ConfigurationError, KeyturnError, ProviderError, TransientError, VerificationError, describeError, isTransient } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
-import { Tag, parseTag, tagValue } from "../../core/tags.js";
+import { Tag, parseTag } from "../../core/tags.js";
 import { PostgresTag, describeAddress, isValidHostName, isValidRoleName, parseServerAddress, roleNameSchema, type FlexibleServerRef, type ServerAddress } from "../postgres-role/address.js";
 import { parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "../postgres-role/format.js";
 import { tryLogin } from "../postgres-role/postgres.js";
@@ -145,7 +145,7 @@ export const postgresFlexibleAdminRotator = {
   parse(tags): FlexibleAdminParams {
     const address = parseServerAddress(tags);
     if (!address.server) throw new ConfigurationError("must be an Azure Database for PostgreSQL flexible server resource ID", Tag.ProviderAddress);
-    const login = tagValue(tags, Tag.CredentialId) === undefined ? undefined : parseTag(tags, Tag.CredentialId, roleNameSchema);
+    const login = parseTag(tags, Tag.CredentialId, roleNameSchema.optional());
     return { server: address.server, address, format: parseSecretFormat(tags), login };
   },
 

@@ -3,7 +3,7 @@ import type { RotatorAccess } from "../../core/access.js";
 
 export const sqlServerAdminAccess = {
   roleName: "keyturn SQL Server Admin Password Rotator",
-  resourceType: "Microsoft.Sql/servers",
+  resourceTypes: ["Microsoft.Sql/servers"],
   actions: [
     "Microsoft.Sql/servers/read",
     // PATCH administratorLoginPassword. Not firewall rules, Entra administrators or deletion.

@@ -3,7 +3,7 @@ import type { RotatorAccess } from "../../core/access.js";
 
 export const storageAccountKeyAccess = {
   roleName: "keyturn Storage Account Key Rotator",
-  resourceType: "Microsoft.Storage/storageAccounts",
+  resourceTypes: ["Microsoft.Storage/storageAccounts"],
   actions: [
     // The account's endpoints and allowSharedKeyAccess (checkCurrent).
     "Microsoft.Storage/storageAccounts/read",

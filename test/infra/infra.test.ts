@@ -80,10 +80,20 @@ const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   // Microsoft Graph Bicep extension (infra/bicepconfig.json), not ARM.
   "Microsoft.Graph/applications": ["v1.0"],
   "Microsoft.Graph/servicePrincipals": ["v1.0"],
+  "Microsoft.App/containerApps": ["2025-01-01"],
   "Microsoft.KeyVault/vaults": ["2023-07-01"],
   "Microsoft.Sql/servers": ["2021-11-01"],
   "Microsoft.DocumentDB/databaseAccounts": ["2024-11-15"],
   "Microsoft.DBforPostgreSQL/flexibleServers": ["2024-08-01"],
+  // The access-key family's scopes: the stable versions its descriptors call.
+  "Microsoft.CognitiveServices/accounts": ["2024-10-01"],
+  "Microsoft.ServiceBus/namespaces": ["2021-11-01"],
+  "Microsoft.EventHub/namespaces": ["2024-01-01"],
+  "Microsoft.Cache/redis": ["2024-11-01"],
+  "Microsoft.Search/searchServices": ["2025-05-01"],
+  "Microsoft.AppConfiguration/configurationStores": ["2024-06-01"],
+  "Microsoft.EventGrid/domains": ["2025-02-15"],
+  "Microsoft.ContainerRegistry/registries": ["2023-07-01"],
 };
 
 // Settings of local.settings.sample.json that a Flex Consumption app does not take as app
@@ -437,12 +447,12 @@ describe("role assignments", () => {
       })
       .join("\n");
     // A literal resource type, or the one the kind's custom role is assigned on (roles.json).
-    const scopes = [...text.matchAll(/resourceType:\s*('([^']+)'|k\.role\.assignedOn)/g)].map((m) => m[2] ?? m[1]);
+    const scopes = [...text.matchAll(/resourceType:\s*('([^']+)'|k\.resourceType)/g)].map((m) => m[2] ?? m[1]);
     expect(scopes.length).toBeGreaterThanOrEqual(9);
     for (const s of scopes) expect(s).not.toMatch(/resourceGroups|subscriptions/i);
     for (const m of text.matchAll(/principal:\s*'(\w+)'/g)) expect(["keyturn", "eventGridDeadLetter"]).toContain(m[1]);
     expect([...text.matchAll(/principal:\s*'/g)].length).toBe(scopes.length);
-    expect([...text.matchAll(/roleDefinitionId:\s*(builtInRoleIds|customRoleIds)\[/g)].length).toBe(scopes.length);
+    expect([...text.matchAll(/roleDefinitionId:\s*(builtInRoleIds\[|customRoleIds\[|consumerRoleId)/g)].length).toBe(scopes.length);
     // Every entry says why.
     expect([...text.matchAll(/reason:\s*('|keyturnRoles\[[^\]]+\]\.description|k\.role\.description)/g)].length).toBe(scopes.length);
   });

@@ -102,9 +102,16 @@ function allProblems(files: ReadonlyMap<string, string>): string[] {
 describe("every resource in infra/", () => {
   const all = bodies(sources);
 
-  it("has a schema for its type and API version", () => {
+  it("that it deploys has a schema for its type and API version", () => {
     expect(all.length).toBeGreaterThan(20);
-    expect(all.filter((r) => !schemas.has(r.type, r.apiVersion)).map((r) => `${r.file} ${r.symbol}: ${r.type}@${r.apiVersion}`)).toEqual([]);
+    expect(all.filter((r) => !r.existing && !schemas.has(r.type, r.apiVersion)).map((r) => `${r.file} ${r.symbol}: ${r.type}@${r.apiVersion}`)).toEqual([]);
+  });
+
+  // An `existing` reference only names a resource (role assignment scopes): its body is a
+  // name. Types whose schema is not in test/infra/schemas yet are listed here, not checked.
+  const unchecked = all.filter((r) => r.existing && !schemas.has(r.type, r.apiVersion));
+  it(`references existing resources by name only (${unchecked.length} of types without a schema here: ${[...new Set(unchecked.map((r) => r.type))].join(", ") || "none"})`, () => {
+    for (const r of unchecked) expect(r.body.kind === "object" ? r.body.props.map((p) => p.key).filter((k) => k !== "name" && k !== "parent" && k !== "scope") : [], `${r.file} ${r.symbol}`).toEqual([]);
   });
 
   it.each(all.filter((r) => !r.existing).map((r) => [`${r.file} ${r.symbol} (${r.type})`, r] as const))("%s validates against its schema", (_name, r) => {
