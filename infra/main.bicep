@@ -3,7 +3,7 @@ metadata description = 'Deploys keyturn, the serverless secret-rotation orchestr
 
 targetScope = 'subscription'
 
-import { builtInRoleIds, vaultType, targetResourceType, parseVaults, parseTargets } from 'modules/types.bicep'
+import { builtInRoleIds, vaultType, targetResourceType, parseVaults, parseTargets, parseResourceIds } from 'modules/types.bicep'
 
 // ---------------------------------------------------------------------------------------
 // Parameters
@@ -108,6 +108,9 @@ param consumerAppTargets targetResourceType[] = []
 
 @description('Optional. Container Apps named in secrets\' Consumers tags: keyturn restarts their active revision after a rotation (custom role keyturn Consumer Refresh).')
 param consumerContainerAppTargets targetResourceType[] = []
+
+@description('Optional. Targets of any kind as azd sets them (KEYTURN_TARGETS): comma-separated full resource IDs, as ProviderAddress tags hold them; each gets the role of the kind that rotates its resource type (targetKinds). Checked by the preprovision hook.')
+param targetIdList string = ''
 
 @description('Optional. Storage accounts as azd sets them (KEYTURN_STORAGE_TARGETS): comma-separated `[<subscription id>/]<resource group>/<name>`.')
 param storageTargetList string = ''
@@ -237,7 +240,8 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 
 var keyturnRoles = loadJsonContent('roles.json').roles
 var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
-var allTargets = concat(allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets, cognitiveAccountTargets, serviceBusNamespaceTargets, eventHubsNamespaceTargets, redisCacheTargets, searchServiceTargets, appConfigurationStoreTargets, eventGridTopicTargets, eventGridDomainTargets, containerRegistryTargets)
+var idTargets = parseResourceIds(targetIdList)
+var allTargets = concat(idTargets, allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets, cognitiveAccountTargets, serviceBusNamespaceTargets, eventHubsNamespaceTargets, redisCacheTargets, searchServiceTargets, appConfigurationStoreTargets, eventGridTopicTargets, eventGridDomainTargets, containerRegistryTargets)
 var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId), map(allTargets, t => t.?subscriptionId ?? thisSubscriptionId))
 
 // ---------------------------------------------------------------------------------------
@@ -306,7 +310,7 @@ var targetKinds = [
   { targets: eventGridDomainTargets, resourceType: 'Microsoft.EventGrid/domains', kind: 'event-grid-key', role: keyturnRoles['event-grid-key'] }
   { targets: containerRegistryTargets, resourceType: 'Microsoft.ContainerRegistry/registries', kind: 'container-registry-token', role: keyturnRoles['container-registry-token'] }
 ]
-var targetRoles = flatten(map(targetKinds, k => map(k.targets, t => {
+var targetRoles = flatten(map(targetKinds, k => map(concat(k.targets, filter(idTargets, t => toLower(t.type) == toLower(k.resourceType))), t => {
   principal: 'keyturn'
   roleDefinitionId: customRoleIds[k.kind]
   scope: {

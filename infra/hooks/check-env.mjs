@@ -9,6 +9,8 @@
 //   KEYTURN_SQL_TARGETS       optional: the same, Azure SQL logical servers
 //   KEYTURN_COSMOS_TARGETS    optional: the same, Cosmos DB accounts
 //   KEYTURN_POSTGRES_TARGETS  optional: the same, PostgreSQL flexible servers
+//   KEYTURN_TARGETS           optional: full resource IDs of targets of any kind keyturn
+//                             rotates (main.bicep's targetKinds resource types), comma-separated
 //   KEYTURN_ONCALL_EMAIL      required: where alerts go
 //   AZURE_LOCATION            a region that offers Flex Consumption (main.bicep's `location` list)
 //
@@ -65,10 +67,36 @@ function checkList({ variable, kind, required, flags }, raw, problems) {
   }
 }
 
+/** The resource types keyturn can be given a role on (main.bicep targetKinds: one list, read from the template). */
+export function targetResourceTypes(mainBicep) {
+  const m = /^var targetKinds = \[([\s\S]*?)^\]/m.exec(mainBicep);
+  if (!m) throw new Error("main.bicep has no targetKinds list");
+  return [...new Set([...m[1].matchAll(/resourceType: '([^']+)'/g)].map((x) => x[1]))];
+}
+
+// /subscriptions/<guid>/resourceGroups/<group>/providers/<namespace>/<type>/<name>
+const RESOURCE_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+\/[^/]+)\/([^/]+)$/i;
+
+function checkResourceIds(raw, mainBicep, problems) {
+  const types = targetResourceTypes(mainBicep);
+  for (const id of (raw ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
+    const m = RESOURCE_ID.exec(id);
+    if (!m) {
+      problems.push(`KEYTURN_TARGETS: '${id}' is not a resource ID /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>`);
+      continue;
+    }
+    if (!GUID.test(m[1])) problems.push(`KEYTURN_TARGETS: '${m[1]}' in '${id}' is not a subscription id (a GUID)`);
+    if (!RESOURCE_GROUP.test(m[2])) problems.push(`KEYTURN_TARGETS: '${m[2]}' in '${id}' is not a resource group name`);
+    const type = types.find((t) => t.toLowerCase() === m[3].toLowerCase());
+    if (!type) problems.push(`KEYTURN_TARGETS: keyturn rotates nothing of type ${m[3]} ('${id}'); it takes ${types.join(", ")}`);
+  }
+}
+
 /** Every problem with the environment, as a sentence; empty when it is fit to provision. */
 export function checkEnv(env, mainBicep) {
   const problems = [];
   for (const list of LISTS) checkList(list, env[list.variable], problems);
+  checkResourceIds(env.KEYTURN_TARGETS, mainBicep, problems);
   const email = (env.KEYTURN_ONCALL_EMAIL ?? "").trim();
   if (!email) problems.push('KEYTURN_ONCALL_EMAIL is not set: azd env set KEYTURN_ONCALL_EMAIL "oncall@contoso.com" (alerts go there)');
   else if (!/^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$/.test(email)) problems.push(`KEYTURN_ONCALL_EMAIL: '${email}' is not an e-mail address`);

@@ -90,6 +90,15 @@ func parseTargets(list string) array => map(filter(map(split(list, ','), e => tr
   name: last(split(e, '/'))
 }))
 
+@export()
+@description('Target resources from full resource IDs, `/subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>, ...` (what ProviderAddress tags hold), with their type.')
+func parseResourceIds(list string) array => map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e => {
+  subscriptionId: split(e, '/')[2]
+  resourceGroup: split(e, '/')[4]
+  type: '${split(e, '/')[6]}/${split(e, '/')[7]}'
+  name: split(e, '/')[8]
+})
+
 // ---------------------------------------------------------------------------------------
 // Role assignments: one list of (principal, scope resource, role)
 // ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 // @ts-expect-error plain JavaScript hook without type declarations
-import { allowedLocations, checkEnv } from "../../infra/hooks/check-env.mjs";
+import { allowedLocations, checkEnv, targetResourceTypes } from "../../infra/hooks/check-env.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const mainBicep = readFileSync(join(root, "infra/main.bicep"), "utf8");
@@ -16,6 +16,8 @@ const good = {
   KEYTURN_STORAGE_TARGETS: "rg-payments/contosopaymentsdata",
   KEYTURN_SQL_TARGETS: "rg-orders/sql-orders",
   KEYTURN_ONCALL_EMAIL: "oncall@contoso.com",
+  KEYTURN_TARGETS:
+    "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-cache/providers/Microsoft.Cache/redis/cache-sessions, /subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-bus/providers/Microsoft.ServiceBus/namespaces/sb-orders",
   AZURE_LOCATION: "swedencentral",
 };
 
@@ -41,6 +43,8 @@ describe("the preprovision check of the azd environment", () => {
     [{ KEYTURN_SQL_TARGETS: "rg./sql-orders" }, "is not a resource group name"],
     [{ KEYTURN_ONCALL_EMAIL: "oncall" }, "is not an e-mail address"],
     [{ AZURE_LOCATION: "westindia" }, "'westindia' does not offer Flex Consumption"],
+    [{ KEYTURN_TARGETS: "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.Web/sites/app" }, "keyturn rotates nothing of type Microsoft.Web/sites"],
+    [{ KEYTURN_TARGETS: "rg/providers/Microsoft.Cache/redis/x" }, "is not a resource ID"],
   ])("refuses %o", (bad, message) => {
     expect(check({ ...good, ...bad }).join("\n")).toContain(message);
   });
@@ -50,6 +54,12 @@ describe("the preprovision check of the azd environment", () => {
     expect(regions).toContain("swedencentral");
     expect(regions.length).toBeGreaterThan(20);
     expect(mainBicep).toMatch(/@metadata\(\{\s*azd: \{\s*type: 'location'/);
+  });
+
+  it("takes target resource types from main.bicep's targetKinds, one for each kind with a role", async () => {
+    const types = (targetResourceTypes as (m: string) => string[])(mainBicep);
+    expect(types).toEqual(expect.arrayContaining(["Microsoft.Storage/storageAccounts", "Microsoft.Cache/redis", "Microsoft.EventGrid/domains"]));
+    expect(mainBicep).toMatch(/filter\(idTargets, t => toLower\(t\.type\) == toLower\(k\.resourceType\)\)/);
   });
 
   it("runs before every provision (azure.yaml preprovision hook)", () => {
