@@ -56,6 +56,13 @@ describe("custom role definitions", () => {
     expect(bad).toEqual([]);
   });
 
+  it("and the consumers' role (infra/consumer-role-actions.json) grants nothing keyturn never does either", () => {
+    const actions = JSON.parse(readFileSync(join(root, "infra/consumer-role-actions.json"), "utf8")) as string[];
+    expect(actions.length).toBeGreaterThan(0);
+    const bad = actions.flatMap((op) => FORBIDDEN.filter(([re]) => re.test(op)).map(([, what]) => `${op} (${what})`));
+    expect(bad).toEqual([]);
+  });
+
   it("keep each role within the resource provider it is assigned on", () => {
     for (const r of roles) {
       const providers = r.assignedOn.map((t) => t.split("/")[0]!.toLowerCase());
