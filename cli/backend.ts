@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { AuditReport } from "../core/audit.js";
 import type { DueReport, Within } from "../core/due.js";
-import { KeyturnError, describeError, isTransient } from "../core/errors.js";
+import { ErrorKind, KeyturnError, describeError, triggerFailure } from "../core/errors.js";
 import type { RotationMode } from "../core/rotator.js";
 import type { SecretStatus } from "../core/status.js";
 import type { RotationResponse } from "../functions/rotateSecret.js";
@@ -48,10 +48,9 @@ export function toCliError(error: unknown): CliError {
   if (status === 401 || status === 403 || (typeof cause?.name === "string" && CREDENTIAL_ERRORS.has(cause.name))) {
     return new CliError(ExitCode.Denied, `${message} (check your sign-in and your Key Vault role on the vault)`);
   }
-  if (error instanceof KeyturnError) return new CliError(exitCodeForKind(error.kind) ?? ExitCode.Failed, message);
-  if (status === 404) return new CliError(ExitCode.NotFound, message);
-  if (isTransient(error)) return new CliError(ExitCode.Unavailable, message);
-  return new CliError(ExitCode.Failed, message);
+  // The classification every trigger asks: transient → 7 (retry later), lock held → 4.
+  const { error: classified } = triggerFailure(error, "request", ErrorKind.Internal);
+  return new CliError(exitCodeForKind(classified.kind) ?? ExitCode.Failed, message);
 }
 
 export function inProcessBackend(): Backend {

@@ -27,8 +27,8 @@
 import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVaultCertificateWithPolicy } from "@azure/keyvault-certificates";
 import type { KeyturnConfig } from "./config.js";
 import type { Trigger } from "./engine.js";
-import { ProviderError, RotationInProgressError, classify, describeError } from "./errors.js";
-import { lockKey, type RotationLock } from "./lock.js";
+import { ProviderError, classify, describeError, mustReport, type KeyturnError } from "./errors.js";
+import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, isPaused, tagKey, tagValue, type Tags } from "./tags.js";
@@ -137,6 +137,8 @@ export function tagsForNewVersion(tags: Tags): Record<string, string> {
 
 export function createCertificateService(deps: CertificateDeps): CertificateService {
   const now = deps.now ?? (() => new Date());
+  /** Failures renew already reported to the owner: handle must not report them again. */
+  const reported = new WeakSet<KeyturnError>();
   const pollIntervalMs = deps.pollIntervalMs ?? 5_000;
   const renewalTimeoutMs = deps.renewalTimeoutMs ?? 120_000;
 
@@ -269,9 +271,10 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
       return { status: "renewed", name: req.name, version, previousVersion, expiresOn, issuer: kind.issuer };
     } catch (raw) {
       const error = classify(raw, `certificate ${step}`);
-      if (!error.transient) {
+      if (mustReport(error)) {
         log.error("certificate renewal failed", { step, error: describeError(error) });
         await deps.notifier.notify({ ...base(req, active, kind.issuer, owner), type: NotificationType.CertificateRenewalFailed, step, error: describeError(error) });
+        reported.add(error);
       }
       throw error;
     }
@@ -319,10 +322,12 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
 
   async function handle(req: CertificateRequest): Promise<CertificateOutcome> {
     const log = deps.log.child({ vault: req.vault.name, certificate: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id });
-    // Names cannot contain '/', so the certificate's lock never meets a secret's.
-    const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, `certificates/${req.name}`));
-    if (!lease) throw new RotationInProgressError(`certificate ${req.name} is being handled by another invocation`, deps.lock.retryAfterSeconds);
+    let lease: LockLease | undefined;
+    let step = "lock";
     try {
+      // Names cannot contain '/', so the certificate's lock never meets a secret's.
+      lease = await acquireLock(deps.lock, lockKey(req.vault.url, `certificates/${req.name}`), `certificate ${req.name} is being handled by another invocation`);
+      step = "load";
       const client = await deps.certificateClient(req.vault.url);
       const latest = await client.getCertificate(req.name);
       const active = await inService(client, latest, req.name);
@@ -342,11 +347,34 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
       // behind the vault's must not turn that into "not due".
       if (req.trigger.kind === "event") daysRemaining = Math.min(daysRemaining, NEAR_EXPIRY_DAYS);
       else if (daysRemaining > NEAR_EXPIRY_DAYS) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
+      step = "policy";
       const policy = latest.policy ?? (await client.getCertificatePolicy(req.name));
       const kind = await classifyIssuer(client, policy.issuerName ?? UNKNOWN_ISSUER);
+      step = kind.renewable ? "renew" : "remind";
       return kind.renewable ? await renew(client, req, active, policy, kind, log) : await remind(client, req, active, kind, daysRemaining, log);
+    } catch (raw) {
+      // Every failure leaves as a classified KeyturnError (the trigger asks it whether to
+      // retry); a permanent one not reported by renew is reported here, once.
+      const error = classify(raw, `certificate ${step}`);
+      if (mustReport(error) && !reported.has(error)) {
+        log.error("certificate handling failed", { step, errorKind: error.kind, error: describeError(error) });
+        await deps.notifier.notify({
+          objectType: "certificate",
+          vault: req.vault.name,
+          vaultUrl: req.vault.url,
+          name: req.name,
+          trigger: req.trigger.kind,
+          triggerId: req.trigger.id,
+          type: NotificationType.CertificateRenewalFailed,
+          step,
+          error: describeError(error),
+        });
+      } else if (error.transient) {
+        log.warn("certificate handling failed with a transient error; the trigger will retry", { step, error: describeError(error) });
+      }
+      throw error;
     } finally {
-      await lease.release();
+      await lease?.release();
     }
   }
 

@@ -11,18 +11,18 @@ import type { TokenCredential } from "@azure/core-auth";
 import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
 import type { KeyturnConfig } from "./config.js";
 import {
+  BadRequestError,
   ConfigurationError,
   ErrorKind,
   JournalError,
   KeyturnError,
   NotFoundError,
-  RotationInProgressError,
   TransientError,
   classify,
   describeError,
 } from "./errors.js";
-import { commitJournal, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
-import { lockKey, type RotationLock } from "./lock.js";
+import { commitJournal, isJournalName, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
+import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { registerSecret } from "./redact.js";
@@ -202,17 +202,17 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
     const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id });
-    const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, req.secret));
-    if (!lease) {
-      log.info("rotation already in progress", { step: Step.Lock });
-      throw new RotationInProgressError(`a rotation of ${req.secret} is already in progress`, deps.lock.retryAfterSeconds);
+    // keyturn's own journals are never rotation targets, whoever names them.
+    if (isJournalName(req.secret)) {
+      if (isAutomatic(req.trigger)) return { status: "skipped", reason: SkipReason.Unmanaged, vault: req.vault.name, secret: req.secret, version: req.expectedVersion ?? "" };
+      throw new BadRequestError(`${req.secret} is keyturn's own journal; rotate the secret it belongs to`);
     }
-
+    let lease: LockLease | undefined;
     // Before every write: a lease that could not be renewed may now be someone else's.
     const stillHeld = () => {
-      if (lease.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
+      if (lease?.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
     };
-    let step: Step = Step.Load;
+    let step: Step = Step.Lock;
     // Every step boundary is announced: an observer may trace it (and the crash tests
     // kill the process right there).
     const enter = async (next: Step) => {
@@ -225,6 +225,8 @@ export function createEngine(deps: EngineDeps): Engine {
     // failure from then on gives the provider its previous credential back.
     let rollBack: (() => Promise<void>) | undefined;
     try {
+      lease = await acquireLock(deps.lock, lockKey(req.vault.url, req.secret), `a rotation of ${req.secret} is already in progress`);
+      step = Step.Load;
       const client = await deps.secretClient(req.vault.url);
       current = await loadCurrent(client, req.vault, req.secret);
       const base = { vault: req.vault.name, secret: req.secret, version: current.version };
@@ -350,7 +352,7 @@ export function createEngine(deps: EngineDeps): Engine {
         stillHeld();
         const applied = journal!;
         const previous = current;
-        const restore: PendingCredential = { credentialId: previousCredentialId, secretValue: previous.value };
+        const restore: PendingCredential = rotator.restoreCredential?.(params, previous, pending) ?? { credentialId: previousCredentialId, secretValue: previous.value };
         rollBack = async () => {
           await rotator.apply!(ctx, params, restore, previous);
           await rotator.verify(ctx, params, restore);
@@ -480,7 +482,7 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       throw error;
     } finally {
-      await lease.release();
+      await lease?.release();
     }
   }
 

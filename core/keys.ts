@@ -25,8 +25,8 @@
 import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure/keyvault-keys";
 import type { KeyturnConfig } from "./config.js";
 import type { Trigger } from "./engine.js";
-import { ConfigurationError, RotationInProgressError, classify, describeError } from "./errors.js";
-import { lockKey, type RotationLock } from "./lock.js";
+import { ConfigurationError, classify, describeError, mustReport, type KeyturnError } from "./errors.js";
+import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, isPaused, tagKey, tagValue, type Tags } from "./tags.js";
@@ -119,6 +119,8 @@ export function requestedPolicy(tags: Tags): "default" | undefined {
 
 export function createKeyService(deps: KeyDeps): KeyService {
   const now = deps.now ?? (() => new Date());
+  /** Failures rotateNearExpiry already reported to the owner: withLock must not report them again. */
+  const reported = new WeakSet<KeyturnError>();
 
   function notice(req: KeyRequest, key: KeyVaultKey, owner: string | undefined) {
     return {
@@ -171,14 +173,38 @@ export function createKeyService(deps: KeyDeps): KeyService {
     return { state: "missing-reported" };
   }
 
+  /**
+   * Runs `work` under the key's lock. Every failure leaves as a classified KeyturnError
+   * (the trigger asks it whether to retry); a permanent one that `work` did not report
+   * yet is reported here, once.
+   */
   async function withLock<T>(req: KeyRequest, work: (log: Logger) => Promise<T>): Promise<T> {
     const log = deps.log.child({ vault: req.vault.name, key: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id });
-    const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, `keys/${req.name}`));
-    if (!lease) throw new RotationInProgressError(`key ${req.name} is being handled by another invocation`, deps.lock.retryAfterSeconds);
+    let lease: LockLease | undefined;
     try {
+      lease = await acquireLock(deps.lock, lockKey(req.vault.url, `keys/${req.name}`), `key ${req.name} is being handled by another invocation`);
       return await work(log);
+    } catch (raw) {
+      const error = classify(raw, "key load");
+      if (mustReport(error) && !reported.has(error)) {
+        log.error("key handling failed", { step: "load", errorKind: error.kind, error: describeError(error) });
+        await deps.notifier.notify({
+          objectType: "key",
+          vault: req.vault.name,
+          vaultUrl: req.vault.url,
+          name: req.name,
+          trigger: req.trigger.kind,
+          triggerId: req.trigger.id,
+          type: NotificationType.KeyRotationFailed,
+          step: "load",
+          error: describeError(error),
+        });
+      } else if (error.transient) {
+        log.warn("key handling failed with a transient error; the trigger will retry", { error: describeError(error) });
+      }
+      throw error;
     } finally {
-      await lease.release();
+      await lease?.release();
     }
   }
 
@@ -243,9 +269,10 @@ export function createKeyService(deps: KeyDeps): KeyService {
         return { status: "rotated", name: req.name, version, previousVersion, expiresOn: expiresOn?.toISOString() ?? null, policy: policy.state };
       } catch (raw) {
         const error = classify(raw, `key ${step}`);
-        if (!error.transient) {
+        if (mustReport(error)) {
           log.error("key rotation failed", { step, error: describeError(error) });
           await deps.notifier.notify({ ...notice(req, key, owner), type: NotificationType.KeyRotationFailed, step, error: describeError(error) });
+          reported.add(error);
         }
         throw error;
       }

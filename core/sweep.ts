@@ -28,7 +28,7 @@ import type { CertificateService } from "./certificates.js";
 import type { KeyturnConfig } from "./config.js";
 import { classifySecret } from "./due.js";
 import { TriggerKind, type Engine, type Trigger } from "./engine.js";
-import { ErrorKind, KeyturnError, describeError } from "./errors.js";
+import { Disposition, ErrorKind, describeError, triggerFailure } from "./errors.js";
 import { keyNearExpiry, type KeyService } from "./keys.js";
 import type { Logger } from "./log.js";
 import { NEAR_EXPIRY_DAYS } from "./tags.js";
@@ -36,6 +36,8 @@ import type { VaultRef } from "./vaults.js";
 
 /** Items in flight at once, across vaults. Each is 2–8 Key Vault calls. */
 export const SWEEP_CONCURRENCY = 8;
+/** Pauses before the sweep tries transiently failed items again (twice, then the next sweep). */
+export const SWEEP_RETRY_DELAYS_MS: readonly number[] = [30_000, 120_000];
 /** Problems and failures listed in the summary (the counts are always complete). */
 const MAX_LISTED = 200;
 const DAY_MS = 86_400_000;
@@ -52,6 +54,8 @@ export interface SweepDeps {
   keyClient(vaultUrl: string): Promise<KeyClient>;
   now?(): Date;
   readonly concurrency?: number;
+  /** Pauses before each repeat of the items that failed transiently; default SWEEP_RETRY_DELAYS_MS. */
+  readonly retryDelaysMs?: readonly number[];
 }
 
 export interface SweepProblem {
@@ -86,6 +90,8 @@ export interface SweepSummary {
   readonly failures: readonly SweepProblem[];
   /** How many problems/failures were left out of the lists above. */
   readonly truncated: number;
+  /** Item attempts repeated after a transient failure (one item may count more than once). */
+  readonly retried: number;
 }
 
 type WorkItem =
@@ -192,8 +198,13 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
   }
 
   // ---- act, a bounded number at a time ------------------------------------------------
-  const busy = (error: unknown) => error instanceof KeyturnError && error.kind === ErrorKind.Conflict;
-  await withConcurrency(items, deps.concurrency ?? SWEEP_CONCURRENCY, async (item) => {
+  // A transient failure (Key Vault or a provider 5xx/429, a network error, the lock store
+  // unreachable: triggerFailure decides) is retried by the sweep itself, after a pause,
+  // up to retryDelaysMs.length more times; a permanent one was reported by the service
+  // that failed and is counted, never retried.
+  let retryQueue: WorkItem[] = [];
+  let retried = 0;
+  const act = async (item: WorkItem, lastTry: boolean) => {
     const objectType = item.kind === "secret" || item.kind === "journal" ? "secret" : item.kind === "certificate" ? "certificate" : "key";
     try {
       switch (item.kind) {
@@ -232,18 +243,35 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
           break;
         }
       }
-    } catch (error) {
+    } catch (raw) {
       const counts = objectType === "secret" ? secrets : objectType === "certificate" ? certificates : keys;
-      if (busy(error)) {
+      const { error, disposition } = triggerFailure(raw, objectType);
+      if (error.kind === ErrorKind.Conflict) {
         // Another trigger is on it right now: not a failure, and it will be done.
         counts.busy++;
+        return;
+      }
+      if (disposition === Disposition.Retry && !lastTry) {
+        retryQueue.push(item);
         return;
       }
       counts.failed++;
       // The engine and the certificate/key services already logged and told the owner.
       note(failures, { vault: item.vault.name, objectType, name: item.name, detail: describeError(error) });
     }
-  });
+  };
+  const retryDelaysMs = deps.retryDelaysMs ?? SWEEP_RETRY_DELAYS_MS;
+  const concurrency = deps.concurrency ?? SWEEP_CONCURRENCY;
+  await withConcurrency(items, concurrency, (item) => act(item, retryDelaysMs.length === 0));
+  for (const [i, delay] of retryDelaysMs.entries()) {
+    if (retryQueue.length === 0) break;
+    const again = retryQueue;
+    retryQueue = [];
+    retried += again.length;
+    log.warn("sweep: retrying items that failed with a transient error", { step: "retry", items: again.length, delayMs: delay, attempt: i + 1 });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    await withConcurrency(again, concurrency, (item) => act(item, i === retryDelaysMs.length - 1));
+  }
 
   const finished = now();
   const summary: SweepSummary = {
@@ -258,6 +286,7 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
     problems,
     failures,
     truncated,
+    retried,
   };
   log.info("sweep completed", {
     step: "sweep",
