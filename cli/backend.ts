@@ -9,6 +9,7 @@
 // Both return the same shapes (the HTTP API's bodies), and both turn failures into a
 // CliError carrying the exit code.
 import { randomUUID } from "node:crypto";
+import { isIPv4 } from "node:net";
 import type { AuditReport } from "../core/audit.js";
 import type { DueReport, Within } from "../core/due.js";
 import { ErrorKind, KeyturnError, describeError, triggerFailure } from "../core/errors.js";
@@ -149,6 +150,13 @@ export interface ViaOptions {
   readonly timeoutMs?: number;
 }
 
+/** localhost, 127.0.0.0/8 or ::1 (URL keeps IPv6 hosts in brackets). */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (host === "localhost" || host === "::1") return true;
+  return isIPv4(host) && host.startsWith("127.");
+}
+
 /** The function app's base URL: `https://app.azurewebsites.net` (a trailing `/api` is accepted). */
 export function normaliseViaUrl(raw: string): { origin: string; apiBase: string } {
   let url: URL;
@@ -158,6 +166,10 @@ export function normaliseViaUrl(raw: string): { origin: string; apiBase: string 
     throw new CliError(ExitCode.Usage, `--via must be the function app's URL, such as https://keyturn-func.azurewebsites.net`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new CliError(ExitCode.Usage, "--via must be an http(s) URL");
+  // The function key (and any bearer token) would cross the network in clear text.
+  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+    throw new CliError(ExitCode.Usage, `--via must be https: plain http would send the function key in clear text (http is accepted only for loopback addresses, such as a local host)`);
+  }
   if (url.username || url.password || url.search || url.hash) throw new CliError(ExitCode.Usage, "--via must be a bare URL (put the key in KEYTURN_FUNCTION_KEY, not in the URL)");
   const path = url.pathname.replace(/\/+$/, "").replace(/\/api$/i, "");
   return { origin: url.origin, apiBase: `${url.origin}${path}/api` };

@@ -78,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
   if (emailSender !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(emailSender)) throw new Error("KEYTURN_EMAIL_SENDER must be an e-mail address");
   const requireAppRoles = (env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase();
   if (!["", "true", "false"].includes(requireAppRoles)) throw new Error("KEYTURN_REQUIRE_APP_ROLES must be true or false");
+  checkAppRolesTrustworthy(requireAppRoles === "true", env);
   const limitScale = Number((env.KEYTURN_KEYVAULT_LIMIT_SCALE ?? "").trim() || "1");
   if (!Number.isFinite(limitScale) || limitScale < 0) throw new Error("KEYTURN_KEYVAULT_LIMIT_SCALE must be a number >= 0 (1 = Key Vault's full limits, 0 = no pacing)");
   const vaults = VaultAllowList.parse(env.KEYTURN_VAULTS);
@@ -108,6 +109,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
     requireAppRoles: requireAppRoles === "true",
     keyVaultLimitScale: limitScale,
   };
+}
+
+// ---- app roles need App Service Authentication in front (kept apart from the per-setting parsing) ----
+
+/**
+ * KEYTURN_REQUIRE_APP_ROLES=true trusts `x-ms-client-principal`, which only App Service
+ * Authentication can vouch for: without it in front, any function-key holder could
+ * claim Rotation.Operator. App Service sets WEBSITE_AUTH_ENABLED=True when its
+ * authentication is on (Microsoft.Identity.Web's AppServicesAuthenticationInformation
+ * reads the same variable); without it, refuse to start.
+ */
+export function checkAppRolesTrustworthy(requireAppRoles: boolean, env: NodeJS.ProcessEnv): void {
+  if (!requireAppRoles) return;
+  if ((env.WEBSITE_AUTH_ENABLED ?? "").trim().toLowerCase() === "true") return;
+  throw new Error(
+    "KEYTURN_REQUIRE_APP_ROLES=true, but App Service Authentication is not on (WEBSITE_AUTH_ENABLED is not True): " +
+      "the x-ms-client-principal header could be forged by any caller with a function key. Turn App Service Authentication on, or set KEYTURN_REQUIRE_APP_ROLES=false",
+  );
 }
 
 const VAULT_RESOURCE_ID = /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/([a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9])$/i;

@@ -1,7 +1,12 @@
 // Azure Functions entry point (package.json "main"): registers every route of the
 // route table with the v4 programming model.
 import { app, type EventGridEvent, type Timer } from "@azure/functions";
+import { checkAppRolesTrustworthy } from "../core/config.js";
 import { ALL_METHODS, invokeHttpRoute, routes } from "./routes.js";
+
+// Refuse to start when app roles are required but App Service Authentication is not in
+// front to vouch for x-ms-client-principal (a clear error in the host's log at startup).
+checkAppRolesTrustworthy((process.env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase() === "true", process.env);
 
 for (const route of routes) {
   if (route.trigger === "http") {
