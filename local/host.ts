@@ -51,7 +51,7 @@ export interface LocalHostOptions {
 export interface LocalHost {
   readonly url: string;
   readonly port: number;
-  /** The webhook URL of an Event Grid trigger, for subscriptions. */
+  /** The webhook URL of an Event Grid trigger, for subscriptions (with the function key as `code` when one is required). */
   webhookUrl(functionName: string): string;
   /** Run a timer function now (as POST /admin/functions/<name> does); resolves to what it returned. */
   runTimer(functionName: string): Promise<unknown>;
@@ -429,7 +429,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   return {
     url,
     port,
-    webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
+    // As in Azure, where a subscription's endpoint carries the extension's key as `code`.
+    webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}${functionKey ? `&code=${encodeURIComponent(functionKey)}` : ""}`,
     runTimer: (functionName) => runTimer(functionName),
     nextRuns: () => Object.fromEntries([...scheduled].map(([name, s]) => [name, s.at.toISOString()])),
     close: () =>
