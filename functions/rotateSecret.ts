@@ -6,7 +6,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { z } from "zod";
 import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind, type RotationResult } from "../core/engine.js";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime, type Runtime } from "../core/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 
@@ -87,9 +87,13 @@ export function rotationResponse(result: RotationResult, mode: RotateBody["mode"
   };
 }
 
-export async function rotateSecret(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function rotateSecret(
+  request: HttpRequest,
+  context: InvocationContext,
+  runtime: Promise<Pick<Runtime, "config" | "engine" | "log">> | Pick<Runtime, "config" | "engine" | "log"> = getRuntime(),
+): Promise<HttpResponseInit> {
   try {
-    const { config, engine, log } = await getRuntime();
+    const { config, engine, log } = await runtime;
     const vault = vaultOf(request, config);
     const name = secretNameOf(request);
     const body = await readRotateBody(request);
