@@ -148,7 +148,8 @@ function entraSecret(): Target & { appId: string } {
 async function postgresSecret(): Promise<Target> {
   const role = `matrix_app_${++counter}`;
   const password = `Matrix-App-Pw-${counter}-x`;
-  await pgs.query(`CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+  // Made by the administrator, which so holds ADMIN OPTION on it (PostgreSQL 16+), as on Azure.
+  await pgs.queryAs("matrix_admin", "Matrix-Admin-Pw-1", `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
   const name = `pg-${counter}`;
   const { version } = kv.seedSecret(VAULT, name, password, {
     tags: {
@@ -186,6 +187,8 @@ interface Case {
   readonly target: () => Target | Promise<Target>;
   /** Injects the fault for `target`; returns what undoes it. */
   readonly inject: (target: Target) => () => void;
+  /** What the error says: proof that the fault struck at this step. */
+  readonly says?: RegExp;
 }
 
 const unavailable = (match: FaultRule["match"]): FaultRule => ({ match, status: 503, retryAfterSeconds: 0 });
@@ -201,28 +204,28 @@ const pgDropAfter = (allowed: number) => () => {
 
 const transientCases: Case[] = [
   // Key Vault, at each step it serves.
-  { dependency: "keyvault", step: "load (503)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault(unavailable({ operation: "GetSecret", path: `/secrets/${t.name}` }))() },
-  { dependency: "keyvault", step: "load (connection reset)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault({ match: { operation: "GetSecret", path: `/secrets/${t.name}` }, drop: true })() },
-  { dependency: "keyvault", step: "journal", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault(unavailable({ operation: "SetSecret", path: `/secrets/keyturn-journal-${t.name}` }))() },
-  { dependency: "keyvault", step: "commit (429)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault({ match: { operation: "SetSecret", path: `/secrets/${t.name}` }, status: 429, retryAfterSeconds: 0 })() },
-  { dependency: "keyvault", step: "load", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault(unavailable({ operation: "GetCertificate", path: `/certificates/${t.name}` }))() },
-  { dependency: "keyvault", step: "renew", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault(unavailable({ operation: "CreateCertificate", path: `/certificates/${t.name}` }))() },
-  { dependency: "keyvault", step: "load", events: ["KeyNearExpiry"], target: key, inject: (t) => kvFault(unavailable({ operation: "GetKey", path: `/keys/${t.name}` }))() },
-  { dependency: "keyvault", step: "rotate", events: ["KeyNearExpiry"], target: key, inject: (t) => kvFault(unavailable({ operation: "RotateKey", path: `/keys/${t.name}` }))() },
+  { dependency: "keyvault", step: "load (503)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault(unavailable({ operation: "GetSecret", path: `/secrets/${t.name}` }))(), says: /^load failed: RestError 503/ },
+  { dependency: "keyvault", step: "load (connection reset)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault({ match: { operation: "GetSecret", path: `/secrets/${t.name}` }, drop: true })(), says: /^load failed: RestError ECONNRESET/ },
+  { dependency: "keyvault", step: "journal", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault(unavailable({ operation: "SetSecret", path: `/secrets/keyturn-journal-${t.name}` }))(), says: /^journal failed: RestError 503/ },
+  { dependency: "keyvault", step: "commit (429)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault({ match: { operation: "SetSecret", path: `/secrets/${t.name}` }, status: 429, retryAfterSeconds: 0 })(), says: /^commit failed: RestError 429/ },
+  { dependency: "keyvault", step: "load", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault(unavailable({ operation: "GetCertificate", path: `/certificates/${t.name}` }))(), says: /^certificate load failed: RestError 503/ },
+  { dependency: "keyvault", step: "renew", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault(unavailable({ operation: "CreateCertificate", path: `/certificates/${t.name}` }))(), says: /^certificate create failed: RestError 503/ },
+  { dependency: "keyvault", step: "load", events: ["KeyNearExpiry"], target: key, inject: (t) => kvFault(unavailable({ operation: "GetKey", path: `/keys/${t.name}` }))(), says: /^key load failed: RestError 503/ },
+  { dependency: "keyvault", step: "rotate", events: ["KeyNearExpiry"], target: key, inject: (t) => kvFault(unavailable({ operation: "RotateKey", path: `/keys/${t.name}` }))(), says: /^key rotate failed: RestError 503/ },
   // The lock store (AzureWebJobsStorage) unreachable, for every object kind.
-  { dependency: "lock-store", step: "lock", events: SecretEvents, target: generatedSecret, inject: useLock("unreachable") },
-  { dependency: "lock-store", step: "lock", events: ["CertificateNearExpiry"], target: certificate, inject: useLock("unreachable") },
-  { dependency: "lock-store", step: "lock", events: ["KeyNearExpiry"], target: key, inject: useLock("unreachable") },
+  { dependency: "lock-store", step: "lock", events: SecretEvents, target: generatedSecret, inject: useLock("unreachable"), says: /AzureWebJobsStorage\) failed: RestError ECONNREFUSED/ },
+  { dependency: "lock-store", step: "lock", events: ["CertificateNearExpiry"], target: certificate, inject: useLock("unreachable"), says: /AzureWebJobsStorage\) failed: RestError ECONNREFUSED/ },
+  { dependency: "lock-store", step: "lock", events: ["KeyNearExpiry"], target: key, inject: useLock("unreachable"), says: /AzureWebJobsStorage\) failed: RestError ECONNREFUSED/ },
   // ARM (storage account keys): the read that proves the current key, and the regeneration.
-  { dependency: "arm", step: "check-current", events: SecretEvents, target: storageSecret, inject: () => armFaults.add(unavailable({ service: "arm", operation: "Microsoft.Storage/storageAccounts/listKeys/action" })) },
-  { dependency: "arm", step: "create", events: SecretEvents, target: storageSecret, inject: () => armFaults.add(unavailable({ service: "arm", operation: "Microsoft.Storage/storageAccounts/regenerateKey/action" })) },
+  { dependency: "arm", step: "check-current", events: SecretEvents, target: storageSecret, inject: () => armFaults.add(unavailable({ service: "arm", operation: "Microsoft.Storage/storageAccounts/listkeys/action" })), says: /could not list the keys .*503/ },
+  { dependency: "arm", step: "create", events: SecretEvents, target: storageSecret, inject: () => armFaults.add(unavailable({ service: "arm", operation: "Microsoft.Storage/storageAccounts/regeneratekey/action" })), says: /could not regenerate key2 .*503/ },
   // Microsoft Graph (Entra application secrets).
-  { dependency: "graph", step: "check-current", events: SecretEvents, target: entraSecret, inject: (t) => graphFaults.add(unavailable({ path: new RegExp((t as { appId?: string }).appId ?? "-") })) },
-  { dependency: "graph", step: "create (connection reset)", events: SecretEvents, target: entraSecret, inject: () => graphFaults.add({ match: { method: "POST", path: /addPassword$/ }, drop: true }) },
+  { dependency: "graph", step: "check-current", events: SecretEvents, target: entraSecret, inject: (t) => graphFaults.add(unavailable({ path: new RegExp((t as { appId?: string }).appId ?? "-") })), says: /Graph getApplication .* 503/ },
+  { dependency: "graph", step: "create (connection reset)", events: SecretEvents, target: entraSecret, inject: () => graphFaults.add({ match: { method: "POST", path: /addPassword$/ }, drop: true }), says: /^create failed: RestError ECONNRESET/ },
   // PostgreSQL behind the proxy: connections reset at the check, at the ALTER ROLE, at the verifying login.
-  { dependency: "postgres", step: "check-current", events: SecretEvents, target: postgresSecret, inject: pgDropAfter(0) },
-  { dependency: "postgres", step: "apply", events: SecretEvents, target: postgresSecret, inject: pgDropAfter(2) },
-  { dependency: "postgres", step: "verify", events: SecretEvents, target: postgresSecret, inject: pgDropAfter(3) },
+  { dependency: "postgres", step: "check-current", events: SecretEvents, target: postgresSecret, inject: pgDropAfter(0), says: /^checking roles at .*ECONNRESET/ },
+  { dependency: "postgres", step: "apply", events: SecretEvents, target: postgresSecret, inject: pgDropAfter(2), says: /^changing the password of .*ECONNRESET/ },
+  { dependency: "postgres", step: "verify", events: SecretEvents, target: postgresSecret, inject: pgDropAfter(3), says: /^logging in to .* as matrix_app_\d+: .*ECONNRESET/ },
 ];
 
 const permanentCases: Array<Case & { readonly httpStatus: number; readonly exitCode: number; readonly reported: number }> = [
@@ -230,7 +233,7 @@ const permanentCases: Array<Case & { readonly httpStatus: number; readonly exitC
   { dependency: "keyvault", step: "load (403)", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault({ match: { operation: "GetCertificate", path: `/certificates/${t.name}` }, status: 403, errorCode: "Forbidden" })(), httpStatus: 0, exitCode: 0, reported: 1 },
   { dependency: "keyvault", step: "rotate (403)", events: ["KeyNearExpiry"], target: key, inject: (t) => kvFault({ match: { operation: "RotateKey", path: `/keys/${t.name}` }, status: 403, errorCode: "Forbidden" })(), httpStatus: 0, exitCode: 0, reported: 1 },
   { dependency: "lock-store", step: "lock (key refused)", events: ["SecretNearExpiry"], target: generatedSecret, inject: useLock("refused"), httpStatus: 500, exitCode: ExitCode.Denied, reported: 1 },
-  { dependency: "arm", step: "create (400)", events: ["SecretNearExpiry"], target: storageSecret, inject: () => armFaults.add({ match: { service: "arm", operation: "Microsoft.Storage/storageAccounts/regenerateKey/action" }, status: 400, errorCode: "InvalidRequest" }), httpStatus: 502, exitCode: ExitCode.Failed, reported: 1 },
+  { dependency: "arm", step: "create (400)", events: ["SecretNearExpiry"], target: storageSecret, inject: () => armFaults.add({ match: { service: "arm", operation: "Microsoft.Storage/storageAccounts/regeneratekey/action" }, status: 400, errorCode: "InvalidRequest" }), httpStatus: 502, exitCode: ExitCode.Failed, reported: 1 },
 ];
 
 // ---- servers, once --------------------------------------------------------------------------
@@ -352,6 +355,7 @@ describe("the fault-injection matrix: dependency × step × event type → what 
       const event = await eventOutcome(type, target);
       expect(event.threw, `Event Grid must redeliver (the handler returned ${event.status})`).toBeDefined();
       expect(event.threw!.transient).toBe(true);
+      expect(event.threw!.message).toMatch(c.says!);
       if (target.objectType === "Secret") {
         const http = await httpOutcome(target);
         expect(http.status).toBe(503);
@@ -407,7 +411,7 @@ describe("the fault-injection matrix: dependency × step × event type → what 
       kvFaults().add({ match: { operation: "GetSecret", path: `/secrets/${fresh[0]!.name}` }, status: 503, retryAfterSeconds: 0, times: 3 }),
       kvFaults().add({ match: { operation: "GetCertificate", path: `/certificates/${fresh[1]!.name}` }, status: 503, retryAfterSeconds: 0, times: 3 }),
       kvFaults().add({ match: { operation: "GetKey", path: `/keys/${fresh[2]!.name}` }, drop: true, times: 3 }),
-      armFaults.add({ match: { service: "arm", operation: "Microsoft.Storage/storageAccounts/listKeys/action" }, status: 503, retryAfterSeconds: 0, times: 3 }),
+      armFaults.add({ match: { service: "arm", operation: "Microsoft.Storage/storageAccounts/listkeys/action" }, status: 503, retryAfterSeconds: 0, times: 3 }),
     ];
     try {
       const summary = await runSweep(sweepDeps, { id: "matrix-sweep-1" });
