@@ -49,6 +49,7 @@ export function toCliError(error: unknown): CliError {
   if (status === 401 || status === 403 || (typeof cause?.name === "string" && CREDENTIAL_ERRORS.has(cause.name))) {
     return new CliError(ExitCode.Denied, `${message} (check your sign-in and your Key Vault role on the vault)`);
   }
+  if (!(error instanceof KeyturnError) && status === 404) return new CliError(ExitCode.NotFound, message);
   // The classification every trigger asks: transient → 7 (retry later), lock held → 4.
   const { error: classified } = triggerFailure(error, "request", ErrorKind.Internal);
   return new CliError(exitCodeForKind(classified.kind) ?? ExitCode.Failed, message);

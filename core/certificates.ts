@@ -27,7 +27,7 @@
 import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVaultCertificateWithPolicy } from "@azure/keyvault-certificates";
 import type { KeyturnConfig } from "./config.js";
 import type { Trigger } from "./engine.js";
-import { ProviderError, classify, describeError, mustReport, type KeyturnError } from "./errors.js";
+import { ProviderError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
 import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
@@ -355,7 +355,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
     } catch (raw) {
       // Every failure leaves as a classified KeyturnError (the trigger asks it whether to
       // retry); a permanent one not reported by renew is reported here, once.
-      const error = classify(raw, `certificate ${step}`);
+      const error = step === "load" ? classifyObjectRead(raw, "certificate load") : classify(raw, `certificate ${step}`);
       if (mustReport(error) && !reported.has(error)) {
         log.error("certificate handling failed", { step, errorKind: error.kind, error: describeError(error) });
         await deps.notifier.notify({

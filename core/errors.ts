@@ -171,9 +171,7 @@ function firstLine(s: string): string {
 /** Wrap a raw error as a KeyturnError of the right kind, keeping the cause. */
 export function classify(error: unknown, step: string, fallback: ErrorKind = ErrorKind.Provider): KeyturnError {
   if (error instanceof KeyturnError) return error;
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  // A raw 404 is the object being gone (deleted meanwhile): nothing to retry, nobody to tell.
-  const kind = isTransient(error) ? ErrorKind.Transient : status === 404 ? ErrorKind.NotFound : fallback;
+  const kind = isTransient(error) ? ErrorKind.Transient : fallback;
   return new KeyturnError(kind, `${step} failed: ${describeError(error)}`, { cause: error });
 }
 
@@ -204,6 +202,12 @@ export function triggerFailure(raw: unknown, step = "request", fallback: ErrorKi
   if (error instanceof RotationInProgressError) return { error, disposition: Disposition.Retry, retryAfterSeconds: error.retryAfterSeconds };
   if (error.transient) return { error, disposition: Disposition.Retry, retryAfterSeconds: TRANSIENT_RETRY_AFTER_SECONDS };
   return { error, disposition: Disposition.Acknowledge };
+}
+
+/** A Key Vault read that found no such object (deleted meanwhile): nothing to retry, nobody to tell. */
+export function classifyObjectRead(error: unknown, step: string): KeyturnError {
+  if ((error as { statusCode?: unknown } | null)?.statusCode === 404) return new NotFoundError(`${step}: ${describeError(error)}`, { cause: error });
+  return classify(error, step);
 }
 
 /**

@@ -25,7 +25,7 @@
 import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure/keyvault-keys";
 import type { KeyturnConfig } from "./config.js";
 import type { Trigger } from "./engine.js";
-import { ConfigurationError, classify, describeError, mustReport, type KeyturnError } from "./errors.js";
+import { ConfigurationError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
 import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
@@ -185,7 +185,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
       lease = await acquireLock(deps.lock, lockKey(req.vault.url, `keys/${req.name}`), `key ${req.name} is being handled by another invocation`);
       return await work(log);
     } catch (raw) {
-      const error = classify(raw, "key load");
+      const error = classifyObjectRead(raw, "key load");
       if (mustReport(error) && !reported.has(error)) {
         log.error("key handling failed", { step: "load", errorKind: error.kind, error: describeError(error) });
         await deps.notifier.notify({
