@@ -90,7 +90,7 @@ export interface SweepSummary {
   readonly failures: readonly SweepProblem[];
   /** How many problems/failures were left out of the lists above. */
   readonly truncated: number;
-  /** Item attempts repeated after a transient failure (one item may count more than once). */
+  /** Item attempts and vault listings repeated after a transient failure (one may count more than once). */
   readonly retried: number;
 }
 
@@ -133,39 +133,78 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
   };
 
   // ---- list (properties only) -----------------------------------------------------------
+  const retryDelaysMs = deps.retryDelaysMs ?? SWEEP_RETRY_DELAYS_MS;
+  let retried = 0;
   const items: WorkItem[] = [];
+  /**
+   * One listing, with the sweep's retries: after a transient failure (triggerFailure
+   * decides) what the partial listing counted is undone and it lists again after a
+   * pause; anything else, or a last failure, is counted against the vault.
+   */
+  const listing = async (what: string, vault: VaultRef, counts: Record<string, number>, list: () => Promise<void>, undo?: () => void) => {
+    for (let attempt = 0; ; attempt++) {
+      const saved = { ...counts };
+      const itemsAt = items.length;
+      const problemsAt = problems.length;
+      const truncatedAt = truncated;
+      try {
+        await list();
+        return;
+      } catch (raw) {
+        Object.assign(counts, saved);
+        items.length = itemsAt;
+        problems.length = problemsAt;
+        truncated = truncatedAt;
+        undo?.();
+        const { error, disposition } = triggerFailure(raw, `listing ${what}`);
+        const delay = retryDelaysMs[attempt];
+        if (disposition === Disposition.Retry && delay !== undefined) {
+          retried++;
+          log.warn(`sweep: listing the vault's ${what} failed with a transient error; listing again`, { vault: vault.name, step: "list", delayMs: delay, error: describeError(error) });
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
+        log.error(`could not list the vault's ${what}`, { vault: vault.name, step: "list", error: describeError(error) });
+        note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing ${what}: ${describeError(error)}` });
+        return;
+      }
+    }
+  };
   for (const vault of deps.config.vaults.vaults) {
     // One work item per secret: a pending journal and a due version of the same secret
     // are one rotation (the engine rolls the journal forward first).
     const perSecret = new Map<string, WorkItem>();
-    try {
-      const client = await deps.secretClient(vault.url);
-      for await (const p of client.listPropertiesOfSecrets()) {
-        secrets.scanned++;
-        if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
-        const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
-        if (!c) continue;
-        if ("journal" in c) {
-          secrets.journals++;
-          perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
-        } else if ("skipped" in c) {
-          secrets.skipped++;
-        } else if (c.due.problem !== undefined) {
-          secrets.malformed++;
-          note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
-        } else {
-          secrets.due++;
-          const key = p.name.toLowerCase();
-          if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
+    await listing(
+      "secrets",
+      vault,
+      secrets,
+      async () => {
+        const client = await deps.secretClient(vault.url);
+        for await (const p of client.listPropertiesOfSecrets()) {
+          secrets.scanned++;
+          if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
+          const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
+          if (!c) continue;
+          if ("journal" in c) {
+            secrets.journals++;
+            perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
+          } else if ("skipped" in c) {
+            secrets.skipped++;
+          } else if (c.due.problem !== undefined) {
+            secrets.malformed++;
+            note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
+          } else {
+            secrets.due++;
+            const key = p.name.toLowerCase();
+            if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
+          }
         }
-      }
-    } catch (error) {
-      log.error("could not list the vault's secrets", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing secrets: ${describeError(error)}` });
-    }
+      },
+      () => perSecret.clear(),
+    );
     items.push(...perSecret.values());
 
-    try {
+    await listing("certificates", vault, certificates, async () => {
       const client = await deps.certificateClient(vault.url);
       for await (const p of client.listPropertiesOfCertificates()) {
         certificates.scanned++;
@@ -174,12 +213,9 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
         certificates.expiring++;
         items.push({ kind: "certificate", vault, name: p.name });
       }
-    } catch (error) {
-      log.error("could not list the vault's certificates", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing certificates: ${describeError(error)}` });
-    }
+    });
 
-    try {
+    await listing("keys", vault, keys, async () => {
       const client = await deps.keyClient(vault.url);
       for await (const p of client.listPropertiesOfKeys()) {
         keys.scanned++;
@@ -191,10 +227,7 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
           items.push({ kind: "key-policy", vault, name: p.name });
         }
       }
-    } catch (error) {
-      log.error("could not list the vault's keys", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing keys: ${describeError(error)}` });
-    }
+    });
   }
 
   // ---- act, a bounded number at a time ------------------------------------------------
@@ -203,7 +236,6 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
   // up to retryDelaysMs.length more times; a permanent one was reported by the service
   // that failed and is counted, never retried.
   let retryQueue: WorkItem[] = [];
-  let retried = 0;
   const act = async (item: WorkItem, lastTry: boolean) => {
     const objectType = item.kind === "secret" || item.kind === "journal" ? "secret" : item.kind === "certificate" ? "certificate" : "key";
     try {
@@ -260,7 +292,6 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
       note(failures, { vault: item.vault.name, objectType, name: item.name, detail: describeError(error) });
     }
   };
-  const retryDelaysMs = deps.retryDelaysMs ?? SWEEP_RETRY_DELAYS_MS;
   const concurrency = deps.concurrency ?? SWEEP_CONCURRENCY;
   await withConcurrency(items, concurrency, (item) => act(item, retryDelaysMs.length === 0));
   for (const [i, delay] of retryDelaysMs.entries()) {

@@ -402,12 +402,14 @@ describe("the fault-injection matrix: dependency × step × event type → what 
     expect(notifier.sent.length).toBe(before);
   });
 
-  it("the sweep retries what failed transiently (lock store, Key Vault, ARM) and counts only what still fails", async () => {
+  it("the sweep retries what failed transiently (listing, lock store, Key Vault, ARM) and counts only what still fails", async () => {
     // Settle what earlier cases left due, so that only the four below are.
     await runSweep({ ...sweepDeps, retryDelaysMs: [] }, { id: "matrix-sweep-0" });
     const fresh = [generatedSecret(), certificate(), key(), storageSecret()];
-    // One transient failure each on the first try; the sweep's retry succeeds.
+    // One transient failure each on the first try (and on listing the vault's secrets);
+    // the sweep's retry succeeds.
     const undo = [
+      kvFaults().add({ match: { operation: "GetSecrets" }, status: 503, retryAfterSeconds: 0, times: 3 }),
       kvFaults().add({ match: { operation: "GetSecret", path: `/secrets/${fresh[0]!.name}` }, status: 503, retryAfterSeconds: 0, times: 3 }),
       kvFaults().add({ match: { operation: "GetCertificate", path: `/certificates/${fresh[1]!.name}` }, status: 503, retryAfterSeconds: 0, times: 3 }),
       kvFaults().add({ match: { operation: "GetKey", path: `/keys/${fresh[2]!.name}` }, drop: true, times: 3 }),
@@ -415,7 +417,7 @@ describe("the fault-injection matrix: dependency × step × event type → what 
     ];
     try {
       const summary = await runSweep(sweepDeps, { id: "matrix-sweep-1" });
-      expect(summary.retried).toBe(4);
+      expect(summary.retried).toBe(5);
       expect(summary.failures).toEqual([]);
       expect(summary.secrets.rotated).toBe(2);
       expect(summary.certificates.renewed).toBe(1);
