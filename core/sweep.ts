@@ -18,8 +18,9 @@
 // with bounded concurrency (SWEEP_CONCURRENCY items at once across all vaults, each a
 // handful of Key Vault calls: far under Key Vault's per-vault limits, and the clients'
 // pacing holds the rest). One failing item, or one vault that cannot be listed, does
-// not stop the others; everything is counted in the summary, which is logged and
-// returned.
+// not stop the others; what failed transiently (errors.ts decides, as for every
+// trigger) is tried again after SWEEP_RETRY_DELAYS_MS; everything is counted in the
+// summary, which is logged and returned.
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
