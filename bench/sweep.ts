@@ -14,7 +14,7 @@ import { getSecretClient } from "../core/azure.js";
 import { loadConfig } from "../core/config.js";
 import { findDueSecrets } from "../core/due.js";
 import { setDefaultLogSink } from "../core/log.js";
-import { getRuntime, resetRuntime } from "../core/runtime.js";
+import { getRuntime, resetRuntime } from "../app/runtime.js";
 import { runSweep, SWEEP_CONCURRENCY } from "../core/sweep.js";
 import { startKeyVaultEmulator } from "../emulators/keyvault/index.js";
 import { registry } from "../rotators/index.js";

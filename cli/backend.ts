@@ -15,7 +15,7 @@ import type { DueReport, Within } from "../core/due.js";
 import { ErrorKind, KeyturnError, describeError, triggerFailure } from "../core/errors.js";
 import type { RotationMode } from "../core/rotator.js";
 import type { SecretStatus } from "../core/status.js";
-import type { RotationResponse } from "../functions/rotateSecret.js";
+import type { RotationResponse } from "../app/responses.js";
 import { CliError, ExitCode, exitCodeForKind, exitCodeForStatus } from "./exit-codes.js";
 
 export interface PauseResult {
@@ -58,7 +58,7 @@ export function toCliError(error: unknown): CliError {
 export function inProcessBackend(): Backend {
   // Loaded on first use: `keyturn --help` and `--via` never build the runtime.
   const runtime = async () => {
-    const { getRuntime } = await import("../core/runtime.js");
+    const { getRuntime } = await import("../app/runtime.js");
     try {
       return await getRuntime();
     } catch (error) {
@@ -82,7 +82,7 @@ export function inProcessBackend(): Backend {
     rotate: (vault, secret, mode, reason) =>
       wrap(async () => {
         const { rt, ref } = await vaultRef(vault);
-        const [{ TriggerKind }, { rotationResponse }] = await Promise.all([import("../core/engine.js"), import("../functions/rotateSecret.js")]);
+        const [{ TriggerKind }, { rotationResponse }] = await Promise.all([import("../core/engine.js"), import("../app/responses.js")]);
         rt.log.info("CLI rotation requested", { vault: ref.name, secret, mode, reason });
         const result = await rt.engine.rotateSecret({ vault: ref, secret, mode, trigger: { kind: TriggerKind.Cli, id: randomUUID(), detail: reason } });
         return rotationResponse(result, mode);
@@ -132,7 +132,7 @@ export function inProcessBackend(): Backend {
     audit: (vault, withinDays) =>
       wrap(async () => {
         const { rt, ref } = await vaultRef(vault);
-        const [{ runAudit }, { auditDeps }] = await Promise.all([import("../core/audit.js"), import("../functions/audit.js")]);
+        const [{ runAudit }, { auditDeps }] = await Promise.all([import("../core/audit.js"), import("../app/runtime.js")]);
         return runAudit(await auditDeps(rt), ref, { withinDays });
       }),
   };

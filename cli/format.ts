@@ -3,7 +3,7 @@
 import type { DueReport } from "../core/due.js";
 import { redact } from "../core/redact.js";
 import type { SecretStatus } from "../core/status.js";
-import type { RotationResponse } from "../functions/rotateSecret.js";
+import type { RotationResponse } from "../app/responses.js";
 import type { PauseResult } from "./backend.js";
 
 const DAY_MS = 86_400_000;

@@ -26,12 +26,12 @@
 // private key or the certificate's secret: properties, policy and operation only.
 import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVaultCertificateWithPolicy } from "@azure/keyvault-certificates";
 import type { KeyturnConfig } from "./config.js";
-import type { Trigger } from "./engine.js";
 import { ProviderError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
-import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
+import type { RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
-import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, isPaused, tagKey, tagValue, type Tags } from "./tags.js";
+import { ObjectKind, PreambleSkip, guarded, type Trigger } from "./preamble.js";
+import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, tagKey, tagValue, type Tags } from "./tags.js";
 import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
@@ -56,8 +56,8 @@ export type IssuerKind =
   | { readonly renewable: false; readonly issuer: string; readonly reason: string };
 
 export const CertificateSkip = {
-  StaleEvent: "stale-event",
-  Paused: "paused",
+  StaleEvent: PreambleSkip.StaleEvent,
+  Paused: PreambleSkip.Paused,
   Disabled: "disabled",
   NotDue: "not-due",
   AlreadyReminded: "already-reminded",
@@ -211,6 +211,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
     policy: CertificatePolicy,
     kind: Extract<IssuerKind, { renewable: true }>,
     log: Logger,
+    tooRecent: (createdOn: Date | undefined) => boolean,
   ): Promise<CertificateOutcome> {
     const tags = active.properties.tags ?? {};
     const owner = tagValue(tags, Tag.Owner);
@@ -230,7 +231,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
           log.info("renewed meanwhile; nothing to do", { step: "renew", version: newest.properties.version });
           return { status: "skipped", name: req.name, version: newest.properties.version ?? "", reason: CertificateSkip.StaleEvent };
         }
-        if (isAutomatic(req.trigger) && active.properties.createdOn && now().getTime() - active.properties.createdOn.getTime() < deps.config.rotationGuardMs) {
+        if (tooRecent(active.properties.createdOn)) {
           log.info("the version in service is younger than the rotation guard; not renewing again", { step: "renew", version: previousVersion });
           return { status: "skipped", name: req.name, version: previousVersion, reason: CertificateSkip.RecentlyRenewed };
         }
@@ -321,66 +322,61 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
   }
 
   async function handle(req: CertificateRequest): Promise<CertificateOutcome> {
-    const log = deps.log.child({ vault: req.vault.name, certificate: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id });
-    let lease: LockLease | undefined;
+    let latest: KeyVaultCertificateWithPolicy;
+    let client: CertificateClient;
     let step = "lock";
-    try {
-      // Names cannot contain '/', so the certificate's lock never meets a secret's.
-      lease = await acquireLock(deps.lock, lockKey(req.vault.url, `certificates/${req.name}`), `certificate ${req.name} is being handled by another invocation`);
-      step = "load";
-      const client = await deps.certificateClient(req.vault.url);
-      const latest = await client.getCertificate(req.name);
-      const active = await inService(client, latest, req.name);
-      if (!active) return { status: "skipped", name: req.name, reason: CertificateSkip.NoCompletedVersion };
-      const version = active.properties.version ?? "";
-      if (req.expectedVersion && req.expectedVersion !== version) {
-        log.info("event is about an older version; nothing to do", { step: "load", version: req.expectedVersion });
-        return { status: "skipped", name: req.name, version, reason: CertificateSkip.StaleEvent };
-      }
-      const tags = active.properties.tags ?? {};
-      if (isAutomatic(req.trigger) && isPaused(tags)) return { status: "skipped", name: req.name, version, reason: CertificateSkip.Paused };
-      if (active.properties.enabled === false) return { status: "skipped", name: req.name, version, reason: CertificateSkip.Disabled };
-      const expiresOn = active.properties.expiresOn;
-      if (!expiresOn) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
-      let daysRemaining = daysUntil(expiresOn, now());
-      // Key Vault sent the event because the version is near expiry: a clock a little
-      // behind the vault's must not turn that into "not due".
-      if (req.trigger.kind === "event") daysRemaining = Math.min(daysRemaining, NEAR_EXPIRY_DAYS);
-      else if (daysRemaining > NEAR_EXPIRY_DAYS) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
-      step = "policy";
-      const policy = latest.policy ?? (await client.getCertificatePolicy(req.name));
-      const kind = await classifyIssuer(client, policy.issuerName ?? UNKNOWN_ISSUER);
-      step = kind.renewable ? "renew" : "remind";
-      return kind.renewable ? await renew(client, req, active, policy, kind, log) : await remind(client, req, active, kind, daysRemaining, log);
-    } catch (raw) {
-      // Every failure leaves as a classified KeyturnError (the trigger asks it whether to
-      // retry); a permanent one not reported by renew is reported here, once.
-      const error = step === "load" ? classifyObjectRead(raw, "certificate load") : classify(raw, `certificate ${step}`);
-      if (mustReport(error) && !reported.has(error)) {
-        log.error("certificate handling failed", { step, errorKind: error.kind, error: describeError(error) });
-        await deps.notifier.notify({
-          objectType: "certificate",
-          vault: req.vault.name,
-          vaultUrl: req.vault.url,
-          name: req.name,
-          trigger: req.trigger.kind,
-          triggerId: req.trigger.id,
-          type: NotificationType.CertificateRenewalFailed,
-          step,
-          error: describeError(error),
-        });
-      } else if (error.transient) {
-        log.warn("certificate handling failed with a transient error; the trigger will retry", { step, error: describeError(error) });
-      }
-      throw error;
-    } finally {
-      await lease?.release();
-    }
+    return guarded<KeyVaultCertificateWithPolicy, CertificateOutcome>(deps, req, {
+      what: ObjectKind.Certificate,
+      busy: `certificate ${req.name} is being handled by another invocation`,
+      load: async () => {
+        step = "load";
+        client = await deps.certificateClient(req.vault.url);
+        latest = await client.getCertificate(req.name);
+        const active = await inService(client, latest, req.name);
+        if (!active) return { outcome: { status: "skipped", name: req.name, reason: CertificateSkip.NoCompletedVersion } };
+        return { object: active, version: active.properties.version ?? "", tags: active.properties.tags ?? {} };
+      },
+      skipped: (reason, { version }) => ({ status: "skipped", name: req.name, version, reason }),
+      work: async ({ loaded: { object: active, version }, log, tooRecent }) => {
+        if (active.properties.enabled === false) return { status: "skipped", name: req.name, version, reason: CertificateSkip.Disabled };
+        const expiresOn = active.properties.expiresOn;
+        if (!expiresOn) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
+        let daysRemaining = daysUntil(expiresOn, now());
+        // Key Vault sent the event because the version is near expiry: a clock a little
+        // behind the vault's must not turn that into "not due".
+        if (req.trigger.kind === "event") daysRemaining = Math.min(daysRemaining, NEAR_EXPIRY_DAYS);
+        else if (daysRemaining > NEAR_EXPIRY_DAYS) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
+        step = "policy";
+        const policy = latest.policy ?? (await client.getCertificatePolicy(req.name));
+        const kind = await classifyIssuer(client, policy.issuerName ?? UNKNOWN_ISSUER);
+        step = kind.renewable ? "renew" : "remind";
+        return kind.renewable ? await renew(client, req, active, policy, kind, log, tooRecent) : await remind(client, req, active, kind, daysRemaining, log);
+      },
+      // Every failure, the lock's and loading's included, leaves as a classified
+      // KeyturnError (the trigger asks it whether to retry); a permanent one that renew
+      // did not report yet is reported here, once.
+      failed: async (raw, log) => {
+        const error = step === "load" ? classifyObjectRead(raw, "certificate load") : classify(raw, `certificate ${step}`);
+        if (mustReport(error) && !reported.has(error)) {
+          log.error("certificate handling failed", { step, errorKind: error.kind, error: describeError(error) });
+          await deps.notifier.notify({
+            objectType: "certificate",
+            vault: req.vault.name,
+            vaultUrl: req.vault.url,
+            name: req.name,
+            trigger: req.trigger.kind,
+            triggerId: req.trigger.id,
+            type: NotificationType.CertificateRenewalFailed,
+            step,
+            error: describeError(error),
+          });
+        } else if (error.transient) {
+          log.warn("certificate handling failed with a transient error; the trigger will retry", { step, error: describeError(error) });
+        }
+        return error;
+      },
+    });
   }
 
   return { handle };
-}
-
-function isAutomatic(trigger: Trigger): boolean {
-  return trigger.kind === "event" || trigger.kind === "sweep";
 }

@@ -1,6 +1,11 @@
-// Settings keyturn reads, all in one place (local.settings.sample.json lists each).
-// No setting holds a secret: credentials come from managed identity and Key Vault.
-import { parseSchedule } from "./ncrontab.js";
+// Settings keyturn reads, all in one schema (local.settings.sample.json lists each; infra/
+// sets them on the function app). No setting holds a secret: credentials come from
+// managed identity and Key Vault. A setting that does not parse fails loading with a
+// ConfigError naming it; blank counts as unset (app settings are emptied more often than
+// removed).
+import { z } from "zod";
+import { ErrorKind, KeyturnError } from "./errors.js";
+import { parseSchedule } from "./schedule.js";
 import { VaultAllowList } from "./vaults.js";
 
 export const CredentialMode = {
@@ -55,63 +60,148 @@ export interface KeyturnConfig {
   readonly keyVaultLimitScale: number;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
-  const mode = (env.KEYTURN_CREDENTIAL ?? "").trim() || CredentialMode.Default;
-  if (mode !== CredentialMode.Default && mode !== CredentialMode.LocalEmulator) {
-    throw new Error(`KEYTURN_CREDENTIAL must be '${CredentialMode.Default}' or '${CredentialMode.LocalEmulator}'`);
+/**
+ * A setting that is missing, malformed or inconsistent with another; `setting` names it.
+ * Internal, not Configuration (a secret's bad tags, the owner's to fix): a caller cannot
+ * fix the app's settings, so HTTP answers 500 and nothing retries it as transient.
+ */
+export class ConfigError extends KeyturnError {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(ErrorKind.Internal, message.startsWith(setting) ? message : `${setting}: ${message}`);
+    this.name = "ConfigError";
+    this.setting = setting;
   }
-  const guardMinutes = Number((env.KEYTURN_ROTATION_GUARD_MINUTES ?? "").trim() || "60");
-  if (!Number.isFinite(guardMinutes) || guardMinutes < 0) throw new Error("KEYTURN_ROTATION_GUARD_MINUTES must be a number of minutes >= 0");
-  const armEndpoint = (env.KEYTURN_ARM_ENDPOINT ?? "").trim() || "https://management.azure.com";
-  if (!armEndpoint.startsWith("https://")) throw new Error("KEYTURN_ARM_ENDPOINT must be an https URL");
-  const graphEndpoint = (env.KEYTURN_GRAPH_ENDPOINT ?? "").trim() || "https://graph.microsoft.com";
-  if (!graphEndpoint.startsWith("https://")) throw new Error("KEYTURN_GRAPH_ENDPOINT must be an https URL");
-  const authorityHost = (env.KEYTURN_AUTHORITY_HOST ?? "").trim() || "https://login.microsoftonline.com";
-  if (!authorityHost.startsWith("https://")) throw new Error("KEYTURN_AUTHORITY_HOST must be an https URL");
-  const notifyWebhookUrl = (env.KEYTURN_NOTIFY_WEBHOOK_URL ?? "").trim() || undefined;
-  // The URL itself is the webhook's credential: never echo it in an error.
-  if (notifyWebhookUrl !== undefined && !/^https:\/\/[^\s]+$/i.test(notifyWebhookUrl)) throw new Error("KEYTURN_NOTIFY_WEBHOOK_URL must be an https URL");
-  const emailEndpoint = (env.KEYTURN_EMAIL_ENDPOINT ?? "").trim().replace(/\/+$/, "") || undefined;
-  const emailSender = (env.KEYTURN_EMAIL_SENDER ?? "").trim() || undefined;
-  if ((emailEndpoint === undefined) !== (emailSender === undefined)) throw new Error("KEYTURN_EMAIL_ENDPOINT and KEYTURN_EMAIL_SENDER must be set together");
-  if (emailEndpoint !== undefined && !emailEndpoint.startsWith("https://")) throw new Error("KEYTURN_EMAIL_ENDPOINT must be an https URL");
-  if (emailSender !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(emailSender)) throw new Error("KEYTURN_EMAIL_SENDER must be an e-mail address");
-  const requireAppRoles = (env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase();
-  if (!["", "true", "false"].includes(requireAppRoles)) throw new Error("KEYTURN_REQUIRE_APP_ROLES must be true or false");
-  checkAppRolesTrustworthy(requireAppRoles === "true", env);
-  const limitScale = Number((env.KEYTURN_KEYVAULT_LIMIT_SCALE ?? "").trim() || "1");
-  if (!Number.isFinite(limitScale) || limitScale < 0) throw new Error("KEYTURN_KEYVAULT_LIMIT_SCALE must be a number >= 0 (1 = Key Vault's full limits, 0 = no pacing)");
-  const vaults = VaultAllowList.parse(env.KEYTURN_VAULTS);
-  const sweepSchedule = (env.KEYTURN_SWEEP_SCHEDULE ?? "").trim() || DEFAULT_SWEEP_SCHEDULE;
-  try {
-    parseSchedule(sweepSchedule);
-  } catch (error) {
-    throw new Error(`KEYTURN_SWEEP_SCHEDULE: ${(error as Error).message}`);
-  }
-  const maxValidity = Number((env.KEYTURN_AUDIT_MAX_VALIDITY_DAYS ?? "").trim() || String(DEFAULT_AUDIT_MAX_VALIDITY_DAYS));
-  if (!Number.isInteger(maxValidity) || maxValidity < 1 || maxValidity > 3650) throw new Error("KEYTURN_AUDIT_MAX_VALIDITY_DAYS must be a whole number of days from 1 to 3650");
-  return {
-    vaults,
-    sweepSchedule,
-    vaultResourceIds: parseVaultResourceIds(env.KEYTURN_VAULT_RESOURCE_IDS, vaults),
-    auditMaxValidityDays: maxValidity,
-    notifyTopicEndpoint: (env.KEYTURN_NOTIFY_TOPIC_ENDPOINT ?? "").trim() || undefined,
-    armEndpoint: armEndpoint.replace(/\/+$/, ""),
-    graphEndpoint: graphEndpoint.replace(/\/+$/, ""),
-    authorityHost: authorityHost.replace(/\/+$/, ""),
-    credentialMode: mode,
-    tlsCaFile: (env.KEYTURN_TLS_CA_FILE ?? "").trim() || undefined,
-    rotationGuardMs: guardMinutes * 60_000,
-    lockContainer: (env.KEYTURN_LOCK_CONTAINER ?? "").trim() || "keyturn-locks",
-    notifyWebhookUrl,
-    emailEndpoint,
-    emailSender,
-    requireAppRoles: requireAppRoles === "true",
-    keyVaultLimitScale: limitScale,
+}
+
+const blankAsUnset = (value: unknown) => (typeof value !== "string" ? value : value.trim() === "" ? undefined : value.trim());
+
+/** A setting read from text: blank or unset gives `fallback` (absent: stays undefined). */
+function setting<T extends z.ZodType>(schema: T) {
+  return z.preprocess(blankAsUnset, schema);
+}
+
+function httpsUrl(fallback: string) {
+  return setting(z.string().regex(/^https:\/\/\S+$/i, "must be an https URL").transform((u) => u.replace(/\/+$/, "")).default(fallback));
+}
+
+function numberAtLeast(min: number, message: string, fallback: number) {
+  return setting(
+    z
+      .string()
+      .refine((v) => v !== "" && Number.isFinite(Number(v)) && Number(v) >= min, message)
+      .transform(Number)
+      .default(fallback),
+  );
+}
+
+/** A parser that throws (the vault list, the schedule) as a schema step: its message becomes the issue. */
+function parsedBy<I, T>(parse: (text: I) => T) {
+  return (text: I, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
   };
 }
 
-// ---- app roles need App Service Authentication in front (kept apart from the per-setting parsing) ----
+/**
+ * One entry per setting, raw text in, typed value out. A new setting is one entry here
+ * (and one in local.settings.sample.json and infra/); a rule between settings is one
+ * entry in CROSS_CHECKS.
+ */
+export const settingsSchema = z.object({
+  KEYTURN_VAULTS: z.string().optional().transform(parsedBy((text: string | undefined) => VaultAllowList.parse(text))),
+  KEYTURN_SWEEP_SCHEDULE: setting(
+    z
+      .string()
+      .default(DEFAULT_SWEEP_SCHEDULE)
+      .transform(parsedBy((text: string) => parseSchedule(text).expression)),
+  ),
+  KEYTURN_VAULT_RESOURCE_IDS: setting(z.string().optional()),
+  KEYTURN_AUDIT_MAX_VALIDITY_DAYS: setting(
+    z
+      .string()
+      .refine((v) => /^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= 3650, "must be a whole number of days from 1 to 3650")
+      .transform(Number)
+      .default(DEFAULT_AUDIT_MAX_VALIDITY_DAYS),
+  ),
+  KEYTURN_NOTIFY_TOPIC_ENDPOINT: setting(z.string().optional()),
+  KEYTURN_ARM_ENDPOINT: httpsUrl("https://management.azure.com"),
+  KEYTURN_GRAPH_ENDPOINT: httpsUrl("https://graph.microsoft.com"),
+  KEYTURN_AUTHORITY_HOST: httpsUrl("https://login.microsoftonline.com"),
+  KEYTURN_CREDENTIAL: setting(
+    z.enum([CredentialMode.Default, CredentialMode.LocalEmulator], `must be '${CredentialMode.Default}' or '${CredentialMode.LocalEmulator}'`).default(CredentialMode.Default),
+  ),
+  KEYTURN_TLS_CA_FILE: setting(z.string().optional()),
+  KEYTURN_ROTATION_GUARD_MINUTES: numberAtLeast(0, "must be a number of minutes >= 0", 60),
+  KEYTURN_LOCK_CONTAINER: setting(z.string().default("keyturn-locks")),
+  // The URL itself is the webhook's credential: the message never echoes it.
+  KEYTURN_NOTIFY_WEBHOOK_URL: setting(z.string().regex(/^https:\/\/\S+$/i, "must be an https URL").optional()),
+  KEYTURN_EMAIL_ENDPOINT: setting(z.string().regex(/^https:\/\//i, "must be an https URL").transform((u) => u.replace(/\/+$/, "")).optional()),
+  KEYTURN_EMAIL_SENDER: setting(z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "must be an e-mail address").optional()),
+  KEYTURN_REQUIRE_APP_ROLES: setting(
+    z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .pipe(z.enum(["true", "false"], "must be true or false"))
+      .transform((v) => v === "true")
+      .default(false),
+  ),
+  KEYTURN_KEYVAULT_LIMIT_SCALE: numberAtLeast(0, "must be a number >= 0 (1 = Key Vault's full limits, 0 = no pacing)", 1),
+});
+
+export type Settings = z.output<typeof settingsSchema>;
+
+/** Rules between settings: each names the setting to fix, or passes. */
+const CROSS_CHECKS: ReadonlyArray<(s: Settings) => ConfigError | undefined> = [
+  (s) =>
+    (s.KEYTURN_EMAIL_ENDPOINT === undefined) !== (s.KEYTURN_EMAIL_SENDER === undefined)
+      ? new ConfigError(s.KEYTURN_EMAIL_ENDPOINT === undefined ? "KEYTURN_EMAIL_ENDPOINT" : "KEYTURN_EMAIL_SENDER", "KEYTURN_EMAIL_ENDPOINT and KEYTURN_EMAIL_SENDER must be set together")
+      : undefined,
+];
+
+/** Parse every setting; throws ConfigError naming the first one that does not parse. */
+export function parseSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? "settings"), issue.message);
+  }
+  for (const check of CROSS_CHECKS) {
+    const error = check(parsed.data);
+    if (error) throw error;
+  }
+  return parsed.data;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
+  const s = parseSettings(env);
+  checkAppRolesTrustworthy(s.KEYTURN_REQUIRE_APP_ROLES, env);
+  return {
+    vaults: s.KEYTURN_VAULTS,
+    sweepSchedule: s.KEYTURN_SWEEP_SCHEDULE,
+    vaultResourceIds: parseVaultResourceIds(s.KEYTURN_VAULT_RESOURCE_IDS, s.KEYTURN_VAULTS),
+    auditMaxValidityDays: s.KEYTURN_AUDIT_MAX_VALIDITY_DAYS,
+    notifyTopicEndpoint: s.KEYTURN_NOTIFY_TOPIC_ENDPOINT,
+    armEndpoint: s.KEYTURN_ARM_ENDPOINT,
+    graphEndpoint: s.KEYTURN_GRAPH_ENDPOINT,
+    authorityHost: s.KEYTURN_AUTHORITY_HOST,
+    credentialMode: s.KEYTURN_CREDENTIAL,
+    tlsCaFile: s.KEYTURN_TLS_CA_FILE,
+    rotationGuardMs: s.KEYTURN_ROTATION_GUARD_MINUTES * 60_000,
+    lockContainer: s.KEYTURN_LOCK_CONTAINER,
+    notifyWebhookUrl: s.KEYTURN_NOTIFY_WEBHOOK_URL,
+    emailEndpoint: s.KEYTURN_EMAIL_ENDPOINT,
+    emailSender: s.KEYTURN_EMAIL_SENDER,
+    requireAppRoles: s.KEYTURN_REQUIRE_APP_ROLES,
+    keyVaultLimitScale: s.KEYTURN_KEYVAULT_LIMIT_SCALE,
+  };
+}
+
+// ---- app roles need App Service Authentication in front (a platform fact, not a setting) ----
 
 /**
  * KEYTURN_REQUIRE_APP_ROLES=true trusts `x-ms-client-principal`, which only App Service
@@ -123,10 +213,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
 export function checkAppRolesTrustworthy(requireAppRoles: boolean, env: NodeJS.ProcessEnv): void {
   if (!requireAppRoles) return;
   if ((env.WEBSITE_AUTH_ENABLED ?? "").trim().toLowerCase() === "true") return;
-  throw new Error(
+  throw new ConfigError(
+    "KEYTURN_REQUIRE_APP_ROLES",
     "KEYTURN_REQUIRE_APP_ROLES=true, but App Service Authentication is not on (WEBSITE_AUTH_ENABLED is not True): " +
       "the x-ms-client-principal header could be forged by any caller with a function key. Turn App Service Authentication on, or set KEYTURN_REQUIRE_APP_ROLES=false",
   );
+}
+
+/**
+ * A `%NAME%` reference resolved as the Functions host resolves one in a binding (the
+ * timer's schedule): the app setting's value, here with the setting's default when it is
+ * unset (infra/ sets every setting in Azure; locally, unset is common).
+ */
+export function resolveSettingReference(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^%(\w+)%$/.exec(text);
+  if (!m) return text;
+  const name = m[1]!;
+  const raw = blankAsUnset(env[name]);
+  if (typeof raw === "string") return raw;
+  const entry = (settingsSchema.shape as Record<string, z.ZodType | undefined>)[name];
+  const fallback = entry?.safeParse(undefined);
+  if (fallback?.success && typeof fallback.data === "string") return fallback.data;
+  throw new ConfigError(name, "is not set");
 }
 
 const VAULT_RESOURCE_ID = /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/([a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9])$/i;
@@ -137,10 +245,10 @@ export function parseVaultResourceIds(setting: string | undefined, vaults: Vault
   for (const raw of (setting ?? "").split(/[\s,;]+/).filter((e) => e.length > 0)) {
     const id = raw.replace(/\/+$/, "");
     const m = VAULT_RESOURCE_ID.exec(id);
-    if (!m) throw new Error(`KEYTURN_VAULT_RESOURCE_IDS: '${id.slice(0, 200)}' is not a Key Vault resource ID (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>)`);
+    if (!m) throw new ConfigError("KEYTURN_VAULT_RESOURCE_IDS", `'${id.slice(0, 200)}' is not a Key Vault resource ID (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>)`);
     const name = m[1]!.toLowerCase();
-    if (!vaults.find(name)) throw new Error(`KEYTURN_VAULT_RESOURCE_IDS names vault ${m[1]}, which is not on the allow-list (KEYTURN_VAULTS)`);
-    if (ids.has(name)) throw new Error(`KEYTURN_VAULT_RESOURCE_IDS names vault ${m[1]} twice`);
+    if (!vaults.find(name)) throw new ConfigError("KEYTURN_VAULT_RESOURCE_IDS", `KEYTURN_VAULT_RESOURCE_IDS names vault ${m[1]}, which is not on the allow-list (KEYTURN_VAULTS)`);
+    if (ids.has(name)) throw new ConfigError("KEYTURN_VAULT_RESOURCE_IDS", `KEYTURN_VAULT_RESOURCE_IDS names vault ${m[1]} twice`);
     ids.set(name, id);
   }
   return ids;

@@ -5,7 +5,7 @@
 // tags, never a value. Shared by `GET /api/vaults/{vault}/due`, `keyturn scan` and the
 // sweep timer, so the three cannot disagree about what is due.
 import type { SecretClient, SecretProperties } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 import { planFromTags } from "./engine.js";
 import { BadRequestError, KeyturnError } from "./errors.js";
 import { JournalState, JournalTag, isJournalName } from "./journal.js";

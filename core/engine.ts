@@ -1,8 +1,9 @@
 // The rotation engine: runs the protocol of ARCHITECTURE.md once, for every trigger
 // (Event Grid, HTTP, sweep, CLI):
 //
-//   lock → load → [skip if stale] → plan → [roll forward a journal] → check current →
-//   create → journal (single kinds) → apply → verify → commit → [revoke] → notify
+//   lock → load → [skip if stale, unmanaged or paused] (core/preamble.ts) → plan →
+//   [read the journal; roll it forward] → [loop guard] → check current → create →
+//   journal (single kinds) → apply → verify → commit → [revoke] → notify
 //
 // Invariant: at every instant the latest version of the secret holds a credential
 // that works at the provider, or a pending journal holds the one that does. Each step
@@ -22,7 +23,7 @@ import {
   describeError,
 } from "./errors.js";
 import { commitJournal, isJournalName, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
-import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
+import type { LockLease, RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { registerSecret } from "./redact.js";
@@ -39,7 +40,6 @@ import {
   MAX_TAGS,
   Tag,
   isManaged,
-  isPaused,
   parseTag,
   resourceTypeOf,
   tagValue,
@@ -47,15 +47,19 @@ import {
   withTag,
   type Tags,
 } from "./tags.js";
+import { ObjectKind, PreambleSkip, guarded, isAutomatic, type Trigger } from "./preamble.js";
 import type { VaultRef } from "./vaults.js";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 
 export const Step = {
   Lock: "lock",
   Load: "load",
   Plan: "plan",
+  /** Single-credential kinds: read the journal (a pending one is rolled forward). */
+  ReadJournal: "read-journal",
   CheckCurrent: "check-current",
   Create: "create",
+  /** Single-credential kinds: write the new value to the journal before the provider sees it. */
   Journal: "journal",
   Apply: "apply",
   Verify: "verify",
@@ -65,16 +69,7 @@ export const Step = {
 } as const;
 export type Step = (typeof Step)[keyof typeof Step];
 
-export const TriggerKind = { Event: "event", Http: "http", Sweep: "sweep", Cli: "cli" } as const;
-export type TriggerKind = (typeof TriggerKind)[keyof typeof TriggerKind];
-
-export interface Trigger {
-  readonly kind: TriggerKind;
-  /** Event id, invocation id or request id: correlates logs and notifications. */
-  readonly id: string;
-  /** Event type, or the operator's reason. */
-  readonly detail?: string;
-}
+export { TriggerKind, type Trigger } from "./preamble.js";
 
 export interface RotationRequest {
   readonly vault: VaultRef;
@@ -86,9 +81,9 @@ export interface RotationRequest {
 }
 
 export const SkipReason = {
-  StaleEvent: "stale-event",
+  StaleEvent: PreambleSkip.StaleEvent,
   Unmanaged: "unmanaged",
-  Paused: "paused",
+  Paused: PreambleSkip.Paused,
   RecentlyRotated: "recently-rotated",
   /** A journal left pending by a rotation that had in fact committed was marked; nothing else was due. */
   JournalFinished: "journal-finished",
@@ -134,7 +129,7 @@ export interface EngineDeps {
 }
 
 export interface RotationPlan {
-  readonly rotator: Rotator<unknown>;
+  readonly rotator: Rotator<unknown, unknown>;
   readonly params: unknown;
   readonly validityDays: number;
   readonly owner: string | undefined;
@@ -145,7 +140,7 @@ const DAY_MS = 86_400_000;
 /** Resolve the rotator and its parameters from tags. Pure; throws ConfigurationError naming the tag. */
 export function planFromTags(tags: Tags, registry: RotatorRegistry): RotationPlan {
   const kind = tagValue(tags, Tag.Rotator);
-  let rotator: Rotator<unknown> | undefined;
+  let rotator: Rotator<unknown, unknown> | undefined;
   if (kind !== undefined) {
     rotator = registry.get(kind);
     if (!rotator) throw new ConfigurationError(`unknown rotator '${kind.slice(0, 64)}'; known: ${registry.kinds.join(", ")}`, Tag.Rotator);
@@ -178,10 +173,6 @@ function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
   };
 }
 
-function isAutomatic(trigger: Trigger): boolean {
-  return trigger.kind === TriggerKind.Event || trigger.kind === TriggerKind.Sweep;
-}
-
 export interface Engine {
   rotateSecret(request: RotationRequest): Promise<RotationResult>;
 }
@@ -201,17 +192,11 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
-    const log = deps.log.child({ vault: req.vault.name, secret: req.secret, trigger: req.trigger.kind, invocationId: req.trigger.id });
     // keyturn's own journals are never rotation targets, whoever names them.
     if (isJournalName(req.secret)) {
       if (isAutomatic(req.trigger)) return { status: "skipped", reason: SkipReason.Unmanaged, vault: req.vault.name, secret: req.secret, version: req.expectedVersion ?? "" };
       throw new BadRequestError(`${req.secret} is keyturn's own journal; rotate the secret it belongs to`);
     }
-    let lease: LockLease | undefined;
-    // Before every write: a lease that could not be renewed may now be someone else's.
-    const stillHeld = () => {
-      if (lease?.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
-    };
     let step: Step = Step.Lock;
     // Every step boundary is announced: an observer may trace it (and the crash tests
     // kill the process right there).
@@ -219,35 +204,49 @@ export function createEngine(deps: EngineDeps): Engine {
       step = next;
       await deps.onStep?.(next, req);
     };
-    let current: CurrentSecret | undefined;
+    let client: SecretClient;
+    let latest: CurrentSecret | undefined;
     let plan: RotationPlan | undefined;
     // Set once a single-credential kind may have changed the provider: a permanent
     // failure from then on gives the provider its previous credential back.
     let rollBack: (() => Promise<void>) | undefined;
-    try {
-      lease = await acquireLock(deps.lock, lockKey(req.vault.url, req.secret), `a rotation of ${req.secret} is already in progress`);
-      step = Step.Load;
-      const client = await deps.secretClient(req.vault.url);
-      current = await loadCurrent(client, req.vault, req.secret);
-      const base = { vault: req.vault.name, secret: req.secret, version: current.version };
+    const skip = (reason: SkipReason, extra: { rotator?: string } = {}): RotationResult => ({
+      status: "skipped",
+      reason,
+      ...extra,
+      vault: req.vault.name,
+      secret: req.secret,
+      version: latest?.version ?? "",
+    });
 
-      // Idempotency: an event about a version that is no longer the latest was
-      // already acted on (by us or by someone else).
-      if (req.expectedVersion && req.expectedVersion !== current.version) {
-        log.info("event is about an older version; nothing to do", { step: Step.Load, version: req.expectedVersion });
-        return { status: "skipped", reason: SkipReason.StaleEvent, ...base };
-      }
-      if (!isManaged(current.tags)) {
+    return guarded<CurrentSecret, RotationResult>(deps, { ...req, name: req.secret }, {
+      what: ObjectKind.Secret,
+      busy: `a rotation of ${req.secret} is already in progress`,
+      load: async () => {
+        step = Step.Load;
+        client = await deps.secretClient(req.vault.url);
+        latest = await loadCurrent(client, req.vault, req.secret);
+        return { object: latest, version: latest.version, tags: latest.tags };
+      },
+      skipped: (reason) => skip(reason),
+      admit: ({ tags }, log) => {
+        if (isManaged(tags)) return undefined;
         if (isAutomatic(req.trigger)) {
           log.debug("secret carries no rotation tags; not managed by keyturn", { step: Step.Load });
-          return { status: "skipped", reason: SkipReason.Unmanaged, ...base };
+          return skip(SkipReason.Unmanaged);
         }
         throw new ConfigurationError("the secret has no rotation tags (Rotator, ValidityPeriodDays, ProviderAddress)");
-      }
-      if (isAutomatic(req.trigger) && isPaused(current.tags)) {
-        log.info("rotation paused by tag", { step: Step.Load });
-        return { status: "skipped", reason: SkipReason.Paused, ...base };
-      }
+      },
+      failed,
+      work: ({ log, lease, loaded, tooRecent }) => work(log, lease, loaded.object, tooRecent),
+    });
+
+    async function work(log: Logger, lease: LockLease, current: CurrentSecret, tooRecent: (createdOn: Date | undefined) => boolean): Promise<RotationResult> {
+      // Before every write: a lease that could not be renewed may now be someone else's.
+      const stillHeld = () => {
+        if (lease.lost) throw new TransientError("the rotation lock was lost; stopped before the next write");
+      };
+      const base = { vault: req.vault.name, secret: req.secret, version: current.version };
 
       await enter(Step.Plan);
       plan = planFromTags(current.tags, deps.registry);
@@ -257,13 +256,13 @@ export function createEngine(deps: EngineDeps): Engine {
       // A journal left by an interrupted rotation is finished first.
       let journal: JournalEntry | undefined;
       if (rotator.model === CredentialModel.Single) {
-        await enter(Step.Journal);
+        await enter(Step.ReadJournal);
         journal = await readJournal(client, req.secret);
         if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
           if (journal.pending.secretValue === current.value) {
             // The commit happened; only the journal's own bookkeeping was lost.
             await commitJournal(client, journal);
-            rlog.info("journal was already committed; marked it", { step: Step.Journal });
+            rlog.info("journal was already committed; marked it", { step: Step.ReadJournal });
             journal = undefined;
             // The sweep hands every pending journal to the engine, naming no version. This
             // one recorded a rotation that is complete (`current` is its result), so there
@@ -272,7 +271,7 @@ export function createEngine(deps: EngineDeps): Engine {
             // by the next daily sweep). A caller that names the current version (an event
             // about it) or a person (HTTP, CLI) still gets the rotation it asked for.
             if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-              return { status: "skipped", reason: SkipReason.JournalFinished, rotator: rotator.kind, ...base };
+              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
             }
           } else {
             throw new JournalError(
@@ -285,9 +284,10 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       const rollForward = journal !== undefined;
 
-      if (!rollForward && isAutomatic(req.trigger) && current.createdOn && now().getTime() - current.createdOn.getTime() < deps.config.rotationGuardMs) {
+      // The loop guard; a journal to roll forward is finished whatever its age.
+      if (!rollForward && tooRecent(current.createdOn)) {
         rlog.info("latest version is younger than the rotation guard; not rotating again", { step: Step.Plan });
-        return { status: "skipped", reason: SkipReason.RecentlyRotated, rotator: rotator.kind, ...base };
+        return skip(SkipReason.RecentlyRotated, { rotator: rotator.kind });
       }
 
       const started = now();
@@ -326,17 +326,20 @@ export function createEngine(deps: EngineDeps): Engine {
       }
 
       let pending: PendingCredential;
+      // What checkCurrent learned, for the later steps. Never journaled: a roll-forward
+      // has none, and the rotator reads what it needs again.
+      let facts: unknown;
       if (journal) {
         pending = journal.pending;
-        rlog.warn("rolling forward a rotation that was interrupted", { step: Step.Journal, version: journal.supersedes });
+        rlog.warn("rolling forward a rotation that was interrupted", { step: Step.ReadJournal, version: journal.supersedes });
       } else {
         // Before changing anything, prove that the credential we hold works: never
         // act on a target we cannot prove is the one this secret belongs to.
         await enter(Step.CheckCurrent);
-        await rotator.checkCurrent?.(ctx, params, current);
+        facts = await rotator.checkCurrent?.(ctx, params, current);
         await enter(Step.Create);
         stillHeld();
-        pending = await rotator.create(ctx, params, current);
+        pending = await rotator.create(ctx, params, current, facts);
         registerSecret(pending.secretValue);
         if (rotator.model === CredentialModel.Single) {
           await enter(Step.Journal);
@@ -353,15 +356,17 @@ export function createEngine(deps: EngineDeps): Engine {
         const applied = journal!;
         const previous = current;
         const restore: PendingCredential = rotator.restoreCredential?.(params, previous, pending) ?? { credentialId: previousCredentialId, secretValue: previous.value };
+        const known = facts;
         rollBack = async () => {
-          await rotator.apply!(ctx, params, restore, previous);
-          await rotator.verify(ctx, params, restore);
+          const restored = (await rotator.apply!(ctx, params, restore, previous, known)) ?? known;
+          await rotator.verify(ctx, params, restore, restored);
           await commitJournal(client, applied, JournalState.RolledBack);
         };
-        await rotator.apply(ctx, params, pending, current);
+        // What the operation showed replaces what checkCurrent read.
+        facts = (await rotator.apply(ctx, params, pending, current, facts)) ?? facts;
       }
       await enter(Step.Verify);
-      await rotator.verify(ctx, params, pending);
+      await rotator.verify(ctx, params, pending, facts);
 
       await enter(Step.Commit);
       stillHeld();
@@ -427,7 +432,10 @@ export function createEngine(deps: EngineDeps): Engine {
         rolledForward: rollForward,
       });
       return result;
-    } catch (raw) {
+    }
+
+    /** Any failure under the lock: tell the owner (and give the provider its previous credential back when it may hold the new one). */
+    async function failed(raw: unknown, log: Logger): Promise<KeyturnError> {
       const error = classify(raw, step);
       const fields = { step, rotator: plan?.rotator.kind, errorKind: error.kind, error: describeError(error) };
       if (error.kind === ErrorKind.NotFound || error.kind === ErrorKind.Conflict || error.kind === ErrorKind.BadRequest) {
@@ -461,13 +469,13 @@ export function createEngine(deps: EngineDeps): Engine {
             });
           }
         }
-        const owner = plan?.owner ?? (current ? tagValue(current.tags, Tag.Owner) : undefined);
+        const owner = plan?.owner ?? (latest ? tagValue(latest.tags, Tag.Owner) : undefined);
         await deps.notifier.notify({
           type: NotificationType.RotationFailed,
           vault: req.vault.name,
           vaultUrl: req.vault.url,
           secret: req.secret,
-          ...(current ? { version: current.version } : {}),
+          ...(latest ? { version: latest.version } : {}),
           ...(plan ? { rotator: plan.rotator.kind } : {}),
           trigger: req.trigger.kind,
           triggerId: req.trigger.id,
@@ -480,9 +488,7 @@ export function createEngine(deps: EngineDeps): Engine {
           ...(rolledBack !== undefined ? { rolledBack } : {}),
         });
       }
-      throw error;
-    } finally {
-      await lease?.release();
+      return error;
     }
   }
 

@@ -24,12 +24,12 @@
 // alone. `RotationPaused=true` on the key stops keyturn from acting on it.
 import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure/keyvault-keys";
 import type { KeyturnConfig } from "./config.js";
-import type { Trigger } from "./engine.js";
-import { ConfigurationError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
-import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
+import { classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
+import type { RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
-import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, isPaused, tagKey, tagValue, type Tags } from "./tags.js";
+import { ObjectKind, PreambleSkip, guarded, type Guarded, type Trigger } from "./preamble.js";
+import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, choiceTag, parseTag, tagKey, tagValue, type Tags } from "./tags.js";
 import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
@@ -64,8 +64,8 @@ export function hasRotateAction(p: KeyRotationPolicyProperties | undefined): boo
 }
 
 export const KeySkip = {
-  StaleEvent: "stale-event",
-  Paused: "paused",
+  StaleEvent: PreambleSkip.StaleEvent,
+  Paused: PreambleSkip.Paused,
   Disabled: "disabled",
   Managed: "managed",
   RecentlyRotated: "recently-rotated",
@@ -111,15 +111,13 @@ export interface KeyService {
 
 /** The RotationPolicy tag: `default`, or absent. Anything else is a configuration error naming the tag. */
 export function requestedPolicy(tags: Tags): "default" | undefined {
-  const v = tagValue(tags, KeyTag.RotationPolicy);
-  if (v === undefined) return undefined;
-  if (v.toLowerCase() === "default") return "default";
-  throw new ConfigurationError(`must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`, KeyTag.RotationPolicy);
+  const message = `must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`;
+  return parseTag(tags, KeyTag.RotationPolicy, choiceTag(["default" as const], message).optional());
 }
 
 export function createKeyService(deps: KeyDeps): KeyService {
   const now = deps.now ?? (() => new Date());
-  /** Failures rotateNearExpiry already reported to the owner: withLock must not report them again. */
+  /** Failures rotateNearExpiry already reported to the owner: underGuard must not report them again. */
   const reported = new WeakSet<KeyturnError>();
 
   function notice(req: KeyRequest, key: KeyVaultKey, owner: string | undefined) {
@@ -174,64 +172,58 @@ export function createKeyService(deps: KeyDeps): KeyService {
   }
 
   /**
-   * Runs `work` under the key's lock. Every failure leaves as a classified KeyturnError
-   * (the trigger asks it whether to retry); a permanent one that `work` did not report
-   * yet is reported here, once.
+   * The preamble (core/preamble.ts) around `work`; managed and disabled keys are left
+   * alone. Every failure, the lock's and loading's included, leaves as a classified
+   * KeyturnError (the trigger asks it whether to retry); a permanent one that `work` did
+   * not report yet is reported here, once.
    */
-  async function withLock<T>(req: KeyRequest, work: (log: Logger) => Promise<T>): Promise<T> {
-    const log = deps.log.child({ vault: req.vault.name, key: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id });
-    let lease: LockLease | undefined;
-    try {
-      lease = await acquireLock(deps.lock, lockKey(req.vault.url, `keys/${req.name}`), `key ${req.name} is being handled by another invocation`);
-      return await work(log);
-    } catch (raw) {
-      const error = classifyObjectRead(raw, "key load");
-      if (mustReport(error) && !reported.has(error)) {
-        log.error("key handling failed", { step: "load", errorKind: error.kind, error: describeError(error) });
-        await deps.notifier.notify({
-          objectType: "key",
-          vault: req.vault.name,
-          vaultUrl: req.vault.url,
-          name: req.name,
-          trigger: req.trigger.kind,
-          triggerId: req.trigger.id,
-          type: NotificationType.KeyRotationFailed,
-          step: "load",
-          error: describeError(error),
-        });
-      } else if (error.transient) {
-        log.warn("key handling failed with a transient error; the trigger will retry", { error: describeError(error) });
-      }
-      throw error;
-    } finally {
-      await lease?.release();
-    }
-  }
-
-  /** Loads the key and applies the checks common to both paths; a skip outcome, or the key. */
-  async function load(client: KeyClient, req: KeyRequest, log: Logger): Promise<KeyVaultKey | KeyOutcome> {
-    const key = await client.getKey(req.name);
-    const version = key.properties.version ?? "";
-    if (key.properties.managed) return { status: "skipped", name: req.name, version, reason: KeySkip.Managed };
-    if (req.expectedVersion && req.expectedVersion !== version) {
-      log.info("event is about an older version; nothing to do", { step: "load", version: req.expectedVersion });
-      return { status: "skipped", name: req.name, version, reason: KeySkip.StaleEvent };
-    }
-    if (isPaused(key.properties.tags ?? {})) return { status: "skipped", name: req.name, version, reason: KeySkip.Paused };
-    if (key.properties.enabled === false) return { status: "skipped", name: req.name, version, reason: KeySkip.Disabled };
-    return key;
+  function underGuard(req: KeyRequest, work: (g: Guarded<KeyVaultKey>, client: KeyClient) => Promise<KeyOutcome>): Promise<KeyOutcome> {
+    let client: KeyClient;
+    return guarded<KeyVaultKey, KeyOutcome>(deps, req, {
+      failed: async (raw, log) => {
+        const error = classifyObjectRead(raw, "key load");
+        if (mustReport(error) && !reported.has(error)) {
+          log.error("key handling failed", { step: "load", errorKind: error.kind, error: describeError(error) });
+          await deps.notifier.notify({
+            objectType: "key",
+            vault: req.vault.name,
+            vaultUrl: req.vault.url,
+            name: req.name,
+            trigger: req.trigger.kind,
+            triggerId: req.trigger.id,
+            type: NotificationType.KeyRotationFailed,
+            step: "load",
+            error: describeError(error),
+          });
+        } else if (error.transient) {
+          log.warn("key handling failed with a transient error; the trigger will retry", { error: describeError(error) });
+        }
+        return error;
+      },
+      what: ObjectKind.Key,
+      busy: `key ${req.name} is being handled by another invocation`,
+      load: async () => {
+        client = await deps.keyClient(req.vault.url);
+        const key = await client.getKey(req.name);
+        const version = key.properties.version ?? "";
+        // A key backing a certificate: its lifetime is the certificate's, which Key Vault manages.
+        if (key.properties.managed) return { outcome: { status: "skipped", name: req.name, version, reason: KeySkip.Managed } };
+        return { object: key, version, tags: key.properties.tags ?? {} };
+      },
+      skipped: (reason, { version }) => ({ status: "skipped", name: req.name, version, reason }),
+      work: async (g) => {
+        if (g.loaded.object.properties.enabled === false) return { status: "skipped", name: req.name, version: g.loaded.version, reason: KeySkip.Disabled };
+        return work(g, client);
+      },
+    });
   }
 
   async function rotateNearExpiry(req: KeyRequest): Promise<KeyOutcome> {
-    return withLock(req, async (log) => {
-      const client = await deps.keyClient(req.vault.url);
-      const loaded = await load(client, req, log);
-      if ("status" in loaded) return loaded;
-      const key = loaded;
+    return underGuard(req, async ({ loaded: { object: key }, log, tooRecent }, client) => {
       const previousVersion = key.properties.version ?? "";
       const tags = key.properties.tags ?? {};
       const owner = tagValue(tags, Tag.Owner);
-      if (key.properties.createdOn && now().getTime() - key.properties.createdOn.getTime() < deps.config.rotationGuardMs) {
+      if (tooRecent(key.properties.createdOn)) {
         log.info("the latest version is younger than the rotation guard; not rotating again", { step: "load", version: previousVersion });
         return { status: "skipped", name: req.name, version: previousVersion, reason: KeySkip.RecentlyRotated };
       }
@@ -280,10 +272,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
   }
 
   async function checkPolicy(req: KeyRequest): Promise<KeyOutcome> {
-    return withLock(req, async (log) => {
-      const client = await deps.keyClient(req.vault.url);
-      const loaded = await load(client, req, log);
-      if ("status" in loaded) return loaded;
+    return underGuard(req, async ({ loaded: { object: loaded }, log }, client) => {
       const policy = await seeToPolicy(client, req, loaded, log);
       if (policy.state === "set-default") {
         await deps.notifier.notify({

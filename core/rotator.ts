@@ -76,7 +76,14 @@ export interface AzureClientOptions {
   readonly additionalPolicies?: never[];
 }
 
-export interface Rotator<P = unknown> {
+/**
+ * A kind's steps. `F` is what `checkCurrent` learned at the provider (an account's
+ * endpoints, a server's administrator login): the engine hands it to the later steps of
+ * the same rotation so that they need not ask again. Facts are never journaled: a
+ * roll-forward after a crash skips `checkCurrent`, so the later steps get `undefined`
+ * and read what they need themselves. Kinds with nothing to pass keep `F = void`.
+ */
+export interface Rotator<P = unknown, F = void> {
   readonly kind: string;
   readonly model: CredentialModel;
   /** One line for operators: what it rotates. */
@@ -91,19 +98,24 @@ export interface Rotator<P = unknown> {
 
   /**
    * Prove the current credential still works at the provider before changing
-   * anything: guards against rotating the wrong target. Read-only. Optional.
+   * anything: guards against rotating the wrong target. Read-only. Optional. Returns
+   * the facts it read, for the later steps of this rotation.
    */
-  checkCurrent?(ctx: RotatorContext, params: P, current: CurrentSecret): Promise<void>;
+  checkCurrent?(ctx: RotatorContext, params: P, current: CurrentSecret): Promise<F>;
 
   /**
    * Make the new credential. Single-credential kinds only generate it (no provider
    * change; the engine journals it next). Dual-credential kinds regenerate the inactive
    * credential at the provider; doing that twice is harmless because nobody uses it.
    */
-  create(ctx: RotatorContext, params: P, current: CurrentSecret): Promise<PendingCredential>;
+  create(ctx: RotatorContext, params: P, current: CurrentSecret, facts: F | undefined): Promise<PendingCredential>;
 
-  /** Single-credential kinds: set the new credential at the provider. Must be idempotent. */
-  apply?(ctx: RotatorContext, params: P, pending: PendingCredential, current: CurrentSecret): Promise<void>;
+  /**
+   * Single-credential kinds: set the new credential at the provider. Must be idempotent.
+   * May return facts the operation showed (e.g. the resource's state after it), which
+   * `verify` then gets instead of `checkCurrent`'s.
+   */
+  apply?(ctx: RotatorContext, params: P, pending: PendingCredential, current: CurrentSecret, facts: F | undefined): Promise<F | void>;
 
   /**
    * Single-credential kinds: the credential `apply` (then `verify`) takes to give the
@@ -114,8 +126,14 @@ export interface Rotator<P = unknown> {
   restoreCredential?(params: P, previous: CurrentSecret, applied: PendingCredential): PendingCredential;
 
   /** Prove that the new credential works. Throw VerificationError if not. */
-  verify(ctx: RotatorContext, params: P, pending: PendingCredential): Promise<void>;
+  verify(ctx: RotatorContext, params: P, pending: PendingCredential, facts: F | undefined): Promise<void>;
 
   /** Emergency mode: invalidate the previous credential after the commit. */
   revoke?(ctx: RotatorContext, params: P, previous: CurrentSecret, committed: PendingCredential): Promise<void>;
 }
+
+/**
+ * A rotator of any parameters and facts, as a table of kinds holds it (method
+ * parameters are checked bivariantly, so every Rotator<P, F> is one).
+ */
+export type AnyRotator = Rotator<any, any>;

@@ -2,14 +2,16 @@
 // `keyturn status`: the current version and its policy, the last rotation and what
 // triggered it, and any journal an interrupted rotation left behind.
 //
-// Property reads only: the secret's version list and the journal's version list
-// (attributes and tags). No value is fetched, so none can leak from here — the
-// journal's value holds a pending credential and is never read.
+// Reads the secret's and the journal's version lists (attributes and tags). Key Vault
+// lists versions by version id, not by age, and keeps `created` in whole seconds: when
+// the newest versions tie, only a GET of the latest says which one is current, and its
+// value is dropped unread (registered for redaction first). Nothing here returns a value.
 import type { SecretClient, SecretProperties } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 import { planFromTags } from "./engine.js";
 import { KeyturnError, NotFoundError } from "./errors.js";
 import { JournalState, JournalTag, journalName } from "./journal.js";
+import { registerSecret } from "./redact.js";
 import { Tag, isManaged, isPaused, tagValue } from "./tags.js";
 import type { VaultRef } from "./vaults.js";
 
@@ -63,27 +65,52 @@ export interface SecretStatus {
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
 
+/** Every version's properties; none for a name that does not exist (Key Vault answers 200 with an empty list). */
 async function listVersions(client: SecretClient, name: string): Promise<SecretProperties[]> {
   const out: SecretProperties[] = [];
-  try {
-    for await (const p of client.listPropertiesOfSecretVersions(name)) out.push(p);
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return [];
-    throw error;
-  }
+  for await (const p of client.listPropertiesOfSecretVersions(name)) out.push(p);
   return out;
 }
 
+const createdMs = (p: SecretProperties) => p.createdOn?.getTime() ?? 0;
+
+/** The versions written in the newest second among `versions`. */
+function newestSecond(versions: readonly SecretProperties[]): SecretProperties[] {
+  const top = Math.max(...versions.map(createdMs));
+  return versions.filter((p) => createdMs(p) === top);
+}
+
 /**
- * Order versions oldest first by creation time. Key Vault keeps `created` in whole
- * seconds, so versions written in the same second tie: the list order breaks the tie
- * (Key Vault and the double list in creation order).
+ * The current version. The newest `created` decides unless several versions share
+ * that second; then GET of the latest does (no list order does: the list is sorted by
+ * version id). A version written after the list was read wins as well.
  */
-function byCreation(versions: SecretProperties[]): SecretProperties[] {
-  return versions
-    .map((p, i) => ({ p, i }))
-    .sort((a, b) => (a.p.createdOn?.getTime() ?? 0) - (b.p.createdOn?.getTime() ?? 0) || a.i - b.i)
-    .map(({ p }) => p);
+async function currentOf(client: SecretClient, name: string, versions: readonly SecretProperties[]): Promise<SecretProperties> {
+  const newest = newestSecond(versions);
+  if (newest.length === 1) return newest[0]!;
+  try {
+    const latest = await client.getSecret(name);
+    registerSecret(latest.value);
+    return versions.find((p) => p.version === latest.properties.version) ?? latest.properties;
+  } catch (error) {
+    // A disabled latest version cannot be read (403): it is the disabled one among them.
+    if ((error as { statusCode?: number }).statusCode !== 403) throw error;
+    const disabled = newest.filter((p) => p.enabled === false);
+    return disabled.length === 1 ? disabled[0]! : newest.sort((a, b) => (b.updatedOn?.getTime() ?? 0) - (a.updatedOn?.getTime() ?? 0))[0]!;
+  }
+}
+
+/**
+ * The version before `current`: the newest of the others, or, when several of them
+ * share a second, the one a journal says the current version replaced; null when
+ * nothing tells them apart.
+ */
+function previousOf(versions: readonly SecretProperties[], current: SecretProperties, supersedes: string | null): SecretProperties | null | undefined {
+  const others = versions.filter((p) => p.version !== current.version);
+  if (others.length === 0) return undefined;
+  const newest = newestSecond(others);
+  if (newest.length === 1) return newest[0]!;
+  return newest.find((p) => p.version === supersedes) ?? null;
 }
 
 function journalStatus(secretName: string, p: SecretProperties): JournalStatus {
@@ -112,17 +139,20 @@ function journalStatus(secretName: string, p: SecretProperties): JournalStatus {
 export async function latestVersionProperties(client: SecretClient, vault: VaultRef, name: string): Promise<SecretProperties> {
   const versions = await listVersions(client, name);
   if (versions.length === 0) throw new NotFoundError(`secret ${name} was not found in vault ${vault.name}`);
-  return byCreation(versions).at(-1)!;
+  return currentOf(client, name, versions);
 }
 
 export async function readSecretStatus(client: SecretClient, vault: VaultRef, name: string, registry: RotatorRegistry): Promise<SecretStatus> {
-  const [versions, journalVersions] = await Promise.all([listVersions(client, name), listVersions(client, journalName(name))]);
+  const journalSecret = journalName(name);
+  const [versions, journalVersions] = await Promise.all([listVersions(client, name), listVersions(client, journalSecret)]);
   if (versions.length === 0) throw new NotFoundError(`secret ${name} was not found in vault ${vault.name}`);
-  const ordered = byCreation(versions);
-  const current = ordered.at(-1)!;
-  const previous = ordered.at(-2);
+  const [current, journalCurrent] = await Promise.all([
+    currentOf(client, name, versions),
+    journalVersions.length > 0 ? currentOf(client, journalSecret, journalVersions) : undefined,
+  ]);
   const tags = current.tags ?? {};
-  const journal = journalVersions.length > 0 ? journalStatus(name, byCreation(journalVersions).at(-1)!) : null;
+  const journal = journalCurrent ? journalStatus(name, journalCurrent) : null;
+  const previous = previousOf(versions, current, journal?.supersedes ?? null);
 
   let rotator = tagValue(tags, Tag.Rotator) ?? null;
   let validityPeriodDays: number | null = null;
@@ -141,11 +171,11 @@ export async function readSecretStatus(client: SecretClient, vault: VaultRef, na
   // The current version is keyturn's when the journal's last committed rotation
   // replaced the version before it; otherwise all we know is when it was written.
   let lastRotation: LastRotation | null = null;
-  if (previous) {
-    const recorded = journal && journal.state === JournalState.Committed && journal.supersedes === previous.version;
+  if (previous !== undefined) {
+    const recorded = journal && journal.state === JournalState.Committed && previous !== null && journal.supersedes === previous.version;
     lastRotation = {
       version: current.version ?? "",
-      previousVersion: previous.version ?? null,
+      previousVersion: previous?.version ?? null,
       at: iso(current.createdOn),
       trigger: recorded ? journal.trigger : null,
       mode: recorded ? journal.mode : null,

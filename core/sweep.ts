@@ -24,7 +24,7 @@
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
-import type { RotatorRegistry } from "../rotators/registry.js";
+import type { RotatorRegistry } from "./registry.js";
 import type { CertificateService } from "./certificates.js";
 import type { KeyturnConfig } from "./config.js";
 import { classifySecret } from "./due.js";

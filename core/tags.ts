@@ -49,11 +49,27 @@ export function parseTag<T>(tags: Tags, name: string, schema: z.ZodType<T>): T {
   const result = schema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0];
-    const detail = raw === undefined ? "is required" : issue?.message ?? "is not valid";
+    // A missing tag is "is required", or the schema's own "is required: …" that says what goes there.
+    const detail = raw === undefined ? (issue?.message.startsWith("is required") ? issue.message : "is required") : issue?.message ?? "is not valid";
     throw new ConfigurationError(detail, name);
   }
   return result.data;
 }
+
+/** One of `values` in any case (people type tags), read as `values` spells it; `message` says what is allowed. */
+export function choiceTag<V extends string>(values: readonly V[], message: string) {
+  return z.string().transform((raw, ctx) => {
+    const found = values.find((v) => v.toLowerCase() === raw.toLowerCase());
+    if (found === undefined) ctx.addIssue({ code: "custom", message });
+    return found as V;
+  });
+}
+
+/** A boolean tag: true/yes/1 or false/no/0, any case. */
+export const booleanTag = z
+  .string()
+  .regex(/^(true|yes|1|false|no|0)$/i, { message: "must be true or false" })
+  .transform((v) => /^(true|yes|1)$/i.test(v));
 
 export const integerTag = (min: number, max: number) =>
   z

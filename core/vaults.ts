@@ -15,6 +15,9 @@ export interface VaultRef {
 
 const vaultName = /^[a-zA-Z][a-zA-Z0-9-]{1,62}$/;
 
+/** Key Vault's own rule for object names: 1-127 letters, digits and dashes. */
+export const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+
 export class VaultAllowList {
   private readonly byName = new Map<string, VaultRef>();
 

@@ -3,29 +3,15 @@
 // (core/audit-html.ts). `within` is the certificate expiry window (days, as in `due`).
 // Reader role; reads properties, policies and ARM resources only.
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
-import { runAudit, type AuditDeps } from "../core/audit.js";
+import { runAudit } from "../core/audit.js";
 import { renderAuditHtml } from "../core/audit-html.js";
-import { clientOptions, getCredential } from "../core/azure.js";
 import { parseWithin } from "../core/due.js";
 import { BadRequestError } from "../core/errors.js";
-import { getRuntime, type Runtime } from "../core/runtime.js";
+import { auditDeps, getRuntime } from "../app/runtime.js";
 import { vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 
 const DAY_MS = 86_400_000;
-
-/** What the audit needs, from the process's runtime (the HTTP route and the CLI in-process). */
-export async function auditDeps(runtime: Runtime): Promise<AuditDeps> {
-  return {
-    config: runtime.config,
-    registry: runtime.registry,
-    secretClient: runtime.secretClient,
-    certificateClient: runtime.certificateClient,
-    keyClient: runtime.keyClient,
-    credential: await getCredential(runtime.config),
-    clientOptions: clientOptions(runtime.config),
-  };
-}
 
 /** `within` in whole days (30d, 720h); at least one day. */
 export function withinDays(raw: string | undefined): number {

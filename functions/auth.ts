@@ -3,7 +3,7 @@
 // runs (authLevel "function"), and local/host.ts does the same locally.
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
 import { authorize, type AppRole } from "../core/auth.js";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 import { problem, problemFromError } from "./problem.js";
 
 /** undefined when the caller may go on; otherwise the 403 (or a configuration error) to answer. */

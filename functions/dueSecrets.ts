@@ -3,7 +3,7 @@
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
 import { findDueSecrets, parseWithin } from "../core/due.js";
 import { BadRequestError } from "../core/errors.js";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 import { vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 

@@ -1,8 +1,9 @@
 // Azure Functions entry point (package.json "main"): registers every route of the
-// route table with the v4 programming model.
+// route table with the v4 programming model. Every invocation logs through its own
+// InvocationContext (routes.ts, withInvocationLog).
 import { app, type EventGridEvent, type Timer } from "@azure/functions";
 import { checkAppRolesTrustworthy } from "../core/config.js";
-import { ALL_METHODS, invokeHttpRoute, routes } from "./routes.js";
+import { ALL_METHODS, invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes } from "./routes.js";
 
 // Refuse to start when app roles are required but App Service Authentication is not in
 // front to vouch for x-ms-client-principal (a clear error in the host's log at startup).
@@ -18,15 +19,15 @@ for (const route of routes) {
     });
   } else if (route.trigger === "timer") {
     app.timer(route.name, {
-      schedule: route.schedule(),
+      schedule: route.schedule,
       handler: async (timer: Timer, context) => {
-        await (await route.load())(timer, context);
+        await invokeTimerRoute(route, timer, context);
       },
     });
   } else {
     app.eventGrid(route.name, {
       handler: async (event: EventGridEvent, context) => {
-        await (await route.load())(event, context);
+        await invokeEventRoute(route, event, context);
       },
     });
   }

@@ -14,7 +14,7 @@ import type { CertificateOutcome } from "../core/certificates.js";
 import { TriggerKind, type RotationResult, type Trigger } from "../core/engine.js";
 import type { KeyOutcome } from "../core/keys.js";
 import { isJournalName } from "../core/journal.js";
-import { getRuntime, type Runtime } from "../core/runtime.js";
+import { getRuntime, type Runtime } from "../app/runtime.js";
 
 /** What the handler uses of the process runtime (tests pass their own). */
 export type EventRuntime = Pick<Runtime, "config" | "engine" | "log" | "certificates" | "keys">;

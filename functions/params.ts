@@ -5,10 +5,7 @@ import type { HttpRequest } from "@azure/functions";
 import type { KeyturnConfig } from "../core/config.js";
 import { BadRequestError } from "../core/errors.js";
 import { isJournalName } from "../core/journal.js";
-import { checkVaultName, type VaultRef } from "../core/vaults.js";
-
-/** Key Vault's own rule for object names: 1-127 letters, digits and dashes. */
-export const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+import { SECRET_NAME, checkVaultName, type VaultRef } from "../core/vaults.js";
 
 export function vaultOf(request: HttpRequest, config: KeyturnConfig): VaultRef {
   return config.vaults.byNameOrThrow(checkVaultName(request.params.vault ?? ""));

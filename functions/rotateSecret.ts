@@ -5,8 +5,9 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
 import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
-import { TriggerKind, type RotationResult } from "../core/engine.js";
-import { getRuntime, type Runtime } from "../core/runtime.js";
+import { TriggerKind } from "../core/engine.js";
+import { rotationResponse } from "../app/responses.js";
+import { getRuntime, type Runtime } from "../app/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 
@@ -49,42 +50,6 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
     throw new BadRequestError(`${where}${issue?.message ?? "body is not valid"}`);
   }
   return parsed.data;
-}
-
-/** The response body of a rotation (HTTP and `keyturn rotate --json`). Never a value. */
-export interface RotationResponse {
-  readonly status: RotationResult["status"];
-  readonly vault: string;
-  readonly secret: string;
-  readonly version: string;
-  readonly previousVersion: string | null;
-  readonly credentialId: string | null;
-  readonly expiresOn: string | null;
-  readonly rotator: string | null;
-  readonly mode: RotateBody["mode"];
-  readonly reason?: string;
-  readonly plan?: readonly string[];
-  readonly rolledForward?: true;
-  readonly revoked?: boolean;
-}
-
-/** The issue's shape, plus what the mode adds. */
-export function rotationResponse(result: RotationResult, mode: RotateBody["mode"]): RotationResponse {
-  return {
-    status: result.status,
-    vault: result.vault,
-    secret: result.secret,
-    version: result.version,
-    previousVersion: result.previousVersion ?? null,
-    credentialId: result.credentialId ?? null,
-    expiresOn: result.expiresOn ?? null,
-    rotator: result.rotator ?? null,
-    mode,
-    ...(result.reason ? { reason: result.reason } : {}),
-    ...(result.plan ? { plan: result.plan } : {}),
-    ...(result.rolledForward ? { rolledForward: true } : {}),
-    ...(result.revoked !== undefined ? { revoked: result.revoked } : {}),
-  };
 }
 
 export async function rotateSecret(

@@ -4,8 +4,7 @@
 // start loads nothing but this table.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { AppRole } from "../core/auth.js";
-import { DEFAULT_SWEEP_SCHEDULE } from "../core/config.js";
-import { parseSchedule } from "../core/ncrontab.js";
+import { withLogSink, type LogLevel, type LogSink } from "../core/log.js";
 import type { EventOutcome } from "./keyVaultEvents.js";
 
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
@@ -38,23 +37,16 @@ export interface EventGridRoute {
 export interface TimerRoute {
   readonly name: string;
   readonly trigger: "timer";
-  /** The NCRONTAB schedule, read from settings when the function is registered. */
-  schedule(): string;
+  /**
+   * The NCRONTAB schedule as registered: a `%SETTING%` reference, which the Functions host
+   * resolves from app settings and parses itself (NCrontab); the local host resolves it
+   * with core/config.ts and runs it with core/schedule.ts.
+   */
+  readonly schedule: string;
   load(): Promise<TimerHandler>;
 }
 
 export type Route = HttpRoute | EventGridRoute | TimerRoute;
-
-/** KEYTURN_SWEEP_SCHEDULE or the default, checked (a bad schedule fails registration with a clear message). */
-export function sweepSchedule(env: NodeJS.ProcessEnv = process.env): string {
-  const schedule = (env.KEYTURN_SWEEP_SCHEDULE ?? "").trim() || DEFAULT_SWEEP_SCHEDULE;
-  try {
-    parseSchedule(schedule);
-  } catch (error) {
-    throw new Error(`KEYTURN_SWEEP_SCHEDULE: ${(error as Error).message}`);
-  }
-  return schedule;
-}
 
 export const routes: readonly Route[] = [
   {
@@ -65,7 +57,7 @@ export const routes: readonly Route[] = [
   {
     name: "sweep",
     trigger: "timer",
-    schedule: () => sweepSchedule(),
+    schedule: "%KEYTURN_SWEEP_SCHEDULE%",
     load: async () => (await import("./sweep.js")).sweep,
   },
   {
@@ -121,7 +113,35 @@ export const routes: readonly Route[] = [
  */
 export const ALL_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-export async function invokeHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+/** The invocation's own log methods as a sink: in Azure each line then belongs to its invocation. */
+export function invocationLogSink(context: InvocationContext): LogSink {
+  const methods: Record<LogLevel, (line: string) => void> = {
+    debug: (line) => context.debug(line),
+    info: (line) => context.info(line),
+    warn: (line) => context.warn(line),
+    error: (line) => context.error(line),
+  };
+  return (level, line) => methods[level](line);
+}
+
+/** Runs a function's work with every core log line going through its InvocationContext. */
+export function withInvocationLog<T>(context: InvocationContext, work: () => Promise<T>): Promise<T> {
+  return withLogSink(invocationLogSink(context), { invocationId: context.invocationId, functionName: context.functionName }, work);
+}
+
+export function invokeEventRoute(route: EventGridRoute, event: unknown, context: InvocationContext): Promise<EventOutcome> {
+  return withInvocationLog(context, async () => (await route.load())(event, context));
+}
+
+export function invokeTimerRoute(route: TimerRoute, timer: Parameters<TimerHandler>[0], context: InvocationContext): Promise<unknown> {
+  return withInvocationLog(context, async () => (await route.load())(timer, context));
+}
+
+export function invokeHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return withInvocationLog(context, () => answerHttpRoute(route, request, context));
+}
+
+async function answerHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   if (!route.methods.includes(request.method as HttpMethod)) {
     const { problem } = await import("./problem.js");
     return problem(405, "Method not allowed", `${request.method} is not allowed on this route`, { allow: route.methods.join(", ") });

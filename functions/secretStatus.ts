@@ -2,7 +2,7 @@
 // version, CredentialId, rotator, expiry, last rotation and its trigger, any journal
 // left behind. Property reads only (core/status.ts): never a value.
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 import { readSecretStatus } from "../core/status.js";
 import { secretNameOf, vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";

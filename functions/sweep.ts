@@ -7,7 +7,7 @@
 // A failed sweep item was already logged and reported to its owner; the function itself
 // fails only when the runtime cannot be built (settings).
 import type { InvocationContext, Timer } from "@azure/functions";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 import { runSweep, type SweepSummary } from "../core/sweep.js";
 
 export async function sweep(timer: Pick<Timer, "isPastDue"> | undefined, context: InvocationContext): Promise<SweepSummary> {

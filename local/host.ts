@@ -25,13 +25,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import azureFunctions from "@azure/functions";
 import type { InvocationContext as InvocationContextType } from "@azure/functions";
-import { createLogger, type Logger } from "../core/log.js";
+import { createLogger, writeToDefaultSink, type LogLevel, type Logger } from "../core/log.js";
 import { parseEvent } from "../core/events.js";
-import { getRuntime } from "../core/runtime.js";
+import { getRuntime } from "../app/runtime.js";
 import { redact } from "../core/redact.js";
-import { nextOccurrence, parseSchedule } from "../core/ncrontab.js";
+import { startTimerFunctions } from "./timers.js";
 import type { EventOutcome } from "../functions/keyVaultEvents.js";
-import { invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
+import { invokeEventRoute, invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
 
 // @azure/functions is CommonJS; its classes are reached through the default export.
 const { HttpRequest, InvocationContext } = azureFunctions;
@@ -189,11 +189,17 @@ function headersOf(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-function newContext(functionName: string, log: Logger): InvocationContextType {
+/** The Functions host's log levels, as the console sink knows them. */
+const CONSOLE_LEVEL: Record<string, LogLevel> = { trace: "debug", debug: "debug", information: "info", warning: "warn", error: "error", critical: "error" };
+
+/** Locally, what a function logs through its context is printed as the Functions host's console would: the lines as they are. */
+function newContext(functionName: string): InvocationContextType {
   return new InvocationContext({
     invocationId: randomUUID(),
     functionName,
-    logHandler: (level, ...args) => log.info(args.map(String).join(" "), { functionLevel: level }),
+    logHandler: (level, ...args) => {
+      if (level !== "none") writeToDefaultSink(CONSOLE_LEVEL[level] ?? "info", args.map(String).join(" "));
+    },
   });
 }
 
@@ -211,55 +217,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   const eventRoutes = new Map(routes.filter((r): r is EventGridRoute => r.trigger === "eventGrid").map((r) => [r.name.toLowerCase(), r]));
   const timerRoutes = new Map(routes.filter((r): r is TimerRoute => r.trigger === "timer").map((r) => [r.name.toLowerCase(), r]));
 
-  // ---- timer functions ------------------------------------------------------------------
-  /** A run in progress per function: like the Functions host, one at a time. */
-  const running = new Map<string, Promise<unknown>>();
-  const scheduled = new Map<string, { at: Date; timer: NodeJS.Timeout }>();
-  let closed = false;
-
-  function runTimer(name: string, pastDue = false): Promise<unknown> {
-    const route = timerRoutes.get(name.toLowerCase());
-    if (!route) return Promise.reject(new HttpError(404, `no timer function named '${name.slice(0, 64)}'`));
-    const key = route.name.toLowerCase();
-    const current = running.get(key);
-    if (current) return current; // already running: callers share the run
-    const run = (async () => {
-      const started = Date.now();
-      try {
-        const result = await (await route.load())({ isPastDue: pastDue }, newContext(route.name, log));
-        log.info("timer function completed", { functionName: route.name, durationMs: Date.now() - started });
-        return result;
-      } finally {
-        running.delete(key);
-      }
-    })();
-    running.set(key, run);
-    return run;
-  }
-
-  function schedule(route: TimerRoute): void {
-    if (closed) return;
-    const next = nextOccurrence(parseSchedule(route.schedule()), new Date());
-    if (!next) return;
-    // setTimeout holds at most ~24.8 days: wake up and look again when it is further.
-    const delay = Math.min(next.getTime() - Date.now(), 2 ** 31 - 1);
-    const timer = setTimeout(() => {
-      if (Date.now() + 1000 < next.getTime()) return schedule(route);
-      runTimer(route.name).catch((error: unknown) =>
-        log.error("timer function failed", { functionName: route.name, error: redact(String((error as Error)?.message ?? error)) }),
-      );
-      schedule(route);
-    }, delay);
-    timer.unref();
-    scheduled.set(route.name, { at: next, timer });
-  }
-
-  if (opts.timers !== false) {
-    for (const route of timerRoutes.values()) {
-      schedule(route);
-      log.info("timer function scheduled", { functionName: route.name, schedule: route.schedule(), nextRun: scheduled.get(route.name)?.at.toISOString() });
-    }
-  }
+  const timers = startTimerFunctions([...timerRoutes.values()], { log, newContext, schedule: opts.timers !== false });
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const name = decodeURIComponent(url.pathname.slice("/admin/functions/".length));
@@ -277,7 +235,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       return sendProblem(res, 405, `${req.method} is not allowed on the admin endpoint`);
     }
     await readBody(req); // Azure's body is {"input": ""}: nothing in it for a timer
-    const result = await runTimer(name);
+    const result = await timers.run(name);
     res.writeHead(200, { "content-type": "application/json" });
     res.end(redact(JSON.stringify(result ?? null)));
   }
@@ -300,7 +258,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         params,
         ...(body.length > 0 ? { body: { bytes: body } } : {}),
       });
-      const response = await invokeHttpRoute(compiled.route, request, newContext(compiled.route.name, log));
+      const response = await invokeHttpRoute(compiled.route, request, newContext(compiled.route.name));
       const headers: Record<string, string> = {};
       new Headers(response.headers as HeadersInit | undefined).forEach((v, k) => (headers[k] = v));
       res.writeHead(response.status ?? 200, headers);
@@ -360,7 +318,6 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       return;
     }
 
-    const handler = await route.load();
     // Events about one object run one after another (the second finds the first's work
     // done); events about different objects run side by side.
     const byObject = new Map<string, number[]>();
@@ -373,7 +330,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       [...byObject.values()].map(async (indexes) => {
         for (const i of indexes) {
           try {
-            outcomes[i] = { status: "fulfilled", value: await handler(events[i], newContext(route.name, log)) };
+            outcomes[i] = { status: "fulfilled", value: await invokeEventRoute(route, events[i], newContext(route.name)) };
           } catch (reason) {
             outcomes[i] = { status: "rejected", reason };
           }
@@ -431,13 +388,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     port,
     // As in Azure, where a subscription's endpoint carries the extension's key as `code`.
     webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}${functionKey ? `&code=${encodeURIComponent(functionKey)}` : ""}`,
-    runTimer: (functionName) => runTimer(functionName),
-    nextRuns: () => Object.fromEntries([...scheduled].map(([name, s]) => [name, s.at.toISOString()])),
+    runTimer: (functionName) => timers.run(functionName),
+    nextRuns: () => timers.nextRuns(),
     close: () =>
       new Promise<void>((resolve) => {
-        closed = true;
-        for (const s of scheduled.values()) clearTimeout(s.timer);
-        scheduled.clear();
+        timers.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -148,9 +148,15 @@ export function testCredential(token = "keyturn-arm-double-token"): TokenCredent
   };
 }
 
-const SQL_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.Sql", asyncSegment: "serverAzureAsyncOperation", resultSegment: "serverOperationResults" };
-const POSTGRES_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.DBforPostgreSQL", asyncSegment: "azureAsyncOperation", resultSegment: "operationResults" };
-const COSMOS_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.DocumentDB", asyncSegment: "operationsStatus", resultSegment: "operationResults" };
+const SQL_OPERATION_URLS: OperationUrls = {
+  namespace: "Microsoft.Sql",
+  style: "sql",
+  operationName: "UpsertLogicalServer",
+  asyncSegment: "serverAzureAsyncOperation",
+  resultSegment: "serverOperationResults",
+};
+const POSTGRES_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.DBforPostgreSQL", style: "arm", asyncSegment: "azureAsyncOperation", resultSegment: "operationResults" };
+const COSMOS_OPERATION_URLS: OperationUrls = { namespace: "Microsoft.DocumentDB", style: "cosmos", asyncSegment: "operationsStatus", resultSegment: "operationResults" };
 
 /** Azure SQL and PostgreSQL flexible server admin password rules (8-128 characters, three of four classes, not the login). */
 function passwordProblem(password: string, login: string): string | undefined {
@@ -179,6 +185,8 @@ interface ResourceRoute {
 interface OperationRoute {
   readonly kind: "operation";
   readonly subscriptionId: string;
+  /** Set when the operation URL sits under a resource group (SQL's). */
+  readonly resourceGroup?: string;
   readonly namespace: string;
   readonly location: string;
   readonly segment: string;
@@ -196,6 +204,11 @@ function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined
   const lower = segments.map((s) => s.toLowerCase());
   if (lower[0] !== "subscriptions" || segments.length < 2) return undefined;
   const subscriptionId = segments[1]!;
+  // An operation announced under a resource group (SQL's).
+  if (lower[2] === "resourcegroups" && lower[4] === "providers" && lower[6] === "locations" && segments.length === 10) {
+    const [, , , resourceGroup, , namespace, , location, segment, id] = segments as [string, string, string, string, string, string, string, string, string, string];
+    return { kind: "operation", subscriptionId, resourceGroup, namespace, location, segment, id, scope: `/${segments.join("/")}` };
+  }
   // 9 segments: an action (listKeys); 10: a child resource (encryptionProtector/current).
   if (lower[2] === "resourcegroups" && lower[4] === "providers" && segments.length >= 8 && segments.length <= 10) {
     const [, , , resourceGroup, , namespace, type, name] = segments as [string, string, string, string, string, string, string, string];
@@ -460,11 +473,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   /** Runs at completion of a password PATCH: validate as the service does, let the test apply it, then record it. */
   const applyPassword = async (server: SqlServerState | PostgresServerState, password: string): Promise<void> => {
     const problem = passwordProblem(password, server.administratorLogin);
+    // The service's words, without saying which rule failed (a failed deployment's details show them).
     if (problem) {
-      throw new OperationFailedError(
-        "PasswordNotComplex",
-        `Password validation failed. The password does not meet policy requirements because it is not complex enough (${problem}).`,
-      );
+      throw new OperationFailedError("PasswordNotComplex", "Password validation failed. The password does not meet policy requirements because it is not complex enough.");
     }
     await emulator.onPasswordChange?.(server.id, server.administratorLogin, password);
     server.password = password;
@@ -535,11 +546,11 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     if (!store.hasSubscription(route.subscriptionId)) return armErrors.subscriptionNotFound(res, headers, route.subscriptionId);
 
     if (route.kind === "operation") {
-      const found = registry.find(route.subscriptionId, route.namespace, route.segment, route.id);
+      const found = registry.find(route.subscriptionId, route.namespace, route.segment, route.id, route.resourceGroup);
       if (!found) return armError(res, 404, "NotFound", `Operation '${route.id}' was not found.`, headers);
       const op = found.operation;
       await registry.advance(op);
-      const retry: Headers = op.status === "InProgress" ? { "retry-after": String(retryAfterSeconds) } : {};
+      const retry = registry.retryAfter(op);
       if (found.which === "async") return sendJson(res, 200, registry.statusBody(op), { ...headers, ...retry });
       if (op.status === "InProgress") return sendEmpty(res, 202, { ...headers, ...retry, location: registry.url(op, "result") });
       if (op.status === "Failed") return armError(res, op.errorHttpStatus ?? 500, op.error!.code, op.error!.message, headers);
@@ -597,8 +608,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
         if (password !== undefined && typeof password !== "string") {
           return armErrors.invalidRequestContent(res, headers, "properties.administratorLoginPassword must be a string");
         }
-        const { headers: lroHeaders } = registry.start({
+        const { headers: lroHeaders, body: accepted } = registry.start({
           subscriptionId: resource.subscriptionId,
+          resourceGroup: resource.resourceGroup,
           location: resource.location,
           urls: resource.type === "sql" ? SQL_OPERATION_URLS : POSTGRES_OPERATION_URLS,
           apiVersion,
@@ -608,7 +620,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           },
           result: toBody,
         });
-        return sendEmpty(res, 202, { ...headers, ...lroHeaders });
+        return accepted === undefined ? sendEmpty(res, 202, { ...headers, ...lroHeaders }) : sendJson(res, 202, accepted, { ...headers, ...lroHeaders });
       }
 
       case "cosmos": {
@@ -627,8 +639,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
             headers,
           );
         }
-        const { headers: lroHeaders } = registry.start({
+        const { headers: lroHeaders, body: accepted } = registry.start({
           subscriptionId: resource.subscriptionId,
+          resourceGroup: resource.resourceGroup,
           location: resource.location,
           urls: COSMOS_OPERATION_URLS,
           apiVersion,
@@ -637,7 +650,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           },
           result: () => undefined,
         });
-        return sendEmpty(res, 202, { ...headers, ...lroHeaders });
+        return sendJson(res, 202, accepted, { ...headers, ...lroHeaders });
       }
 
       case "vault":

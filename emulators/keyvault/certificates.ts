@@ -25,7 +25,7 @@ import { KeyVaultHttpError, kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import type { KeyStore } from "./keys.js";
 import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { RECOVERABLE_DAYS, RECOVERY_LEVEL, SECRET_NAME_PATTERN, assertTags, newVersionId, type SecretStore } from "./store.js";
+import { SECRET_NAME_PATTERN, recoveryAttributes, assertTags, byVersionId, newVersionId, type SecretStore } from "./store.js";
 import {
   backingSecretValue,
   certificateSigningRequest,
@@ -693,18 +693,15 @@ function getCertificates(request: RouteRequest): RouteResponse {
   };
 }
 
+// Listed like secrets and keys: ascending version-id order, 200 with no items for a
+// name that does not exist.
 function getVersions(request: RouteRequest): RouteResponse {
-  const { record } = request.vault.certificates.get(request.params[0]!);
-  const versions = record.versions.map((version, index) => ({ version, index }));
+  const name = request.params[0]!;
+  const record = request.vault.certificates.find(name);
+  const versions = record ? byVersionId(record.versions) : [];
   return {
     status: 200,
-    body: page(
-      request,
-      `/certificates/${record.name}/versions`,
-      versions,
-      ({ index }) => String(index).padStart(10, "0"),
-      ({ version }) => certificateItem(request.vault, record, version, true),
-    ),
+    body: page(request, `/certificates/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => certificateItem(request.vault, record!, v, true)),
   };
 }
 
@@ -761,15 +758,14 @@ export function certificateId(vault: VaultContext, name: string, version?: strin
   return version ? `${vault.url}/certificates/${name}/${version}` : `${vault.url}/certificates/${name}`;
 }
 
-function attributes(version: CertificateVersion): Record<string, unknown> {
+function attributes(vault: VaultContext, version: CertificateVersion): Record<string, unknown> {
   return {
     enabled: version.enabled,
     nbf: version.nbf,
     exp: version.exp,
     created: version.created,
     updated: version.updated,
-    recoveryLevel: RECOVERY_LEVEL,
-    recoverableDays: RECOVERABLE_DAYS,
+    ...recoveryAttributes(vault.recovery),
   };
 }
 
@@ -798,7 +794,7 @@ function certificateBundle(vault: VaultContext, record: CertificateRecord, versi
           cer: version.cert.der.toString("base64"),
         }
       : {}),
-    attributes: attributes(version),
+    attributes: attributes(vault, version),
     policy: policyBody(vault, record),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(pending ? { pending: { id: `${certificateId(vault, record.name)}/pending` } } : {}),
@@ -809,7 +805,7 @@ function certificateItem(vault: VaultContext, record: CertificateRecord, version
   return {
     id: certificateId(vault, record.name, withVersion ? version.version : undefined),
     ...(version.cert ? { x5t: version.cert.thumbprint.toString("base64url") } : {}),
-    attributes: attributes(version),
+    attributes: attributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
   };
 }

@@ -75,6 +75,36 @@ export const kvErrors = {
       `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
       "ObjectIsDeletedButRecoverable",
     ),
+  // Recorded for keys ("Key is currently being deleted.", innererror ObjectIsBeingDeleted);
+  // secrets answer the same way with their own noun.
+  secretBeingDeleted: (name: string) =>
+    new KeyVaultHttpError(409, "Conflict", `Secret ${name} is currently being deleted.`, "ObjectIsBeingDeleted"),
+  secretBeingRecovered: (name: string) =>
+    new KeyVaultHttpError(409, "Conflict", `Secret ${name} is currently being recovered.`, "ObjectIsBeingRecovered"),
+  secretBeingPurged: (name: string) =>
+    new KeyVaultHttpError(
+      409,
+      "Conflict",
+      `Secret ${name} is currently being purged; perform operations against a secret in a sequential manner.`,
+    ),
+  // The messages of the recorded restore answers.
+  restoreConflict: (name: string, version: string) =>
+    new KeyVaultHttpError(
+      409,
+      "Conflict",
+      `There was a conflict restoring the secret '${name}/${version}'. This can happen if either: a second secret with the same name was created after the first secret was deleted; thus trying to restore a secret whose name is already in use. To fix this, rename the second secret to something else so that the restore works. The second probable cause of this exception is when multiple operations are performed in parallel against the secret. To avoid this error, perform operations against a secret in a sequential manner.`,
+    ),
+  malformedBackup: () => new KeyVaultHttpError(400, "Malformed backup blob", "Backup blob contains invalid or corrupt version."),
+  // Recorded for a certificate's key (innererror KeyManagedByKeyVault); the secret's twin.
+  // As the service words it (quoted in published bug reports of purge under protection).
+  purgeProtected: () =>
+    new KeyVaultHttpError(
+      403,
+      "Forbidden",
+      `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.`,
+    ),
+  managedSecretDelete: () =>
+    new KeyVaultHttpError(403, "Forbidden", `Operation "delete" is not allowed as this object's lifetime is managed by Key Vault.`, "SecretManagedByKeyVault"),
   keyNotFound: (nameOrId: string) =>
     new KeyVaultHttpError(
       404,

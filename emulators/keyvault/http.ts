@@ -14,7 +14,7 @@ import type { TestTls } from "../tls.js";
 import type { CertificateStore } from "./certificates.js";
 import { KeyVaultHttpError, kvErrors } from "./errors.js";
 import type { KeyStore } from "./keys.js";
-import type { SecretStore } from "./store.js";
+import type { RecoveryPolicy, SecretStore } from "./store.js";
 
 /** api-versions the double answers: every version @azure/keyvault-secrets 4.11 can send (7.0–7.6, 2025-07-01) and 2025-06-01. */
 export const SUPPORTED_API_VERSIONS: readonly string[] = [
@@ -40,6 +40,8 @@ export interface VaultContext {
   readonly secrets: SecretStore;
   readonly keys: KeyStore;
   readonly certificates: CertificateStore;
+  /** Soft-delete retention and purge protection (every object's recoveryLevel / recoverableDays). */
+  readonly recovery: RecoveryPolicy;
   /** Announces a new secret version (Event Grid's SecretNewVersionCreated). */
   secretVersionCreated(name: string, version: string): void;
   /** Announces a new key version (KeyNewVersionCreated). */

@@ -14,6 +14,7 @@
 // the same scan so that events also come due while time merely passes. The scan also does
 // what the vault does by itself on the clock: rotates keys whose rotation policy's Rotate
 // action came due, and renews certificates whose policy has an AutoRenew action.
+import { randomBytes } from "node:crypto";
 import { FaultInjector } from "../faults.js";
 import { testTls, type TestTls } from "../tls.js";
 import { CertificateStore, UNKNOWN_ISSUER, certificateRoutes, latestCompleted, type CertificateRecord, type WirePolicy } from "./certificates.js";
@@ -21,7 +22,7 @@ import { EventBus, KeyVaultEventTypes, objectEvent, type DeliveryRecord, type Ev
 import { createVaultHandler, listenVault, type VaultContext } from "./http.js";
 import { KeyStore, keyRoutes, type LifetimeActionState } from "./keys.js";
 import { secretId, secretRoutes } from "./secrets.js";
-import { SecretStore } from "./store.js";
+import { DEFAULT_RECOVERY, SecretStore, type RecoveryPolicy } from "./store.js";
 import type { Server } from "node:https";
 
 export { KeyVaultEventTypes, type DeliveryRecord, type EventSchema } from "./events.js";
@@ -49,6 +50,14 @@ export interface KeyVaultEmulatorOptions {
   resourceGroup?: string;
   /** GETs of a certificate's pending operation answered "inProgress" before a Self/CA operation completes; default 1. */
   certificateOperationPolls?: number;
+  /**
+   * Real milliseconds a secret's delete, recover or purge takes to become visible, as
+   * on the real service (404s and 409s meanwhile); default 0 (at once). Also settable
+   * later with setSettleMs().
+   */
+  settleMs?: number;
+  /** Soft-delete retention (7..90 days, default 90) and purge protection (default off) of every vault. */
+  softDelete?: { retentionDays?: number; purgeProtection?: boolean };
 }
 
 export interface SeedCertificateOptions {
@@ -116,6 +125,8 @@ export interface KeyVaultEmulator {
   /** Operation counters by vault, e.g. { kv1: { SetSecret: 3, GetSecret: 7, AuthChallenge: 1 } }. */
   stats(): Record<string, Record<string, number>>;
   resetStats(): void;
+  /** How long delete, recover and purge of secrets take to settle from now on (0 = at once). */
+  setSettleMs(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -259,9 +270,16 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
     if (completed) vault.certificateVersionCreated(record.name, completed.version);
   }
 
+  let settleMs = opts.settleMs ?? 0;
+  const backupKey = randomBytes(32);
+  const recovery: RecoveryPolicy = {
+    days: opts.softDelete?.retentionDays ?? DEFAULT_RECOVERY.days,
+    purgeProtection: opts.softDelete?.purgeProtection ?? DEFAULT_RECOVERY.purgeProtection,
+  };
+  if (!Number.isInteger(recovery.days) || recovery.days < 7 || recovery.days > 90) throw new Error("softDelete.retentionDays must be 7 to 90.");
   try {
     for (const name of opts.vaults) {
-      const secrets = new SecretStore(nowSeconds);
+      const secrets = new SecretStore(nowSeconds, () => settleMs, backupKey, recovery);
       const keys = new KeyStore(nowSeconds);
       const vault: VaultRuntime = {
         name,
@@ -269,6 +287,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
         topic: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${name}`,
         secrets,
         keys,
+        recovery,
         certificates: new CertificateStore(nowSeconds, secrets, keys, certificateOperationPolls, () => vault.url),
         secretVersionCreated: (secretName, version) => {
           void publishSecretEvent(vault, KeyVaultEventTypes.SecretNewVersionCreated, secretName, version);
@@ -394,6 +413,9 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
     stats: () => Object.fromEntries([...counters].map(([vault, ops]) => [vault, { ...ops }])),
     resetStats: () => {
       for (const vault of counters.keys()) counters.set(vault, {});
+    },
+    setSettleMs: (ms) => {
+      settleMs = ms;
     },
     stop: () => {
       stopped ??= (async () => {

@@ -16,7 +16,7 @@
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { RECOVERABLE_DAYS, RECOVERY_LEVEL, SECRET_NAME_PATTERN, assertTags, newVersionId } from "./store.js";
+import { SECRET_NAME_PATTERN, recoveryAttributes, assertTags, byVersionId, newVersionId } from "./store.js";
 import { SUPPORTED_CURVES, SUPPORTED_RSA_SIZES, generateKeyMaterial, type KeyMaterial, type KeySpec } from "./x509.js";
 
 const DAY = 86_400;
@@ -344,18 +344,15 @@ function getKeys(request: RouteRequest): RouteResponse {
   };
 }
 
+// Like secrets: ascending version-id order, and 200 with no items for a key that does
+// not exist (recorded: "list 0 versions of a nonexisting key").
 function getKeyVersions(request: RouteRequest): RouteResponse {
-  const { record } = request.vault.keys.get(request.params[0]!);
-  const versions = record.versions.map((version, index) => ({ version, index }));
+  const name = request.params[0]!;
+  const record = request.vault.keys.find(name);
+  const versions = record ? byVersionId(record.versions) : [];
   return {
     status: 200,
-    body: page(
-      request,
-      `/keys/${record.name}/versions`,
-      versions,
-      ({ index }) => String(index).padStart(10, "0"),
-      ({ version }) => keyItem(request.vault, record, version, true),
-    ),
+    body: page(request, `/keys/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => keyItem(request.vault, record!, v, true)),
   };
 }
 
@@ -410,22 +407,21 @@ export function keyId(vault: VaultContext, name: string, version?: string): stri
   return version ? `${vault.url}/keys/${name}/${version}` : `${vault.url}/keys/${name}`;
 }
 
-function keyAttributes(version: KeyVersion): Record<string, unknown> {
+function keyAttributes(vault: VaultContext, version: KeyVersion): Record<string, unknown> {
   return {
     enabled: version.enabled,
     ...(version.nbf === undefined ? {} : { nbf: version.nbf }),
     ...(version.exp === undefined ? {} : { exp: version.exp }),
     created: version.created,
     updated: version.updated,
-    recoveryLevel: RECOVERY_LEVEL,
-    recoverableDays: RECOVERABLE_DAYS,
+    ...recoveryAttributes(vault.recovery),
   };
 }
 
 function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion): Record<string, unknown> {
   return {
     key: { kid: keyId(vault, record.name, version.version), kty: version.kty, key_ops: [...version.keyOps], ...version.material.publicJwk },
-    attributes: keyAttributes(version),
+    attributes: keyAttributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };
@@ -434,7 +430,7 @@ function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion):
 function keyItem(vault: VaultContext, record: KeyRecord, version: KeyVersion, withVersion: boolean): Record<string, unknown> {
   return {
     kid: keyId(vault, record.name, withVersion ? version.version : undefined),
-    attributes: keyAttributes(version),
+    attributes: keyAttributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };

@@ -1,16 +1,16 @@
 // The secrets data-plane routes (api-version 2025-07-01 shapes; older 7.x are the same
-// for secrets): set, get, list, versions, update, delete, deleted, recover, purge.
+// for secrets): set, get, list, versions, update, delete, deleted, recover, purge,
+// backup and restore.
 //
 // Bodies follow the published examples: SecretBundle with `value` only where the real
 // service returns one (set and get), items with base ids and no value in lists,
-// DeletedSecretBundle with recoveryId / deletedDate / scheduledPurgeDate.
-// Not here: backup and restore (the double answers 405 for them).
+// DeletedSecretBundle with recoveryId / deletedDate / scheduledPurgeDate, BackupSecretResult
+// `{ value: base64url }`.
 // The paging and body helpers are shared with certificates.ts and keys.ts.
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import {
-  RECOVERABLE_DAYS,
-  RECOVERY_LEVEL,
+  recoveryAttributes,
   type DeletedSecretRecord,
   type SecretInput,
   type SecretPatch,
@@ -32,6 +32,8 @@ export const secretRoutes: readonly Route[] = [
   { method: "GET", pattern: /^\/deletedsecrets\/([^/]+)\/?$/, operation: "GetDeletedSecret", handle: getDeletedSecret },
   { method: "DELETE", pattern: /^\/deletedsecrets\/([^/]+)\/?$/, operation: "PurgeDeletedSecret", handle: purgeDeletedSecret },
   { method: "POST", pattern: /^\/deletedsecrets\/([^/]+)\/recover\/?$/, operation: "RecoverDeletedSecret", handle: recoverDeletedSecret },
+  { method: "POST", pattern: /^\/secrets\/restore\/?$/, operation: "RestoreSecret", handle: restoreSecret },
+  { method: "POST", pattern: /^\/secrets\/([^/]+)\/backup\/?$/, operation: "BackupSecret", handle: backupSecret },
 ];
 
 // ---- handlers ---------------------------------------------------------------------------
@@ -68,18 +70,24 @@ function getSecrets(request: RouteRequest): RouteResponse {
 
 function getSecretVersions(request: RouteRequest): RouteResponse {
   const name = request.params[0]!;
-  const versions = request.vault.secrets.versions(name).map((version, index) => ({ version, index }));
-  const record = request.vault.secrets.get(name).record;
+  const versions = request.vault.secrets.versions(name);
+  const record = request.vault.secrets.find(name) ?? { name, versions: [] };
   return {
     status: 200,
-    body: page(
-      request,
-      `/secrets/${record.name}/versions`,
-      versions,
-      ({ index }) => String(index).padStart(10, "0"),
-      ({ version }) => versionItem(request.vault, record, version),
-    ),
+    body: page(request, `/secrets/${record.name}/versions`, versions, (v) => v.version, (v) => versionItem(request.vault, record, v)),
   };
+}
+
+function backupSecret(request: RouteRequest): RouteResponse {
+  const blob = request.vault.secrets.backup(request.params[0]!);
+  return { status: 200, body: { value: blob.toString("base64url") } };
+}
+
+function restoreSecret(request: RouteRequest): RouteResponse {
+  const body = request.body;
+  if (!isObject(body) || typeof body.value !== "string") throw kvErrors.badParameter("Property 'value' (the backup blob, base64url) is required.");
+  const record = request.vault.secrets.restore(Buffer.from(body.value, "base64url"));
+  return { status: 200, body: secretBundle(request.vault, record, record.versions.at(-1)!, false) };
 }
 
 function deleteSecret(request: RouteRequest): RouteResponse {
@@ -243,22 +251,21 @@ export function secretId(vault: VaultContext, name: string, version?: string): s
   return version ? `${vault.url}/secrets/${name}/${version}` : `${vault.url}/secrets/${name}`;
 }
 
-function attributes(version: SecretVersion): Record<string, unknown> {
+function attributes(vault: VaultContext, version: SecretVersion): Record<string, unknown> {
   return {
     enabled: version.enabled,
     ...(version.nbf === undefined ? {} : { nbf: version.nbf }),
     ...(version.exp === undefined ? {} : { exp: version.exp }),
     created: version.created,
     updated: version.updated,
-    recoveryLevel: RECOVERY_LEVEL,
-    recoverableDays: RECOVERABLE_DAYS,
+    ...recoveryAttributes(vault.recovery),
   };
 }
 
-function metadata(version: SecretVersion): Record<string, unknown> {
+function metadata(vault: VaultContext, version: SecretVersion): Record<string, unknown> {
   return {
     ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
-    attributes: attributes(version),
+    attributes: attributes(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     // A certificate's backing secret says so, as the service's does.
     ...(version.kid === undefined ? {} : { kid: version.kid }),
@@ -270,17 +277,17 @@ function secretBundle(vault: VaultContext, record: SecretRecord, version: Secret
   return {
     ...(withValue ? { value: version.value } : {}),
     id: secretId(vault, record.name, version.version),
-    ...metadata(version),
+    ...metadata(vault, version),
   };
 }
 
 /** A list entry of GET /secrets: the base id and the current version's metadata. */
 function secretItem(vault: VaultContext, record: SecretRecord): Record<string, unknown> {
-  return { id: secretId(vault, record.name), ...metadata(record.versions.at(-1)!) };
+  return { id: secretId(vault, record.name), ...metadata(vault, record.versions.at(-1)!) };
 }
 
 function versionItem(vault: VaultContext, record: SecretRecord, version: SecretVersion): Record<string, unknown> {
-  return { id: secretId(vault, record.name, version.version), ...metadata(version) };
+  return { id: secretId(vault, record.name, version.version), ...metadata(vault, version) };
 }
 
 function deletedFields(vault: VaultContext, deleted: DeletedSecretRecord): Record<string, unknown> {

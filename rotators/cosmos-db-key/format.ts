@@ -2,7 +2,7 @@
 // and the master-key authorization token. Pure functions.
 import { createHmac } from "node:crypto";
 import { ConfigurationError } from "../../core/errors.js";
-import { Tag, tagValue, type Tags } from "../../core/tags.js";
+import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
 
 export const CosmosTag = { KeyKind: "KeyKind" } as const;
 
@@ -45,19 +45,17 @@ export function slotsOf(pair: CosmosKeyPair | undefined): readonly CosmosKeySlot
 }
 
 export function parseSlot(tags: Tags): CosmosKeySlot | undefined {
-  const raw = tagValue(tags, Tag.CredentialId);
-  if (raw === undefined) return undefined;
-  const slot = COSMOS_SLOTS.find((s) => s.toLowerCase() === raw.toLowerCase());
-  if (!slot) throw new ConfigurationError(`must be one of ${COSMOS_SLOTS.join(", ")}: the account key the current version holds`, Tag.CredentialId);
-  return slot;
+  return parseTag(tags, Tag.CredentialId, choiceTag(COSMOS_SLOTS, `must be one of ${COSMOS_SLOTS.join(", ")}: the account key the current version holds`).optional());
 }
 
 /** KeyKind, or the pair CredentialId implies; undefined when neither tag says (found from the value). */
 export function parsePair(tags: Tags, slot: CosmosKeySlot | undefined): CosmosKeyPair | undefined {
-  const raw = tagValue(tags, CosmosTag.KeyKind);
-  if (raw === undefined) return slot === undefined ? undefined : pairOf(slot);
-  const pair = Object.values(CosmosKeyPair).find((p) => p === raw.toLowerCase());
-  if (!pair) throw new ConfigurationError(`must be '${CosmosKeyPair.ReadWrite}' (primary/secondary) or '${CosmosKeyPair.ReadOnly}' (primaryReadonly/secondaryReadonly)`, CosmosTag.KeyKind);
+  const pair = parseTag(
+    tags,
+    CosmosTag.KeyKind,
+    choiceTag(Object.values(CosmosKeyPair), `must be '${CosmosKeyPair.ReadWrite}' (primary/secondary) or '${CosmosKeyPair.ReadOnly}' (primaryReadonly/secondaryReadonly)`).optional(),
+  );
+  if (pair === undefined) return slot === undefined ? undefined : pairOf(slot);
   if (slot !== undefined && pairOf(slot) !== pair) {
     throw new ConfigurationError(`is ${slot}, a ${pairOf(slot)} key, but KeyKind is ${pair}`, Tag.CredentialId);
   }
@@ -65,11 +63,8 @@ export function parsePair(tags: Tags, slot: CosmosKeySlot | undefined): CosmosKe
 }
 
 export function parseCosmosFormat(tags: Tags): CosmosSecretFormat {
-  const raw = tagValue(tags, Tag.SecretFormat);
-  if (raw === undefined) return CosmosSecretFormat.Key;
-  const v = raw.toLowerCase();
-  if (v === CosmosSecretFormat.Key || v === CosmosSecretFormat.ConnectionString) return v;
-  throw new ConfigurationError(`must be '${CosmosSecretFormat.Key}' (the bare key, default) or '${CosmosSecretFormat.ConnectionString}'`, Tag.SecretFormat);
+  const message = `must be '${CosmosSecretFormat.Key}' (the bare key, default) or '${CosmosSecretFormat.ConnectionString}'`;
+  return parseTag(tags, Tag.SecretFormat, choiceTag(Object.values(CosmosSecretFormat), message).default(CosmosSecretFormat.Key));
 }
 
 export function cosmosConnectionString(documentEndpoint: string, key: string): string {

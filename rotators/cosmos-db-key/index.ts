@@ -113,7 +113,7 @@ async function listKeys(ctx: RotatorContext, params: CosmosDbKeyParams, pair: Co
   return keys;
 }
 
-interface AccountFacts {
+export interface AccountFacts {
   readonly documentEndpoint: string;
 }
 
@@ -152,27 +152,16 @@ function activeSlotOf(params: CosmosDbKeyParams, current: CurrentSecret, keys: K
   return found;
 }
 
-// One pipeline per process and CA: keep-alive connections to the data plane are reused.
 /**
- * What checkCurrent learned, for create in the same rotation: the engine makes one
- * RotatorContext per rotation and runs create right after checkCurrent, so create need
- * not read the account again. Absent (dry-run, or create called alone): create reads.
+ * What checkCurrent learned, for create in the same rotation (the engine passes it on);
+ * absent in a roll-forward or when create runs alone: create reads it then.
  */
-interface Checked {
-  readonly accountId: string;
-  readonly version: string;
+export interface CosmosDbKeyFacts {
   readonly active: CosmosKeySlot;
-  readonly facts: AccountFacts;
-}
-const checkedIn = new WeakMap<RotatorContext, Checked>();
-
-/** The memo of checkCurrent for this rotation and this secret version, taken once. */
-function takeChecked(ctx: RotatorContext, params: CosmosDbKeyParams, current: CurrentSecret): Checked | undefined {
-  const checked = checkedIn.get(ctx);
-  checkedIn.delete(ctx);
-  return checked && checked.accountId === params.account.id && checked.version === current.version ? checked : undefined;
+  readonly account: AccountFacts;
 }
 
+// One pipeline per process and CA: keep-alive connections to the data plane are reused.
 type Pipeline = { send(url: string, headers: Record<string, string>): Promise<{ status: number }> };
 const pipelines = new Map<string, Promise<Pipeline>>();
 
@@ -242,18 +231,16 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
 
     // Read-only: the account and its keys.
     async checkCurrent(ctx, params, current) {
-      checkedIn.delete(ctx);
       const facts = await accountFacts(ctx, params.account);
       const active = activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
-      checkedIn.set(ctx, { accountId: params.account.id, version: current.version, active, facts });
+      return { active, account: facts };
     },
 
     // Regenerates the key of the pair that consumers do not use; doing it twice only
     // regenerates that unused key again.
-    async create(ctx, params, current): Promise<PendingCredential> {
+    async create(ctx, params, current, checked): Promise<PendingCredential> {
       // What checkCurrent just read and checked in this rotation; otherwise read it now.
-      const checked = takeChecked(ctx, params, current);
-      const facts = checked?.facts ?? (await accountFacts(ctx, params.account));
+      const facts = checked?.account ?? (await accountFacts(ctx, params.account));
       const active = checked?.active ?? params.credentialId ?? activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
       const target = partnerOf(active);
       const key = await regenerate(ctx, params, target);
@@ -287,7 +274,7 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
       await regenerate(ctx, params, previous);
       ctx.log.warn(`regenerated the ${previous} key, the previously active one`, { step: "revoke" });
     },
-  } satisfies Rotator<CosmosDbKeyParams> & { kind: "cosmos-db-key" };
+  } satisfies Rotator<CosmosDbKeyParams, CosmosDbKeyFacts> & { kind: "cosmos-db-key" };
 }
 
 export const cosmosDbKeyRotator = createCosmosDbKeyRotator();

@@ -66,7 +66,8 @@
 // in a message: Graph's answers are reduced to their error code and message.
 import { ConfigurationError, VerificationError, describeError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
-import { Tag, tagValue } from "../../core/tags.js";
+import { z } from "zod";
+import { Tag, choiceTag, parseTag } from "../../core/tags.js";
 import { GraphApplicationClient, sameId, type ApplicationInfo, type PasswordCredentialInfo } from "./graph.js";
 import { aadstsCode, acquireToken } from "./token-check.js";
 
@@ -112,35 +113,23 @@ const TENANT_DOMAIN = /^(?=.{4,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a
 const DISPLAY_PREFIX = "keyturn ";
 const HOUR_MS = 3_600_000;
 
-function parseProviderAddress(raw: string | undefined): { objectId: string; graphOrigin: string | undefined } {
-  if (raw === undefined) throw new ConfigurationError("is required: the application's object id", Tag.ProviderAddress);
-  if (GUID.test(raw)) return { objectId: raw.toLowerCase(), graphOrigin: undefined };
+/** The application's object id, or its Graph URL (which also names the Graph endpoint). */
+const providerAddressSchema = z.string({ message: "is required: the application's object id" }).transform((raw, ctx) => {
   const url = GRAPH_APPLICATION_URL.exec(raw);
+  if (GUID.test(raw)) return { objectId: raw.toLowerCase(), graphOrigin: undefined };
   if (url) return { objectId: url[2]!.toLowerCase(), graphOrigin: url[1]!.toLowerCase() };
-  throw new ConfigurationError(
-    "must be the application's object id (a GUID) or https://graph.microsoft.com/v1.0/applications/<objectId>",
-    Tag.ProviderAddress,
-  );
-}
+  ctx.addIssue({ code: "custom", message: "must be the application's object id (a GUID) or https://graph.microsoft.com/v1.0/applications/<objectId>" });
+  return z.NEVER;
+});
 
-function parseGuidTag(tags: Readonly<Record<string, string>>, name: string, what: string, required: true): string;
-function parseGuidTag(tags: Readonly<Record<string, string>>, name: string, what: string, required: false): string | undefined;
-function parseGuidTag(tags: Readonly<Record<string, string>>, name: string, what: string, required: boolean): string | undefined {
-  const raw = tagValue(tags, name);
-  if (raw === undefined) {
-    if (required) throw new ConfigurationError(`is required: ${what}`, name);
-    return undefined;
-  }
-  if (!GUID.test(raw)) throw new ConfigurationError(`must be ${what} (a GUID)`, name);
-  return raw.toLowerCase();
-}
+const guidTag = (what: string) => z.string({ message: `is required: ${what}` }).regex(GUID, { message: `must be ${what} (a GUID)` }).transform((v) => v.toLowerCase());
 
-function parseFormat(raw: string | undefined): EntraSecretFormat {
-  if (raw === undefined) return EntraSecretFormat.Secret;
-  const v = raw.toLowerCase();
-  if (v === EntraSecretFormat.Secret || v === EntraSecretFormat.Json) return v;
-  throw new ConfigurationError(`must be '${EntraSecretFormat.Secret}' or '${EntraSecretFormat.Json}'`, Tag.SecretFormat);
-}
+const tenantSchema = z
+  .string({ message: "is required: the directory (tenant) id or its domain name" })
+  .refine((v) => GUID.test(v) || TENANT_DOMAIN.test(v), { message: "must be the directory (tenant) id (a GUID) or a domain name such as contoso.onmicrosoft.com" })
+  .transform((v) => v.toLowerCase());
+
+const formatSchema = choiceTag(Object.values(EntraSecretFormat), `must be '${EntraSecretFormat.Secret}' or '${EntraSecretFormat.Json}'`);
 
 /**
  * The client secret inside a secret value: the `clientSecret` of our JSON, or the whole
@@ -252,19 +241,14 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
     tags: [EntraAppSecretTag.TenantId, EntraAppSecretTag.ClientId, Tag.SecretFormat],
 
     parse(tags): EntraAppSecretParams {
-      const { objectId, graphOrigin } = parseProviderAddress(tagValue(tags, Tag.ProviderAddress));
-      const tenantId = tagValue(tags, EntraAppSecretTag.TenantId);
-      if (tenantId === undefined) throw new ConfigurationError("is required: the directory (tenant) id or its domain name", EntraAppSecretTag.TenantId);
-      if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
-        throw new ConfigurationError("must be the directory (tenant) id (a GUID) or a domain name such as contoso.onmicrosoft.com", EntraAppSecretTag.TenantId);
-      }
+      const { objectId, graphOrigin } = parseTag(tags, Tag.ProviderAddress, providerAddressSchema);
       return {
         objectId,
         graphOrigin,
-        tenantId: tenantId.toLowerCase(),
-        clientId: parseGuidTag(tags, EntraAppSecretTag.ClientId, "the application (client) id", false),
-        credentialId: parseGuidTag(tags, Tag.CredentialId, "the keyId of the password the current version holds", true),
-        format: parseFormat(tagValue(tags, Tag.SecretFormat)),
+        tenantId: parseTag(tags, EntraAppSecretTag.TenantId, tenantSchema),
+        clientId: parseTag(tags, EntraAppSecretTag.ClientId, guidTag("the application (client) id").optional()),
+        credentialId: parseTag(tags, Tag.CredentialId, guidTag("the keyId of the password the current version holds")),
+        format: parseTag(tags, Tag.SecretFormat, formatSchema.default(EntraSecretFormat.Secret)),
       };
     },
 

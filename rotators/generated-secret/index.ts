@@ -11,10 +11,11 @@
 // Azure role: none beyond keyturn's Key Vault Secrets Officer on the vault.
 // Failure: nothing outside Key Vault changes, so a failed step leaves the previous
 // version as the latest; the next trigger starts again.
-import { ConfigurationError, VerificationError } from "../../core/errors.js";
+import { VerificationError } from "../../core/errors.js";
 import { ALL_CLASSES, CharacterClass, generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator } from "../../core/rotator.js";
-import { integerTag, parseTag, tagValue } from "../../core/tags.js";
+import { z } from "zod";
+import { integerTag, parseTag } from "../../core/tags.js";
 
 export const GeneratedSecretTag = { Length: "SecretLength", Characters: "SecretCharacters" } as const;
 
@@ -25,15 +26,13 @@ export interface GeneratedSecretParams {
 
 const lengthSchema = integerTag(16, 1024);
 
-function parseClasses(raw: string | undefined): CharacterClass[] {
-  if (raw === undefined) return [...ALL_CLASSES];
+const classesSchema = z.string().transform((raw, ctx) => {
   const classes = raw.split(/[\s,]+/).filter(Boolean).map((c) => c.toLowerCase());
-  const unknown = classes.filter((c) => !(c in CharacterClass));
-  if (unknown.length > 0 || classes.length === 0) {
-    throw new ConfigurationError(`must be a comma-separated list of ${ALL_CLASSES.join(", ")}`, GeneratedSecretTag.Characters);
+  if (classes.length === 0 || classes.some((c) => !(c in CharacterClass))) {
+    ctx.addIssue({ code: "custom", message: `must be a comma-separated list of ${ALL_CLASSES.join(", ")}` });
   }
   return [...new Set(classes)] as CharacterClass[];
-}
+});
 
 export const generatedSecretRotator = {
   kind: "generated-secret",
@@ -42,8 +41,8 @@ export const generatedSecretRotator = {
   tags: [GeneratedSecretTag.Length, GeneratedSecretTag.Characters],
 
   parse(tags): GeneratedSecretParams {
-    const length = tagValue(tags, GeneratedSecretTag.Length) === undefined ? 32 : parseTag(tags, GeneratedSecretTag.Length, lengthSchema);
-    return { length, classes: parseClasses(tagValue(tags, GeneratedSecretTag.Characters)) };
+    const length = parseTag(tags, GeneratedSecretTag.Length, lengthSchema.default(32));
+    return { length, classes: parseTag(tags, GeneratedSecretTag.Characters, classesSchema.default([...ALL_CLASSES])) };
   },
 
   async create(ctx, params): Promise<PendingCredential> {

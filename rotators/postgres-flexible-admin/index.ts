@@ -35,7 +35,7 @@
 import { ConfigurationError, KeyturnError, ProviderError, TransientError, VerificationError, describeError, isTransient } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
-import { Tag, parseTag, tagValue } from "../../core/tags.js";
+import { Tag, parseTag } from "../../core/tags.js";
 import { PostgresTag, describeAddress, isValidHostName, isValidRoleName, parseServerAddress, roleNameSchema, type FlexibleServerRef, type ServerAddress } from "../postgres-role/address.js";
 import { parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "../postgres-role/format.js";
 import { tryLogin } from "../postgres-role/postgres.js";
@@ -53,7 +53,8 @@ export const ADMIN_PASSWORD_LENGTH = 32;
 /** Delays between attempts of the verifying login. */
 export const VERIFY_RETRY_DELAYS_MS = [1_000, 3_000] as const;
 
-interface ServerFacts {
+/** The server facts checkCurrent read and checked; create reads them itself when absent (a roll-forward, or create alone). */
+export interface ServerFacts {
   readonly login: string;
   readonly host: string;
 }
@@ -131,13 +132,6 @@ function pendingFacts(pending: PendingCredential): ServerFacts {
   return { login, host };
 }
 
-/**
- * The server facts checkCurrent read and checked, for create in the same rotation: the
- * engine makes one RotatorContext per rotation and runs create right after checkCurrent,
- * so create need not read the server again. Absent (create called alone): create reads.
- */
-const checkedIn = new WeakMap<RotatorContext, { readonly serverId: string; readonly facts: ServerFacts }>();
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export const postgresFlexibleAdminRotator = {
@@ -150,13 +144,12 @@ export const postgresFlexibleAdminRotator = {
   parse(tags): FlexibleAdminParams {
     const address = parseServerAddress(tags);
     if (!address.server) throw new ConfigurationError("must be an Azure Database for PostgreSQL flexible server resource ID", Tag.ProviderAddress);
-    const login = tagValue(tags, Tag.CredentialId) === undefined ? undefined : parseTag(tags, Tag.CredentialId, roleNameSchema);
+    const login = parseTag(tags, Tag.CredentialId, roleNameSchema.optional());
     return { server: address.server, address, format: parseSecretFormat(tags), login };
   },
 
   // Read-only: ARM GET, then a login as the administrator with the current version.
   async checkCurrent(ctx, p, current) {
-    checkedIn.delete(ctx);
     const facts = await serverFacts(ctx, p);
     const held = readCredential(current.value);
     ctx.registerSecret(held.password);
@@ -171,15 +164,13 @@ export const postgresFlexibleAdminRotator = {
       );
     }
     ctx.log.info("current administrator credential verified", { step: "check-current", login: facts.login, server: describeAddress(address) });
-    checkedIn.set(ctx, { serverId: p.server.id, facts });
+    return facts;
   },
 
   // Generates only (and reads ARM for the login and host, which travel in the journal).
-  async create(ctx, p): Promise<PendingCredential> {
+  async create(ctx, p, _current, checked): Promise<PendingCredential> {
     // The facts checkCurrent just read and checked in this rotation; otherwise read them now.
-    const checked = checkedIn.get(ctx);
-    checkedIn.delete(ctx);
-    const facts = checked?.serverId === p.server.id ? checked.facts : await serverFacts(ctx, p);
+    const facts = checked ?? (await serverFacts(ctx, p));
     const password = newAdminPassword(facts.login);
     ctx.registerSecret(password);
     const { value, contentType } = renderSecret(p.format, { username: facts.login, password, address: atHost(p, facts.host) });
@@ -222,4 +213,4 @@ export const postgresFlexibleAdminRotator = {
       await sleep(delay);
     }
   },
-} satisfies Rotator<FlexibleAdminParams> & { kind: "postgres-flexible-admin" };
+} satisfies Rotator<FlexibleAdminParams, ServerFacts> & { kind: "postgres-flexible-admin" };

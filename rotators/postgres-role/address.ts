@@ -6,7 +6,7 @@
 // and is still quoted by the driver's own helpers where it reaches SQL (see postgres.ts).
 import { z } from "zod";
 import { ConfigurationError } from "../../core/errors.js";
-import { Tag, integerTag, parseTag, tagValue, type Tags } from "../../core/tags.js";
+import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
 
 export const PostgresTag = {
   /** Name of the secret (same vault) that holds the administrator credential. */
@@ -79,11 +79,7 @@ export function isValidHostName(host: string): boolean {
 }
 
 export function parseSslMode(tags: Tags): SslMode {
-  const raw = tagValue(tags, PostgresTag.SslMode);
-  if (raw === undefined) return SslMode.VerifyFull;
-  const mode = Object.values(SslMode).find((m) => m === raw.toLowerCase());
-  if (!mode) throw new ConfigurationError(`must be one of ${Object.values(SslMode).join(", ")}`, PostgresTag.SslMode);
-  return mode;
+  return parseTag(tags, PostgresTag.SslMode, choiceTag(Object.values(SslMode), `must be one of ${Object.values(SslMode).join(", ")}`).default(SslMode.VerifyFull));
 }
 
 const portSchema = integerTag(1, 65535);
@@ -108,11 +104,10 @@ export function parseFlexibleServerId(raw: string): FlexibleServerRef | undefine
  * answers to one question: that is refused.
  */
 export function parseServerAddress(tags: Tags): ServerAddress {
-  const raw = tagValue(tags, Tag.ProviderAddress);
-  if (raw === undefined) throw new ConfigurationError("is required: postgres://host:port/database or a flexible server resource ID", Tag.ProviderAddress);
+  const raw = parseTag(tags, Tag.ProviderAddress, z.string({ message: "is required: postgres://host:port/database or a flexible server resource ID" }));
   const sslMode = parseSslMode(tags);
-  const portTag = tagValue(tags, PostgresTag.Port) === undefined ? undefined : parseTag(tags, PostgresTag.Port, portSchema);
-  const databaseTag = tagValue(tags, PostgresTag.Database) === undefined ? undefined : parseTag(tags, PostgresTag.Database, databaseSchema);
+  const portTag = parseTag(tags, PostgresTag.Port, portSchema.optional());
+  const databaseTag = parseTag(tags, PostgresTag.Database, databaseSchema.optional());
 
   const server = parseFlexibleServerId(raw);
   if (server) {

@@ -10,7 +10,7 @@
 // whatever SecretFormat says now, so an owner can change the format and the next
 // rotation writes the new one.
 import { ConfigurationError } from "../../core/errors.js";
-import { Tag, tagValue, type Tags } from "../../core/tags.js";
+import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
 import { PostgresTag, type ServerAddress } from "./address.js";
 
 export const SecretFormat = { Password: "password", Json: "json", ConnectionString: "connection-string" } as const;
@@ -23,11 +23,7 @@ const CONTENT_TYPES: Record<SecretFormat, string> = {
 };
 
 export function parseSecretFormat(tags: Tags): SecretFormat {
-  const raw = tagValue(tags, Tag.SecretFormat);
-  if (raw === undefined) return SecretFormat.Password;
-  const format = Object.values(SecretFormat).find((f) => f === raw.toLowerCase());
-  if (!format) throw new ConfigurationError(`must be one of ${Object.values(SecretFormat).join(", ")}`, Tag.SecretFormat);
-  return format;
+  return parseTag(tags, Tag.SecretFormat, choiceTag(Object.values(SecretFormat), `must be one of ${Object.values(SecretFormat).join(", ")}`).default(SecretFormat.Password));
 }
 
 export interface Credential {

@@ -62,7 +62,7 @@
 import { ConfigurationError, JournalError, KeyturnError, NotFoundError, ProviderError } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
-import { Tag, parseTag, tagValue } from "../../core/tags.js";
+import { Tag, booleanTag, parseTag, tagValue } from "../../core/tags.js";
 import { z } from "zod";
 import { PostgresTag, describeAddress, isValidRoleName, parseServerAddress, roleNameProblem, roleNameSchema, type ServerAddress } from "./address.js";
 import { parseAdminCredential, parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "./format.js";
@@ -98,24 +98,15 @@ export const PASSWORD_LENGTH = 32;
 /** Key Vault secret names: 1-127 letters, digits and hyphens. */
 const secretNameSchema = z.string({ message: "is required" }).regex(/^[0-9A-Za-z-]{1,127}$/, { message: "must be a Key Vault secret name (letters, digits, hyphens)" });
 
-function parseLogins(raw: string | undefined): readonly [string, string] | undefined {
-  if (raw === undefined) return undefined;
+const loginsSchema = z.string().transform((raw, ctx): readonly [string, string] => {
   const names = raw.split(",").map((n) => n.trim());
-  if (names.length !== 2) throw new ConfigurationError("must name exactly two roles, comma-separated (e.g. app_blue,app_green)", PostgresTag.Logins);
-  for (const n of names) {
-    const problem = roleNameProblem(n);
-    if (problem) throw new ConfigurationError(problem, PostgresTag.Logins);
-  }
-  if (names[0] === names[1]) throw new ConfigurationError("must name two different roles", PostgresTag.Logins);
+  const problem =
+    names.length !== 2
+      ? "must name exactly two roles, comma-separated (e.g. app_blue,app_green)"
+      : (names.map(roleNameProblem).find((p) => p !== undefined) ?? (names[0] === names[1] ? "must name two different roles" : undefined));
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
   return [names[0]!, names[1]!];
-}
-
-function parseBoolean(raw: string | undefined, tag: string): boolean {
-  if (raw === undefined) return false;
-  if (/^(true|yes|1)$/i.test(raw)) return true;
-  if (/^(false|no|0)$/i.test(raw)) return false;
-  throw new ConfigurationError("must be true or false", tag);
-}
+});
 
 export function newPassword(): string {
   return generateSecret(PASSWORD_LENGTH, ["lower", "upper", "digit"]);
@@ -185,9 +176,9 @@ export const postgresRoleRotator = {
     const adminSecret = parseTag(tags, PostgresTag.AdminSecret, secretNameSchema);
     const format = parseSecretFormat(tags);
     const role = parseTag(tags, Tag.CredentialId, roleNameSchema);
-    const logins = parseLogins(tagValue(tags, PostgresTag.Logins));
+    const logins = parseTag(tags, PostgresTag.Logins, loginsSchema.optional());
     if (logins && !logins.includes(role)) throw new ConfigurationError(`must be one of the Logins (${logins.join(", ")})`, Tag.CredentialId);
-    const createSecondLogin = parseBoolean(tagValue(tags, PostgresTag.CreateSecondLogin), PostgresTag.CreateSecondLogin);
+    const createSecondLogin = parseTag(tags, PostgresTag.CreateSecondLogin, booleanTag.default(false));
     if (createSecondLogin && !logins) throw new ConfigurationError("needs the Logins tag (two-login mode)", PostgresTag.CreateSecondLogin);
     return { address, adminSecret, format, role, logins, createSecondLogin };
   },

@@ -1,8 +1,8 @@
 // Azure SQL server administrator passwords: generation under Azure SQL's password
 // policy, and the secret value formats. Pure functions.
 import { randomInt } from "node:crypto";
-import { ConfigurationError } from "../../core/errors.js";
-import { Tag, integerTag, parseTag, tagValue, type Tags } from "../../core/tags.js";
+import { z } from "zod";
+import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
 
 export const SqlSecretFormat = { Password: "password", ConnectionString: "connection-string" } as const;
 export type SqlSecretFormat = (typeof SqlSecretFormat)[keyof typeof SqlSecretFormat];
@@ -57,31 +57,26 @@ export function generateSqlPassword(length: number, login: string): string {
 }
 
 export function parseSqlFormat(tags: Tags): SqlSecretFormat {
-  const raw = tagValue(tags, Tag.SecretFormat);
-  if (raw === undefined) return SqlSecretFormat.Password;
-  const v = raw.toLowerCase();
-  if (v === SqlSecretFormat.Password || v === SqlSecretFormat.ConnectionString) return v;
-  throw new ConfigurationError(`must be '${SqlSecretFormat.Password}' (default) or '${SqlSecretFormat.ConnectionString}'`, Tag.SecretFormat);
+  const message = `must be '${SqlSecretFormat.Password}' (default) or '${SqlSecretFormat.ConnectionString}'`;
+  return parseTag(tags, Tag.SecretFormat, choiceTag(Object.values(SqlSecretFormat), message).default(SqlSecretFormat.Password));
 }
 
+// Azure SQL database names may hold more, but these are safe in every connection-string dialect.
+const databaseSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: "must be 1 to 128 letters, digits, '_', '.' or '-'" });
+
 export function parseDatabase(tags: Tags): string | undefined {
-  const raw = tagValue(tags, SqlTag.Database);
-  if (raw === undefined) return undefined;
-  // Azure SQL database names may hold more, but these are safe in every connection-string dialect.
-  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(raw)) throw new ConfigurationError("must be 1 to 128 letters, digits, '_', '.' or '-'", SqlTag.Database);
-  return raw;
+  return parseTag(tags, SqlTag.Database, databaseSchema.optional());
 }
 
 export function parseLength(tags: Tags): number {
-  return tagValue(tags, SqlTag.SecretLength) === undefined ? DEFAULT_PASSWORD_LENGTH : parseTag(tags, SqlTag.SecretLength, passwordLengthSchema);
+  return parseTag(tags, SqlTag.SecretLength, passwordLengthSchema.default(DEFAULT_PASSWORD_LENGTH));
 }
 
 /** Login names Azure SQL accepts for a server administrator; also what CredentialId may say. */
+const loginSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_@$#.-]{0,127}$/, { message: "must be the server's administrator login name" });
+
 export function parseLogin(tags: Tags): string | undefined {
-  const raw = tagValue(tags, Tag.CredentialId);
-  if (raw === undefined) return undefined;
-  if (!/^[A-Za-z_][A-Za-z0-9_@$#.-]{0,127}$/.test(raw)) throw new ConfigurationError("must be the server's administrator login name", Tag.CredentialId);
-  return raw;
+  return parseTag(tags, Tag.CredentialId, loginSchema.optional());
 }
 
 /** ADO.NET connection string, as the Azure portal shows it for SQL authentication. */

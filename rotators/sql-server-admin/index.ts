@@ -122,23 +122,16 @@ function factsOf(params: SqlServerAdminParams, s: Server): ServerFacts {
 }
 
 /**
- * Within one rotation (the engine makes one RotatorContext per rotation):
- * - `checked`: the server facts checkCurrent read and checked, for create, which runs
- *   right after it, so that create need not GET the server again;
- * - `applied`: the server the PATCH operation returned (the SDK's final GET), with the
- *   value it set, for verify, which runs right after apply in the same process (also in a
- *   roll-forward, which runs apply again). Absent or for another value: read the server.
+ * Facts of one rotation, which the engine passes from step to step:
+ * - `checked`: the server checkCurrent read and checked, for create, so that create need
+ *   not GET the server again;
+ * - `applied`: the server the PATCH operation returned (the SDK's final GET), for verify,
+ *   which runs right after apply (also in a roll-forward, which runs apply again).
+ * Absent: read the server.
  */
-interface Memo {
-  checked?: { readonly serverId: string; readonly facts: ServerFacts };
-  applied?: { readonly serverId: string; readonly secretValue: string; readonly server: Server };
-}
-const memos = new WeakMap<RotatorContext, Memo>();
-
-function memoOf(ctx: RotatorContext): Memo {
-  let memo = memos.get(ctx);
-  if (!memo) memos.set(ctx, (memo = {}));
-  return memo;
+export interface SqlServerAdminFacts {
+  readonly checked?: ServerFacts;
+  readonly applied?: Server;
 }
 
 export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {}) {
@@ -165,7 +158,6 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
     // There is no way to test the current password without a TDS login; what can be
     // checked is that the secret and the server belong together.
     async checkCurrent(ctx, params, current) {
-      delete memoOf(ctx).checked;
       const facts = factsOf(params, await getServer(ctx, params.server));
       const held = readSqlValue(current.value);
       if (held.host !== undefined && held.host.toLowerCase() !== facts.fqdn.toLowerCase()) {
@@ -184,16 +176,13 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
       if (facts.state !== undefined && facts.state !== "Ready") {
         throw new TransientError(`SQL server ${params.server.name} is ${facts.state}, not Ready; rotate when it is`);
       }
-      memoOf(ctx).checked = { serverId: params.server.id, facts };
+      return { checked: facts };
     },
 
     // Generates only; the provider is not touched until the engine has journaled the value.
-    async create(ctx, params): Promise<PendingCredential> {
+    async create(ctx, params, _current, known): Promise<PendingCredential> {
       // The facts checkCurrent just read and checked in this rotation; otherwise read them now.
-      const memo = memoOf(ctx);
-      const checked = memo.checked?.serverId === params.server.id ? memo.checked.facts : undefined;
-      delete memo.checked;
-      const facts = checked ?? factsOf(params, await getServer(ctx, params.server));
+      const facts = known?.checked ?? factsOf(params, await getServer(ctx, params.server));
       const password = generateSqlPassword(params.length, facts.login);
       ctx.registerSecret(password);
       const value = params.format === SqlSecretFormat.ConnectionString ? sqlConnectionString(facts.fqdn, facts.login, password, params.database) : password;
@@ -202,26 +191,22 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
     },
 
     // Idempotent: PATCHing the same password twice leaves the same password.
-    async apply(ctx, params, pending) {
+    async apply(ctx, params, pending): Promise<SqlServerAdminFacts> {
       const { password } = readSqlValue(pending.secretValue);
       if (!password) throw new ProviderError("the value to set holds no password");
       ctx.registerSecret(password);
-      const memo = memoOf(ctx);
-      delete memo.applied;
       const client = await sqlClient(ctx, params.server);
       const server = await armCall(call(params.server, "set the administrator password of"), () =>
         client.servers.beginUpdateAndWait(params.server.resourceGroup, params.server.name, { administratorLoginPassword: password }, pollOptions),
       );
-      memo.applied = { serverId: params.server.id, secretValue: pending.secretValue, server };
       ctx.log.info("administrator password set; the operation succeeded", { step: "apply" });
+      return { applied: server };
     },
 
     // See the header: proves the operation's outcome and the server's state, not a login.
-    async verify(ctx, params, pending) {
+    async verify(ctx, params, pending, known) {
       const expectedLogin = pending.state?.login ?? pending.credentialId ?? params.login;
-      const memo = memoOf(ctx);
-      const applied = memo.applied?.serverId === params.server.id && memo.applied.secretValue === pending.secretValue ? memo.applied.server : undefined;
-      delete memo.applied;
+      const applied = known?.applied;
       // The operation's own result (the SDK's final GET after it succeeded) when it shows
       // the server Ready with the expected login; anything else: read the server, as before.
       if (applied !== undefined) {
@@ -243,7 +228,7 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
       }
       throw new VerificationError(`SQL server ${params.server.name} did not return to Ready after the password change (state ${state})`);
     },
-  } satisfies Rotator<SqlServerAdminParams> & { kind: "sql-server-admin" };
+  } satisfies Rotator<SqlServerAdminParams, SqlServerAdminFacts> & { kind: "sql-server-admin" };
 }
 
 export const sqlServerAdminRotator = createSqlServerAdminRotator();

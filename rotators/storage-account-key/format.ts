@@ -1,7 +1,6 @@
 // Storage account key secret values: the bare key, or a connection string.
 // Pure functions, shared by the rotator's steps and its tests.
-import { ConfigurationError } from "../../core/errors.js";
-import { Tag, tagValue, type Tags } from "../../core/tags.js";
+import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
 
 export const StorageSecretFormat = { Key: "key", ConnectionString: "connection-string" } as const;
 export type StorageSecretFormat = (typeof StorageSecretFormat)[keyof typeof StorageSecretFormat];
@@ -13,20 +12,15 @@ export function otherKey(key: StorageKeyName): StorageKeyName {
   return key === StorageKeyName.Key1 ? StorageKeyName.Key2 : StorageKeyName.Key1;
 }
 
+const formatSchema = choiceTag(Object.values(StorageSecretFormat), `must be '${StorageSecretFormat.Key}' (the bare key, default) or '${StorageSecretFormat.ConnectionString}'`);
+const keyNameSchema = choiceTag(Object.values(StorageKeyName), `must be '${StorageKeyName.Key1}' or '${StorageKeyName.Key2}': the account key the current version holds`);
+
 export function parseStorageFormat(tags: Tags): StorageSecretFormat {
-  const raw = tagValue(tags, Tag.SecretFormat);
-  if (raw === undefined) return StorageSecretFormat.Key;
-  const v = raw.toLowerCase();
-  if (v === StorageSecretFormat.Key || v === StorageSecretFormat.ConnectionString) return v;
-  throw new ConfigurationError(`must be '${StorageSecretFormat.Key}' (the bare key, default) or '${StorageSecretFormat.ConnectionString}'`, Tag.SecretFormat);
+  return parseTag(tags, Tag.SecretFormat, formatSchema.default(StorageSecretFormat.Key));
 }
 
 export function parseKeyName(tags: Tags): StorageKeyName | undefined {
-  const raw = tagValue(tags, Tag.CredentialId);
-  if (raw === undefined) return undefined;
-  const v = raw.toLowerCase();
-  if (v === StorageKeyName.Key1 || v === StorageKeyName.Key2) return v;
-  throw new ConfigurationError(`must be '${StorageKeyName.Key1}' or '${StorageKeyName.Key2}': the account key the current version holds`, Tag.CredentialId);
+  return parseTag(tags, Tag.CredentialId, keyNameSchema.optional());
 }
 
 /** Fields of a `k=v;k=v` connection string, keys lower-cased. Values may contain "=" (base64 padding). */

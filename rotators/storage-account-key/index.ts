@@ -117,7 +117,7 @@ async function regenerate(ctx: RotatorContext, account: ArmResourceId, keyName: 
   return keyPair(result, ctx);
 }
 
-interface AccountFacts {
+export interface AccountFacts {
   readonly endpoints: StorageEndpoints;
   /** undefined: unknown (keyturn may not read the account). */
   readonly allowSharedKeyAccess: boolean | undefined;
@@ -181,23 +181,12 @@ function activeKeyOf(params: StorageAccountKeyParams, current: CurrentSecret, ke
 }
 
 /**
- * What checkCurrent learned, for create in the same rotation: the engine makes one
- * RotatorContext per rotation and runs create right after checkCurrent, so create need
- * not read the account again. Absent (dry-run, or create called alone): create reads.
+ * What checkCurrent learned, for create in the same rotation (the engine passes it on);
+ * absent in a roll-forward or when create runs alone: create reads it then.
  */
-interface Checked {
-  readonly accountId: string;
-  readonly version: string;
+export interface StorageAccountKeyFacts {
   readonly active: StorageKeyName;
-  readonly facts: AccountFacts;
-}
-const checkedIn = new WeakMap<RotatorContext, Checked>();
-
-/** The memo of checkCurrent for this rotation and this secret version, taken once. */
-function takeChecked(ctx: RotatorContext, params: StorageAccountKeyParams, current: CurrentSecret): Checked | undefined {
-  const checked = checkedIn.get(ctx);
-  checkedIn.delete(ctx);
-  return checked && checked.accountId === params.account.id && checked.version === current.version ? checked : undefined;
+  readonly account: AccountFacts;
 }
 
 /** Pipeline options for the blob data-plane client: the process's TLS options and a short retry. */
@@ -255,7 +244,6 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
 
     // Read-only: listKeys and the account's properties.
     async checkCurrent(ctx, params, current) {
-      checkedIn.delete(ctx);
       const keys = await listKeys(ctx, params.account);
       const active = activeKeyOf(params, current, keys);
       const facts = await accountFacts(ctx, params.account);
@@ -265,17 +253,16 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
             "its keys authorise nothing, so keyturn cannot prove a new one works. Enable Shared Key access, or stop rotating this secret",
         );
       }
-      checkedIn.set(ctx, { accountId: params.account.id, version: current.version, active, facts });
+      return { active, account: facts };
     },
 
     // Regenerates the key consumers do not use; running it twice only regenerates that
     // unused key again.
-    async create(ctx, params, current): Promise<PendingCredential> {
+    async create(ctx, params, current, checked): Promise<PendingCredential> {
       // What checkCurrent just read and checked in this rotation; otherwise read it now.
-      const checked = takeChecked(ctx, params, current);
       const active = checked?.active ?? params.credentialId ?? activeKeyOf(params, current, await listKeys(ctx, params.account));
       const target = otherKey(active);
-      const facts = checked?.facts ?? (await accountFacts(ctx, params.account));
+      const facts = checked?.account ?? (await accountFacts(ctx, params.account));
       const keys = await regenerate(ctx, params.account, target);
       const value = formatStorageValue(params.format, params.account.name, keys[target], facts.endpoints);
       ctx.registerSecret(value);
@@ -314,7 +301,7 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
       await regenerate(ctx, params.account, previousKey);
       ctx.log.warn(`regenerated ${previousKey}, the previously active key`, { step: "revoke" });
     },
-  } satisfies Rotator<StorageAccountKeyParams> & { kind: "storage-account-key" };
+  } satisfies Rotator<StorageAccountKeyParams, StorageAccountKeyFacts> & { kind: "storage-account-key" };
 }
 
 export const storageAccountKeyRotator = createStorageAccountKeyRotator();

@@ -239,11 +239,11 @@ class Worker {
   }
 }
 
-/** The crash points of a kind (step boundaries; `journal#2` is the journal write). */
+/** The crash points of a kind (step boundaries; `journal` is the journal write). */
 function crashPoints(kind: Kind): string[] {
-  const r: Rotator = rotators[kind];
+  const r: Rotator<unknown, unknown> = rotators[kind];
   const single = r.model === CredentialModel.Single;
-  return ["plan", ...(single ? ["journal"] : []), "check-current", "create", ...(single ? ["journal#2"] : []), ...(r.apply ? ["apply"] : []), "verify", "commit", "notify"];
+  return ["plan", ...(single ? ["read-journal"] : []), "check-current", "create", ...(single ? ["journal"] : []), ...(r.apply ? ["apply"] : []), "verify", "commit", "notify"];
 }
 
 /** The credential strings inside a value (JSON fields, connection-string keys and passwords, URL passwords), the value included. */

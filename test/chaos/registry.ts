@@ -5,7 +5,7 @@
 import { createCosmosDbKeyRotator } from "../../rotators/cosmos-db-key/index.js";
 import { createEntraAppSecretRotator } from "../../rotators/entra-app-secret/index.js";
 import { rotators } from "../../rotators/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { createSqlServerAdminRotator } from "../../rotators/sql-server-admin/index.js";
 import { createStorageAccountKeyRotator } from "../../rotators/storage-account-key/index.js";
 

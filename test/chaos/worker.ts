@@ -27,7 +27,7 @@ import { KeyturnError } from "../../core/errors.js";
 import { createLogger } from "../../core/log.js";
 import { processPacer } from "../../core/pacing.js";
 import type { AzureClientOptions } from "../../core/rotator.js";
-import { getRuntime } from "../../core/runtime.js";
+import { getRuntime } from "../../app/runtime.js";
 import { runSweep } from "../../core/sweep.js";
 import { graphAwareCredentialFromEnv } from "../support/credential.js";
 import { chaosRegistry } from "./registry.js";

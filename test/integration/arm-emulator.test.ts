@@ -256,7 +256,8 @@ describe("SQL servers", () => {
     // The SDK really followed the protocol: 202, the Azure-AsyncOperation URL until
     // Succeeded, then the final body from the Location URL.
     const calls = arm.requests().map((r) => `${r.method} ${r.status} ${r.path.replace(/[0-9a-f-]{36}$/, "{id}")}`);
-    const ops = `/subscriptions/${SUB}/providers/Microsoft.Sql/locations/westeurope`;
+    // SQL announces its operations under the resource group (arm-sql's recorded servers update).
+    const ops = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Sql/locations/westeurope`;
     expect(calls).toEqual([
       `PATCH 202 ${server.id}`,
       `GET 200 ${ops}/serverAzureAsyncOperation/{id}`,

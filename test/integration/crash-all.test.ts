@@ -25,14 +25,14 @@ const MID_COMMIT = "mid-commit";
 
 /** The step boundaries a kind's rotation passes, in order, as crash points. */
 function crashPoints(kind: Kind): string[] {
-  const r: Rotator = rotators[kind];
+  const r: Rotator<unknown, unknown> = rotators[kind];
   const single = r.model === CredentialModel.Single;
   return [
     "plan",
-    ...(single ? ["journal"] : []), // reading the journal
+    ...(single ? ["read-journal"] : []),
     "check-current",
     "create",
-    ...(single ? ["journal#2"] : []), // writing it
+    ...(single ? ["journal"] : []), // writing the journal
     ...(r.apply ? ["apply"] : []),
     "verify",
     "commit",
@@ -46,7 +46,7 @@ function phase(kind: Kind, point: string): "before-journal" | "journaled" | "com
   if (point === "notify" || point === MID_COMMIT) return "committed";
   const points = crashPoints(kind);
   if (rotators[kind].model !== CredentialModel.Single) return "before-journal";
-  return points.indexOf(point) > points.indexOf("journal#2") ? "journaled" : "before-journal";
+  return points.indexOf(point) > points.indexOf("journal") ? "journaled" : "before-journal";
 }
 
 let fleet: Fleet;

@@ -8,7 +8,7 @@ import { InProcessLock } from "../../core/lock.js";
 import type { Rotator } from "../../core/rotator.js";
 import { generateSecret } from "../../core/generate.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { rotators } from "../../rotators/index.js";
 import { testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
@@ -211,5 +211,49 @@ describe("the rotation engine", () => {
     expect(new Set(seen).size).toBe(4);
     const captured = logs.join("\n") + JSON.stringify(notifier.sent);
     for (const v of seen) expect(captured).not.toContain(v);
+  });
+  it("hands checkCurrent's facts to create, apply and verify of the same rotation (apply's to verify), and none to a roll-forward", async () => {
+    type Facts = { readonly from: string };
+    const seen: Array<[string, Facts | undefined]> = [];
+    let crash = true;
+    const factsRotator: Rotator<{}, Facts> & { kind: "facts-recorder" } = {
+      kind: "facts-recorder",
+      model: "single",
+      description: "records the facts each step gets",
+      tags: [],
+      parse: () => ({}),
+      checkCurrent: async () => ({ from: "check-current" }),
+      async create(ctx, _params, _current, facts) {
+        seen.push(["create", facts]);
+        const v = generateSecret(24);
+        ctx.registerSecret(v);
+        return { credentialId: "app", secretValue: v };
+      },
+      async apply(_ctx, _params, _pending, _current, facts) {
+        seen.push(["apply", facts]);
+        if (crash) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        return { from: "apply" };
+      },
+      async verify(_ctx, _params, _pending, facts) {
+        seen.push(["verify", facts]);
+      },
+    };
+    const { engine } = testEngine(kv, { registry: createRegistry({ "facts-recorder": factsRotator }) });
+    const client = secretClientFor(kv, VAULT);
+    await client.setSecret("facts", generateSecret(24), { tags: { Rotator: "facts-recorder", ValidityPeriodDays: "60" } });
+    const req = { vault: { name: VAULT, url: kv.url(VAULT) }, secret: "facts", mode: "normal" as const, trigger: { kind: "http" as const, id: "f" } };
+    await expect(engine.rotateSecret(req)).rejects.toMatchObject({ kind: "transient" });
+    expect(seen).toEqual([
+      ["create", { from: "check-current" }],
+      ["apply", { from: "check-current" }],
+    ]);
+    // The journal carries no facts: the roll-forward's steps get none and read what they need.
+    seen.length = 0;
+    crash = false;
+    expect(await engine.rotateSecret(req)).toMatchObject({ status: "rotated", rolledForward: true });
+    expect(seen).toEqual([
+      ["apply", undefined],
+      ["verify", { from: "apply" }],
+    ]);
   });
 });

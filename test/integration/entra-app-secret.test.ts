@@ -24,7 +24,7 @@ import { testTls } from "../../emulators/tls.js";
 import { GraphApplicationClient } from "../../rotators/entra-app-secret/graph.js";
 import { createEntraAppSecretRotator, entraAppSecretRotator, ownedPrefix } from "../../rotators/entra-app-secret/index.js";
 import { registry as productionRegistry } from "../../rotators/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 
 const VAULT = "kv-entra";
 const DAY_MS = 86_400_000;

@@ -9,7 +9,7 @@ import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppRole, encodeClientPrincipal } from "../../core/auth.js";
 import { setDefaultLogSink } from "../../core/log.js";
-import { resetRuntime } from "../../core/runtime.js";
+import { resetRuntime } from "../../app/runtime.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { startLocalHost, type LocalHost } from "../../local/host.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";

@@ -8,7 +8,7 @@ import { ProviderError } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
 import type { Rotator } from "../../core/rotator.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { rotators } from "../../rotators/index.js";
 import { testEngine } from "../support/engine.js";
 import { secretClientFor } from "../support/keyvault.js";

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppRole, encodeClientPrincipal } from "../../core/auth.js";
 import { loadConfig } from "../../core/config.js";
 import { setDefaultLogSink } from "../../core/log.js";
-import { getRuntime, resetRuntime } from "../../core/runtime.js";
+import { getRuntime, resetRuntime } from "../../app/runtime.js";
 import { normaliseViaUrl } from "../../cli/backend.js";
 import { main as cliMain } from "../../cli/main.js";
 import { CliError, ExitCode } from "../../cli/exit-codes.js";

@@ -14,7 +14,7 @@ import { rotators } from "../../rotators/index.js";
 import { parseServerAddress } from "../../rotators/postgres-role/address.js";
 import { postgresRoleRotator, type PostgresRoleParams } from "../../rotators/postgres-role/index.js";
 import { pgError } from "../../rotators/postgres-role/postgres.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { testEngine, type TestEngine } from "../support/engine.js";
 import { secretClientFor } from "../support/keyvault.js";
 import { startPostgres, type TestPostgres } from "../support/postgres.js";

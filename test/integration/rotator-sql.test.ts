@@ -11,7 +11,7 @@ import { journalName } from "../../core/journal.js";
 import { FaultInjector } from "../../emulators/faults.js";
 import { DEFAULT_RESOURCE_GROUP as RG, DEFAULT_SUBSCRIPTION_ID as SUB, startArmEmulator, testCredential, type ArmEmulator } from "../../emulators/arm/index.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { registry as defaultRegistry, rotators } from "../../rotators/index.js";
 import { createSqlServerAdminRotator, generateSqlPassword, sqlPasswordProblem } from "../../rotators/sql-server-admin/index.js";
 import { SQL_PASSWORD_SYMBOLS, readSqlValue } from "../../rotators/sql-server-admin/format.js";

@@ -9,7 +9,7 @@ import type { RotationRequest } from "../../core/engine.js";
 import { FaultInjector } from "../../emulators/faults.js";
 import { DEFAULT_RESOURCE_GROUP as RG, DEFAULT_SUBSCRIPTION_ID as SUB, startArmEmulator, type ArmEmulator } from "../../emulators/arm/index.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
-import { createRegistry } from "../../rotators/registry.js";
+import { createRegistry } from "../../core/registry.js";
 import { registry as defaultRegistry, rotators } from "../../rotators/index.js";
 import { createStorageAccountKeyRotator } from "../../rotators/storage-account-key/index.js";
 import { keyFromValue, standardEndpointsFor, storageConnectionString } from "../../rotators/storage-account-key/format.js";

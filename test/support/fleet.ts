@@ -32,8 +32,9 @@ import { startGraphEmulator, type EmulatedApplication, type FaultApplier, type G
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { testTls, type TestTls } from "../../emulators/tls.js";
 import { readCosmosValue } from "../../rotators/cosmos-db-key/format.js";
+import { RotatorKinds, type RotatorKind } from "../../rotators/index.js";
 import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
-import type { RotatorRegistry } from "../../rotators/registry.js";
+import type { RotatorRegistry } from "../../core/registry.js";
 import { readSqlValue } from "../../rotators/sql-server-admin/format.js";
 import { keyFromValue } from "../../rotators/storage-account-key/format.js";
 import { startAzurite, type Azurite } from "./azurite.js";
@@ -42,16 +43,9 @@ import { testEngine, type TestEngine } from "./engine.js";
 import { secretClientFor } from "./keyvault.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
 
-export const ALL_KINDS = [
-  "generated-secret",
-  "storage-account-key",
-  "sql-server-admin",
-  "cosmos-db-key",
-  "entra-app-secret",
-  "postgres-role",
-  "postgres-flexible-admin",
-] as const;
-export type Kind = (typeof ALL_KINDS)[number];
+/** Every registered kind: a new one must be added to the fleet (addSecret, works) to compile. */
+export const ALL_KINDS: readonly RotatorKind[] = RotatorKinds;
+export type Kind = RotatorKind;
 
 const DAY_MS = 86_400_000;
 /** The PostgreSQL database the role secrets log in to, and its CREATEROLE (not superuser) administrator, as on Azure. */

@@ -16,8 +16,9 @@
 // "STEP <secret> <step>", "AT <secret> <step>", "RESULT <secret> <json>",
 // "ERROR <secret> <kind> <message>".
 //
-// A crash point is a step name, or `<step>#<n>` for the n-th time that step begins
-// (single-credential kinds enter `journal` twice: reading it, then writing it).
+// A crash point is a step name (single-credential kinds read the journal at
+// `read-journal` and write it at `journal`), or `<step>#<n>` for the n-th time that
+// step begins.
 //
 // With KEYTURN_TEST_GRAPH_TENANT set, keyturn's own Graph token comes from the Graph
 // double (test/support/credential.ts), so entra-app-secret can rotate here too.

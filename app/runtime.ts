@@ -1,19 +1,21 @@
 // The process-wide runtime: configuration, credential, clients and the engine, built
 // once on first use and reused by every invocation (a warm Functions instance keeps
 // them; a cold one pays for them only when a trigger arrives).
-import { clientOptions, getCertificateClient, getCredential, getKeyClient, getSecretClient } from "./azure.js";
-import { BlobLeaseLock, storageConnectionFromEnv } from "./blob-lock.js";
-import { createCertificateService, type CertificateService } from "./certificates.js";
-import { CredentialMode, loadConfig, type KeyturnConfig } from "./config.js";
-import { createEngine, type Engine } from "./engine.js";
-import { createKeyService, type KeyService } from "./keys.js";
-import { InProcessLock, type RotationLock } from "./lock.js";
-import { createLogger, type Logger } from "./log.js";
-import { CompositeNotifier, EmailNotifier, EventGridNotifier, LogNotifier, WebhookNotifier, type Notifier } from "./notify.js";
+import type { AuditDeps } from "../core/audit.js";
+import { clientOptions, getCertificateClient, getCredential, getKeyClient, getSecretClient } from "../core/azure.js";
+import { BlobLeaseLock, storageConnectionFromEnv } from "../core/blob-lock.js";
+import { createCertificateService, type CertificateService } from "../core/certificates.js";
+import { CredentialMode, loadConfig, type KeyturnConfig } from "../core/config.js";
+import { createEngine, type Engine } from "../core/engine.js";
+import { createKeyService, type KeyService } from "../core/keys.js";
+import { InProcessLock, type RotationLock } from "../core/lock.js";
+import { createLogger, type Logger } from "../core/log.js";
+import { CompositeNotifier, EmailNotifier, EventGridNotifier, LogNotifier, WebhookNotifier, type Notifier } from "../core/notify.js";
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
-import { registry, type RotatorRegistry } from "../rotators/index.js";
+import type { RotatorRegistry } from "../core/registry.js";
+import { registry } from "../rotators/index.js";
 
 export interface Runtime {
   readonly config: KeyturnConfig;
@@ -96,5 +98,18 @@ async function buildRuntime(): Promise<Runtime> {
     keys,
     certificateClient,
     keyClient,
+  };
+}
+
+/** What the audit needs, from the process's runtime (the HTTP route and the CLI in-process). */
+export async function auditDeps(runtime: Runtime): Promise<AuditDeps> {
+  return {
+    config: runtime.config,
+    registry: runtime.registry,
+    secretClient: runtime.secretClient,
+    certificateClient: runtime.certificateClient,
+    keyClient: runtime.keyClient,
+    credential: await getCredential(runtime.config),
+    clientOptions: clientOptions(runtime.config),
   };
 }
