@@ -28,7 +28,10 @@ export function formatRotation(r: RotationResponse): string {
       ].join("\n"),
     );
   }
-  if (r.status === "skipped") return redact(`skipped ${target}: ${dash(r.reason)} (version ${r.version} stays)`);
+  const consumerLines = (r.consumers ?? [])
+    .filter((c) => c.status !== "current")
+    .map((c) => `  consumer    ${c.id}: ${c.status}${c.versions?.length ? ` at version ${c.versions.join(", ")}` : ""}${c.detail ? ` (${c.detail})` : ""}`);
+  if (r.status === "skipped") return redact([`skipped ${target}: ${dash(r.reason)} (version ${r.version} stays)`, ...consumerLines].join("\n"));
   const lines = [
     `rotated ${target} (${dash(r.rotator)}, ${r.mode})`,
     `  version     ${dash(r.previousVersion)} → ${r.version}`,
@@ -38,6 +41,7 @@ export function formatRotation(r: RotationResponse): string {
   if (r.rolledForward) lines.push("  finished an interrupted rotation (journal rolled forward)");
   if (r.revoked === true) lines.push("  previous credential no longer works");
   if (r.revoked === false) lines.push("  WARNING: this kind cannot revoke the previous credential: revoke it at the provider");
+  lines.push(...consumerLines);
   return redact(lines.join("\n"));
 }
 

@@ -28,6 +28,16 @@ const SUBSCRIPTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 // Resource group names: 1-90 of letters, digits, underscore, parentheses, hyphen, period (not ending in a period).
 const RESOURCE_GROUP = /^[-\w.()\p{L}\p{N}]{0,89}[-\w()\p{L}\p{N}]$/u;
 
+/** Any resource ID of the form /subscriptions/<GUID>/resourceGroups/<group>/providers/<ns>/<type>/<name>, taken apart; undefined when it is not one. */
+export function parseArmResourceId(raw: string): ArmResourceId | undefined {
+  const id = raw.trim().replace(/\/+$/, "");
+  const m = RESOURCE_ID.exec(id);
+  if (!m) return undefined;
+  const [, subscriptionId, resourceGroup, namespace, type, name] = m as unknown as [string, string, string, string, string, string];
+  if (!SUBSCRIPTION_ID.test(subscriptionId) || !RESOURCE_GROUP.test(resourceGroup)) return undefined;
+  return { id, subscriptionId, resourceGroup, resourceType: `${namespace}/${type}`.toLowerCase(), name };
+}
+
 /**
  * Parse the ProviderAddress tag as the resource ID of one resource of `resourceType`
  * (lower case). Pure; a missing or malformed value, or a resource of another type, is a
@@ -49,6 +59,44 @@ export function parseProviderAddress(tags: Tags, resourceType: string, example: 
   if (!RESOURCE_GROUP.test(resourceGroup)) throw new ConfigurationError(`has a resource group name that Azure does not allow; ${expected}`, Tag.ProviderAddress);
   if (namePattern && !namePattern.test(name)) throw new ConfigurationError(`has a resource name that is not a valid ${resourceType} name; ${expected}`, Tag.ProviderAddress);
   return { id, subscriptionId, resourceGroup, resourceType: actualType, name };
+}
+
+/**
+ * Parse the ProviderAddress tag as the resource ID of a resource, possibly nested (an
+ * authorization rule of a Service Bus queue, a token of a container registry), matching
+ * one of `templates`: the part after `/providers/`, e.g.
+ * `Microsoft.ServiceBus/namespaces/{namespace}/queues/{entity}/authorizationRules/{name}`.
+ * Literal segments match case-insensitively; `{x}` captures one segment (`segments.x`).
+ * The last segment is the resource's name. Pure; errors name ProviderAddress.
+ */
+export function parseResourceAddress(tags: Tags, templates: readonly string[], example: string): ArmResourceId & { readonly segments: Readonly<Record<string, string>> } {
+  const raw = tagValue(tags, Tag.ProviderAddress);
+  const expected = `must be the resource ID of a ${templates.map((t) => t.replace(/\/\{[^}]+\}/g, "")).join(" or ")}, e.g. ${example}`;
+  if (raw === undefined) throw new ConfigurationError(`is required: ${expected}`, Tag.ProviderAddress);
+  const id = raw.replace(/\/+$/, "");
+  const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/(.+)$/i.exec(id);
+  if (!m) throw new ConfigurationError(expected, Tag.ProviderAddress);
+  const [, subscriptionId, resourceGroup, rest] = m as unknown as [string, string, string, string];
+  const parts = rest.split("/");
+  for (const template of templates) {
+    const want = template.split("/");
+    if (want.length !== parts.length) continue;
+    const segments: Record<string, string> = {};
+    const fits = want.every((w, i) => {
+      const part = parts[i]!;
+      if (w.startsWith("{")) {
+        segments[w.slice(1, -1)] = part;
+        return part.length > 0;
+      }
+      return w.toLowerCase() === part.toLowerCase();
+    });
+    if (!fits) continue;
+    if (!SUBSCRIPTION_ID.test(subscriptionId)) throw new ConfigurationError(`has a subscription ID that is not a GUID; ${expected}`, Tag.ProviderAddress);
+    if (!RESOURCE_GROUP.test(resourceGroup)) throw new ConfigurationError(`has a resource group name that Azure does not allow; ${expected}`, Tag.ProviderAddress);
+    const resourceType = want.filter((w) => !w.startsWith("{")).join("/").toLowerCase();
+    return { id, subscriptionId, resourceGroup, resourceType, name: parts.at(-1)!, segments };
+  }
+  throw new ConfigurationError(`names a resource of another type or shape; ${expected}`, Tag.ProviderAddress);
 }
 
 /**

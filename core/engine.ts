@@ -22,6 +22,7 @@ import {
   classify,
   describeError,
 } from "./errors.js";
+import { blockingConsumers, bringConsumersToVersion, parseConsumers, targetVersion, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
 import { commitJournal, isJournalName, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
 import type { LockLease, RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
@@ -65,6 +66,8 @@ export const Step = {
   Verify: "verify",
   Commit: "commit",
   Revoke: "revoke",
+  /** Before a dual kind regenerates, and after every commit: the Consumers tag's apps (core/consumers.ts). */
+  Consumers: "consumers",
   Notify: "notify",
 } as const;
 export type Step = (typeof Step)[keyof typeof Step];
@@ -87,6 +90,8 @@ export const SkipReason = {
   RecentlyRotated: "recently-rotated",
   /** A journal left pending by a rotation that had in fact committed was marked; nothing else was due. */
   JournalFinished: "journal-finished",
+  /** A dual kind: a consumer still resolves an older version; nothing regenerated, the owner was told, the next trigger retries. */
+  ConsumerLagging: "consumer-lagging",
 } as const;
 export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
 
@@ -112,6 +117,8 @@ export interface RotationResult {
    * when the kind cannot revoke: the operator must do it at the provider.
    */
   readonly revoked?: boolean;
+  /** The Consumers tag's apps: after a commit, whether each took the new version; when skipped for a lagging consumer, the ones that block. */
+  readonly consumers?: readonly ConsumerOutcome[];
 }
 
 export interface EngineDeps {
@@ -124,6 +131,8 @@ export interface EngineDeps {
   readonly log: Logger;
   secretClient(vaultUrl: string): Promise<SecretClient>;
   now?(): Date;
+  /** How long consumers get to show a version after a refresh (default core/consumers.ts). */
+  consumerTiming?: ConsumerTiming;
   /** Called as each step begins (tracing; crash tests stop the process here). */
   onStep?(step: Step, request: RotationRequest): void | Promise<void>;
 }
@@ -133,6 +142,7 @@ export interface RotationPlan {
   readonly params: unknown;
   readonly validityDays: number;
   readonly owner: string | undefined;
+  readonly consumers: readonly ConsumerRef[];
 }
 
 const DAY_MS = 86_400_000;
@@ -156,7 +166,7 @@ export function planFromTags(tags: Tags, registry: RotatorRegistry): RotationPla
   }
   const validityDays = parseTag(tags, Tag.ValidityPeriodDays, validityDaysSchema);
   const params = rotator.parse(tags);
-  return { rotator, params, validityDays, owner: tagValue(tags, Tag.Owner) };
+  return { rotator, params, validityDays, owner: tagValue(tags, Tag.Owner), consumers: parseConsumers(tags) };
 }
 
 function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
@@ -170,6 +180,21 @@ function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
     ...(p.contentType !== undefined ? { contentType: p.contentType } : {}),
     ...(p.createdOn !== undefined ? { createdOn: p.createdOn } : {}),
     ...(p.expiresOn !== undefined ? { expiresOn: p.expiresOn } : {}),
+  };
+}
+
+/** The fields every notification about this secret carries. */
+function notice(req: RotationRequest, plan: RotationPlan, current: CurrentSecret) {
+  return {
+    vault: req.vault.name,
+    vaultUrl: req.vault.url,
+    secret: req.secret,
+    version: current.version,
+    rotator: plan.rotator.kind,
+    trigger: req.trigger.kind,
+    triggerId: req.trigger.id,
+    mode: req.mode,
+    ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
   };
 }
 
@@ -210,7 +235,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // Set once a single-credential kind may have changed the provider: a permanent
     // failure from then on gives the provider its previous credential back.
     let rollBack: (() => Promise<void>) | undefined;
-    const skip = (reason: SkipReason, extra: { rotator?: string } = {}): RotationResult => ({
+    const skip = (reason: SkipReason, extra: { rotator?: string; consumers?: readonly ConsumerOutcome[] } = {}): RotationResult => ({
       status: "skipped",
       reason,
       ...extra,
@@ -337,6 +362,24 @@ export function createEngine(deps: EngineDeps): Engine {
         // act on a target we cannot prove is the one this secret belongs to.
         await enter(Step.CheckCurrent);
         facts = await rotator.checkCurrent?.(ctx, params, current);
+        if (rotator.model === CredentialModel.Dual && req.mode === "normal" && plan.consumers.length > 0) {
+          // The credential about to be regenerated is the one older versions hold: every
+          // consumer must resolve the latest version first. A lagging one is reported
+          // once per trigger and skipped (not failed), so Event Grid does not redeliver
+          // in a storm; the daily sweep finds the secret still due and tries again.
+          await enter(Step.Consumers);
+          const blocking = blockingConsumers(await bringConsumersToVersion(ctx, plan.consumers, targetVersion(req.vault, req.secret, current), deps.consumerTiming));
+          if (blocking.length > 0) {
+            await deps.notifier.notify({
+              ...notice(req, plan, current),
+              type: NotificationType.ConsumerLagging,
+              step: Step.Consumers,
+              willRetry: true,
+              consumers: blocking,
+            });
+            return skip(SkipReason.ConsumerLagging, { rotator: rotator.kind, consumers: blocking });
+          }
+        }
         await enter(Step.Create);
         stillHeld();
         pending = await rotator.create(ctx, params, current, facts);
@@ -400,6 +443,13 @@ export function createEngine(deps: EngineDeps): Engine {
         revoked = rotator.revoke !== undefined || rotator.model === CredentialModel.Single;
       }
 
+      // Consumers pick the new version up; their failures are reported, never undone.
+      let consumers: ConsumerOutcome[] | undefined;
+      if (plan.consumers.length > 0) {
+        await enter(Step.Consumers);
+        consumers = await bringConsumersToVersion(ctx, plan.consumers, targetVersion(req.vault, req.secret, { version, createdOn: committed.properties.createdOn ?? started }), deps.consumerTiming);
+      }
+
       const result: RotationResult = {
         status: "rotated",
         vault: req.vault.name,
@@ -412,6 +462,7 @@ export function createEngine(deps: EngineDeps): Engine {
         rotator: rotator.kind,
         rolledForward: rollForward,
         ...(revoked !== undefined ? { revoked } : {}),
+        ...(consumers ? { consumers } : {}),
       };
       await enter(Step.Notify);
       await deps.notifier.notify({
@@ -430,6 +481,7 @@ export function createEngine(deps: EngineDeps): Engine {
         ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
         expiresOn: expiresOn.toISOString(),
         rolledForward: rollForward,
+        ...(consumers ? { consumers } : {}),
       });
       return result;
     }

@@ -13,11 +13,17 @@ import type { EmailClient } from "@azure/communication-email";
 import type { EventGridPublisherClient } from "@azure/eventgrid";
 import type { Logger } from "./log.js";
 import { redact, registerSecret } from "./redact.js";
+import type { ConsumerOutcome } from "./consumers.js";
 import type { AzureClientOptions, RotationMode } from "./rotator.js";
 
 export const NotificationType = {
   SecretRotated: "keyturn.SecretRotated",
   RotationFailed: "keyturn.RotationFailed",
+  /**
+   * A dual kind did not regenerate because a consumer still resolves an older version
+   * (or could not be read): nothing changed; the next trigger tries again.
+   */
+  ConsumerLagging: "keyturn.ConsumerLagging",
   /** A Self- or CA-issued certificate got a new version from its policy. */
   CertificateRenewed: "keyturn.CertificateRenewed",
   /** Renewing a certificate failed (the operation failed, or could not be started). */
@@ -58,6 +64,8 @@ export interface RotationNotification {
   readonly willRetry?: boolean;
   /** Single-credential failures after the provider changed: whether it has its previous credential back. */
   readonly rolledBack?: boolean;
+  /** The consumers of the Consumers tag: after a commit, whether each picked the new version up; for ConsumerLagging, the ones that block. */
+  readonly consumers?: readonly ConsumerOutcome[];
 }
 
 /** About a certificate or a key (never a value: names, versions, dates, a scrubbed error). */
@@ -169,7 +177,16 @@ export function describeNotification(n: Notification): { subject: string; text: 
     ];
     if (n.rolledForward) lines.push("It finished a rotation that had been interrupted.");
     if (n.mode === "emergency") lines.push("Emergency rotation: make sure every consumer has picked up the new version.");
+    lines.push(...consumerLines(n.consumers, "did not pick the new version up (the rotation stands; refresh or fix these)"));
     return { subject: redact(`keyturn: ${where} rotated`), text: redact(lines.join("\n")) };
+  }
+  if (n.type === NotificationType.ConsumerLagging) {
+    const lines = [
+      `keyturn did not rotate ${where} (${n.rotator ?? "unknown rotator"}; ${by}): regenerating the unused credential would break a consumer that still resolves an older version.`,
+      ...consumerLines(n.consumers, "lag"),
+      `Version ${n.version ?? "?"} is still the latest and nothing changed. Make these consumers resolve it (refresh their Key Vault references, restart, or unpin the version); the next trigger tries again.`,
+    ];
+    return { subject: redact(`keyturn: rotation of ${where} waits for a lagging consumer`), text: redact(lines.join("\n")) };
   }
   const lines = [
     `keyturn could not rotate ${where} (${n.rotator ?? "no rotator"}; ${by}): step ${n.step ?? "?"} failed.`,
@@ -180,6 +197,15 @@ export function describeNotification(n: Notification): { subject: string; text: 
   if (n.rolledBack === false) lines.push("The provider could NOT be given its previous credential back; the pending journal holds the new one. See the runbook: a rotation failed.");
   lines.push(`Status: keyturn status ${n.vault}/${n.secret}`);
   return { subject: redact(`keyturn: rotation of ${where} FAILED`), text: redact(lines.join("\n")) };
+}
+
+function consumerLines(consumers: readonly ConsumerOutcome[] | undefined, what: string): string[] {
+  const behind = (consumers ?? []).filter((c) => c.status !== "current");
+  if (behind.length === 0) return [];
+  return [
+    `Consumers that ${what}:`,
+    ...behind.map((c) => `- ${c.id} (${c.kind}): ${c.status}${c.versions?.length ? `, resolves version ${c.versions.join(", ")}` : ""}${c.detail ? `; ${c.detail}` : ""}`),
+  ];
 }
 
 function describeObjectNotification(n: ObjectNotification): { subject: string; text: string } {

@@ -13,6 +13,8 @@ export const Tag = {
   SecretFormat: "SecretFormat",
   /** `true` pauses automatic rotation of this secret (events and sweep); manual rotation still works. */
   RotationPaused: "RotationPaused",
+  /** ARM resource IDs of the apps that read this secret through Key Vault references (core/consumers.ts). */
+  Consumers: "Consumers",
 } as const;
 
 /** Key Vault's near-expiry event fires this many days before `exp`. */

@@ -37,8 +37,41 @@ param cosmosAccountTargets targetResourceType[] = []
 @description('Optional. PostgreSQL flexible servers whose administrator password keyturn rotates.')
 param postgresServerTargets targetResourceType[] = []
 
+@description('Optional. Azure AI services accounts whose keys keyturn rotates (cognitive-services-key rotator).')
+param cognitiveAccountTargets targetResourceType[] = []
+
+@description('Optional. Service Bus namespaces whose authorization-rule keys keyturn rotates (service-bus-key rotator).')
+param serviceBusNamespaceTargets targetResourceType[] = []
+
+@description('Optional. Event Hubs namespaces whose authorization-rule keys keyturn rotates (event-hubs-key rotator).')
+param eventHubsNamespaceTargets targetResourceType[] = []
+
+@description('Optional. Azure Cache for Redis caches whose keys keyturn rotates (redis-cache-key rotator).')
+param redisCacheTargets targetResourceType[] = []
+
+@description('Optional. AI Search services whose keys keyturn rotates (search-admin-key rotator).')
+param searchServiceTargets targetResourceType[] = []
+
+@description('Optional. App Configuration stores whose keys keyturn rotates (app-configuration-key rotator).')
+param appConfigurationStoreTargets targetResourceType[] = []
+
+@description('Optional. Event Grid custom topics whose keys keyturn rotates (event-grid-key rotator).')
+param eventGridTopicTargets targetResourceType[] = []
+
+@description('Optional. Event Grid domains whose keys keyturn rotates (event-grid-key rotator).')
+param eventGridDomainTargets targetResourceType[] = []
+
+@description('Optional. Container registries whose token passwords keyturn rotates (container-registry-token rotator; the role goes on the registry).')
+param containerRegistryTargets targetResourceType[] = []
+
 @description('Optional. GUID of a custom role to use on PostgreSQL flexible servers instead of the built-in Contributor (see docs/access-model.md for the actions it needs). Empty: Contributor, scoped to each server.')
 param postgresRoleDefinitionId string = ''
+
+@description('Optional. App Service / Function apps named in secrets\' Consumers tags: keyturn refreshes their Key Vault references after a rotation (custom role keyturn Consumer Refresh).')
+param consumerAppTargets targetResourceType[] = []
+
+@description('Optional. Container Apps named in secrets\' Consumers tags: keyturn restarts their active revision after a rotation (custom role keyturn Consumer Refresh).')
+param consumerContainerAppTargets targetResourceType[] = []
 
 @description('Optional. Create the Event Grid subscriptions. Event Grid validates an Azure Function endpoint on creation, so the very first provision (before any code is deployed) runs with false; the azd postdeploy hook sets it to true and provisions again.')
 param subscribeToVaultEvents bool = false
@@ -133,6 +166,10 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 // an entry here, scoped to one resource; role-assignments.bicep deploys them all.
 // ---------------------------------------------------------------------------------------
 
+// The custom role for consumers (resource consumerRole below): its ID is deterministic,
+// so the role list can name it before the definition is deployed.
+var consumerRoleName = 'keyturn Consumer Refresh'
+var consumerRoleId = guid(subscription().id, consumerRoleName)
 var postgresRoleId = empty(postgresRoleDefinitionId) ? builtInRoleIds.Contributor : postgresRoleDefinitionId
 
 // Read each secret and its tags, write the new version and the journal, clear the journal.
@@ -233,6 +270,33 @@ var postgresServerRoles = map(postgresServerTargets, t => {
   reason: 'keyturn: set the server administrator password it rotates'
 })
 
+// Consumers: refresh and read Key Vault references (sites), restart and read revisions
+// (container apps), nothing else: the custom role of modules/consumer-role.bicep.
+var consumerRoles = concat(
+  map(consumerAppTargets, t => {
+    principal: 'keyturn'
+    roleDefinitionId: consumerRoleId
+    scope: {
+      resourceType: 'Microsoft.Web/sites'
+      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+      resourceGroup: t.resourceGroup
+      name: t.name
+    }
+    reason: 'keyturn: refresh the Key Vault references of an app that reads a rotated secret'
+  }),
+  map(consumerContainerAppTargets, t => {
+    principal: 'keyturn'
+    roleDefinitionId: consumerRoleId
+    scope: {
+      resourceType: 'Microsoft.App/containerApps'
+      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+      resourceGroup: t.resourceGroup
+      name: t.name
+    }
+    reason: 'keyturn: restart the revision of a container app that reads a rotated secret'
+  })
+)
+
 // keyturn's own resources, in its own resource group.
 var ownResourceRoles = [
   // Publish rotation outcomes (no secret values) to the notification topic.
@@ -318,8 +382,121 @@ var emailRoles = deployEmail ? [
   }
 ] : []
 
+// The access-key family (docs/access-model.md#arm-access-key-kinds): the narrowest built-in
+// role with the kind's list and regenerate actions, on the one resource. Service Bus, Event
+// Hubs and Container Registry have no built-in role narrower than Contributor with them,
+// and EventGrid Contributor's ID is not yet verified here, so Event Grid takes Contributor.
+// A custom role with the descriptor's actions (actionsOf) is narrower still.
+var cognitiveAccountRoles = map(cognitiveAccountTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Cognitive Services Contributor']
+  scope: {
+    resourceType: 'Microsoft.CognitiveServices/accounts'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the account keys it rotates'
+})
+
+var serviceBusNamespaceRoles = map(serviceBusNamespaceTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.ServiceBus/namespaces'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the authorization-rule keys it rotates'
+})
+
+var eventHubsNamespaceRoles = map(eventHubsNamespaceTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.EventHub/namespaces'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the authorization-rule keys it rotates'
+})
+
+var redisCacheRoles = map(redisCacheTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Redis Cache Contributor']
+  scope: {
+    resourceType: 'Microsoft.Cache/redis'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var searchServiceRoles = map(searchServiceTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Search Service Contributor']
+  scope: {
+    resourceType: 'Microsoft.Search/searchServices'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the admin keys it rotates'
+})
+
+var appConfigurationStoreRoles = map(appConfigurationStoreTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['App Configuration Contributor']
+  scope: {
+    resourceType: 'Microsoft.AppConfiguration/configurationStores'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var eventGridTopicKeyRoles = map(eventGridTopicTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.EventGrid/topics'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var eventGridDomainRoles = map(eventGridDomainTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.EventGrid/domains'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var containerRegistryRoles = map(containerRegistryTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.ContainerRegistry/registries'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: read its tokens and generate the token passwords it rotates'
+})
+
 // THE list.
-var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, ownResourceRoles, emailRoles)
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, consumerRoles, ownResourceRoles, emailRoles, cognitiveAccountRoles, serviceBusNamespaceRoles, eventHubsNamespaceRoles, redisCacheRoles, searchServiceRoles, appConfigurationStoreRoles, eventGridTopicKeyRoles, eventGridDomainRoles, containerRegistryRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources
@@ -396,6 +573,28 @@ module email 'modules/email.bicep' = if (deployEmail) {
   }
 }
 
+// A custom role with only the ARM actions keyturn needs on consumers. The actions are
+// core/consumers.ts's CONSUMER_ROLE_ACTIONS, kept in consumer-role-actions.json so that
+// Bicep can read them (test/integration/consumers.test.ts checks the two are equal).
+resource consumerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(consumerAppTargets) || !empty(consumerContainerAppTargets)) {
+  name: consumerRoleId
+  properties: {
+    roleName: consumerRoleName
+    description: 'keyturn: make the apps that read a rotated secret pick up its new version (App Service Key Vault reference refresh, Container Apps revision restart) and read whether they did.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: loadJsonContent('consumer-role-actions.json')
+        notActions: []
+      }
+    ]
+    assignableScopes: union(
+      [subscription().id],
+      map(concat(consumerAppTargets, consumerContainerAppTargets), t => '/subscriptions/${t.?subscriptionId ?? thisSubscriptionId}')
+    )
+  }
+}
+
 module roles 'modules/role-assignments.bicep' = {
   name: 'keyturn-role-assignments'
   scope: rg
@@ -412,6 +611,7 @@ module roles 'modules/role-assignments.bicep' = {
     monitoring
     notifyTopic
     email
+    consumerRole
   ]
 }
 

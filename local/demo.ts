@@ -5,7 +5,10 @@
 // its blob endpoint (which checks Shared Key signatures for real). Beside them, a
 // self-signed TLS certificate near expiry (keyturn renews it), one from an outside CA
 // (keyturn reminds its owner), and a customer-managed key near expiry without a rotation
-// policy (keyturn sets its default policy, as the key's tag asks, and rotates it).
+// policy (keyturn sets its default policy, as the key's tag asks, and rotates it). The
+// storage key has a consumer: an App Service app whose setting is a Key Vault reference,
+// which keyturn refreshes after the commit and proves resolves the new version.
+import { keyVaultResolver } from "../emulators/arm/consumers.js";
 import { startArmEmulator } from "../emulators/arm/index.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../emulators/keyvault/index.js";
 import { startEventGridTopic, type EventGridTopicEmulator } from "../emulators/eventgrid-topic/index.js";
@@ -14,6 +17,7 @@ import type { LocalHost } from "./host.js";
 
 export const DEMO_VAULT = "demo-kv";
 export const DEMO_STORAGE_ACCOUNT = "keyturndemo";
+export const DEMO_CONSUMER_APP = "demo-orders-app";
 const DAY_MS = 86_400_000;
 
 export interface Demo {
@@ -32,6 +36,7 @@ export async function prepareDemo(print: (line: string) => void): Promise<Demo> 
   const topic = await startEventGridTopic({ tls });
   const arm = await startArmEmulator({ tls });
   const storage = arm.addStorageAccount({ name: DEMO_STORAGE_ACCOUNT });
+  arm.consumers.resolveSecret = keyVaultResolver([{ name: DEMO_VAULT, url: keyVault.url(DEMO_VAULT) }], tls.caPem);
   process.env.KEYTURN_VAULTS = `${DEMO_VAULT}=${keyVault.url(DEMO_VAULT)}`;
   process.env.KEYTURN_CREDENTIAL = "local-emulator";
   process.env.KEYTURN_TLS_CA_FILE = tls.caFile;
@@ -48,6 +53,9 @@ export async function prepareDemo(print: (line: string) => void): Promise<Demo> 
     const d = e.data as Record<string, string | undefined>;
     if (e.type === "keyturn.SecretRotated") {
       print(`notified: ${d.secret} rotated by ${d.rotator} (${d.trigger}); new version ${d.version}, expires ${d.expiresOn}; owner ${d.owner ?? "-"}`);
+      for (const c of (e.data as { consumers?: Array<{ id: string; status: string; versions?: string[] }> }).consumers ?? []) {
+        print(`  consumer ${c.id.split("/").at(-1)}: ${c.status}${c.versions?.length ? ` (resolves ${c.versions.join(", ")})` : ""}`);
+      }
     } else if (e.type === "keyturn.CertificateRenewed") {
       print(`notified: certificate ${d.name} renewed (issuer ${d.issuer}, ${d.trigger}); new version ${d.version}, expires ${d.expiresOn}; owner ${d.owner ?? "-"}`);
     } else if (e.type === "keyturn.CertificateExpiring") {
@@ -80,11 +88,14 @@ export async function prepareDemo(print: (line: string) => void): Promise<Demo> 
       // A storage account key (key1) of the ARM double's account: keyturn regenerates key2,
       // proves it with a signed blob request and commits it with CredentialId=key2. The
       // ProviderAddress alone selects the storage-account-key rotator.
+      // Its consumer, an App Service app, reads it through a Key Vault reference.
+      const consumerId = storage.id.replace(/providers\/.*$/, `providers/Microsoft.Web/sites/${DEMO_CONSUMER_APP}`);
       keyVault.seedSecret(DEMO_VAULT, "demo-storage-key", storage.keys().key1, {
-        tags: { ProviderAddress: storage.id, CredentialId: "key1", ValidityPeriodDays: "60", Owner: "demo-storage@example.com" },
+        tags: { ProviderAddress: storage.id, CredentialId: "key1", ValidityPeriodDays: "60", Owner: "demo-storage@example.com", Consumers: consumerId },
         expiresOn: new Date(now + 7 * DAY_MS),
         notBefore: new Date(now - DAY_MS),
       });
+      await arm.consumers.addSite({ name: DEMO_CONSUMER_APP, appSettings: { ORDERS_STORAGE_KEY: `@Microsoft.KeyVault(VaultName=${DEMO_VAULT};SecretName=demo-storage-key)` } }).ready;
       // Not managed by keyturn: no rotation tags. Its near-expiry event is acknowledged and left alone.
       keyVault.seedSecret(DEMO_VAULT, "demo-unmanaged", `demo-unmanaged-${now}`, { expiresOn: new Date(now + 5 * DAY_MS) });
       // A self-signed TLS certificate 20 days from expiry whose policy does not renew it by

@@ -57,6 +57,10 @@ export const SUPPORTED_API_VERSIONS: Readonly<Record<string, readonly string[]>>
     "2021-06-01",
   ],
   // @azure/arm-keyvault 5.0.0 sends 2026-02-01 (KnownVersions: 2025-05-01, 2026-02-01).
+  // Consumers (emulators/arm/consumers.ts): keyturn sends the first; the Key Vault
+  // references article's refresh example uses 2022-03-01.
+  "microsoft.web": ["2024-04-01", "2023-12-01", "2023-01-01", "2022-09-01", "2022-03-01"],
+  "microsoft.app": ["2025-01-01", "2024-03-01", "2023-05-01"],
   "microsoft.keyvault": ["2026-02-01", "2025-05-01", "2024-11-01", "2023-07-01", "2023-02-01", "2022-07-01", "2021-10-01"],
 };
 

@@ -8,6 +8,7 @@
 //               long-running operation), Microsoft.KeyVault vaults (GET).
 //   blobUrl()   Blob service of each storage account, path-style, Shared Key checked for real.
 //   documentEndpoint  Cosmos DB data plane of each account, path-style, master-key auth checked for real.
+//   accessKeys  the providers of the access-key rotator family and their data planes (access-keys.ts).
 //
 // Real Azure SDK clients are pointed at it in tests: pass `endpoint: arm.url` and
 // `tlsOptions: { ca: arm.tls.caPem }`, and any bearer token (see `testCredential`).
@@ -20,7 +21,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
+import { createAccessKeyServices, type AccessKeyDoubles } from "./access-keys.js";
 import { createBlobHandler } from "./blob.js";
+import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
 import {
@@ -72,6 +75,7 @@ export { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFA
 export type { SqlEncryptionProtector, StorageEncryption } from "./resources.js";
 export { SUPPORTED_API_VERSIONS } from "./api-versions.js";
 export type { RecordedRequest, FaultsLike } from "./http.js";
+export type { ConsumerDouble, SecretResolver } from "./consumers.js";
 
 export interface CosmosKeys {
   primaryMasterKey: string;
@@ -80,7 +84,11 @@ export interface CosmosKeys {
   secondaryReadonlyMasterKey: string;
 }
 
+export type { AccessKeyDoubles, KeyHandle } from "./access-keys.js";
+
 export interface ArmEmulator {
+  /** The providers of the access-key rotator family (access-keys.ts). */
+  readonly accessKeys: AccessKeyDoubles;
   /** ARM endpoint, "https://127.0.0.1:PORT". */
   readonly url: string;
   /** Blob endpoint of a storage account, path-style: "https://127.0.0.1:PORT2/<account>/"; also its primaryEndpoints.blob. */
@@ -119,6 +127,8 @@ export interface ArmEmulator {
    * identity lacks the role. Case-insensitive, matched at "/" boundaries. Returns undo.
    */
   denyScope(scopePrefix: string): () => void;
+  /** App Service / Function apps and Container Apps that read Key Vault secrets (emulators/arm/consumers.ts). */
+  readonly consumers: ConsumerDouble;
   /**
    * Called when a PATCH that sets an admin password (SQL, PostgreSQL) completes, before
    * the double reports success, so a test can e.g. ALTER ROLE a real PostgreSQL. If it
@@ -323,6 +333,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   let blobBase = "";
   let cosmosBase = "";
 
+  const consumers = createConsumers(opts.faults);
   const registry = new OperationRegistry({ baseUrl: () => armUrl, lroPolls, retryAfterSeconds });
   const record = (service: RecordedRequest["service"]) => (entry: Omit<RecordedRequest, "service">) => {
     log.push({ service, ...entry });
@@ -333,13 +344,27 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     return denied.some((prefix) => s === prefix || s.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`));
   };
 
+  const accessKeys = createAccessKeyServices({
+    tls,
+    baseUrl: () => armUrl,
+    lroPolls,
+    retryAfterSeconds,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    isDenied,
+    callerIds,
+    record,
+    subscriptions: () => ({ has: (s) => store.hasSubscription(s), hasGroup: (s, g) => store.hasResourceGroup(s, g) }),
+  });
+
   // Declared before the handler so the operations' work can read the hook at completion time.
   const emulator: ArmEmulator = {
+    accessKeys,
     get url() {
       return armUrl;
     },
     blobUrl: (account) => `${blobBase}/${account}/`,
     tls,
+    consumers: consumers.double,
     addStorageAccount(o) {
       const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
       const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
@@ -483,6 +508,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   };
 
   const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (accessKeys.owns(splitTarget(req.url).rawPath)) return accessKeys.handle(req, res);
     const requestId = newRequestId();
     const method = (req.method ?? "GET").toUpperCase();
     const { rawPath, rawQuery } = splitTarget(req.url);
@@ -507,6 +533,15 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     // 2. api-version.
     const apiVersion = query.get("api-version");
     if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+
+    // Consumers (sites, container apps) route themselves: their paths nest deeper.
+    const deny = (scope: string, action: string) => {
+      if (!isDenied(scope)) return false;
+      const { clientId, objectId } = callerIds(token);
+      armErrors.authorizationFailed(res, headers, clientId, objectId, action, scope);
+      return true;
+    };
+    if (await consumers.handle({ req, res, method, rawPath, apiVersion, headers, denied: deny, setOperation: (a) => (operation = a) })) return;
 
     // 3. Route to a provider, resource type and operation.
     const route = parseRoute(rawPath);
@@ -674,9 +709,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   const armServer = createServer(serverOptions, guarded("arm", handleArm));
   const blobServer = createServer(serverOptions, guarded("blob", blobHandler));
   const cosmosServer = createServer(serverOptions, guarded("cosmos", cosmosHandler));
-  const servers = [armServer, blobServer, cosmosServer];
+  const servers = [armServer, blobServer, cosmosServer, accessKeys.dataPlaneServer];
   try {
-    const [armPort, blobPort, cosmosPort] = await Promise.all(servers.map(listen));
+    const [armPort, blobPort, cosmosPort, openaiPort] = await Promise.all(servers.map(listen));
+    accessKeys.setDataPlaneBase(`https://127.0.0.1:${openaiPort}`);
     armUrl = `https://127.0.0.1:${armPort}`;
     blobBase = `https://127.0.0.1:${blobPort}`;
     cosmosBase = `https://127.0.0.1:${cosmosPort}`;

@@ -49,6 +49,15 @@ const FULL_POPULATION: Record<Kind, number> = {
   "entra-app-secret": 12,
   "postgres-role": 12,
   "postgres-flexible-admin": 8,
+  // The access-key family: one rotator, eight descriptors; a few of each.
+  "cognitive-services-key": 4,
+  "service-bus-key": 4,
+  "event-hubs-key": 3,
+  "redis-cache-key": 3,
+  "search-admin-key": 3,
+  "app-configuration-key": 4,
+  "event-grid-key": 3,
+  "container-registry-token": 3,
 };
 const POPULATION = Object.fromEntries(Object.entries(FULL_POPULATION).map(([k, v]) => [k, Math.max(2, Math.round(v * SCALE))])) as Record<Kind, number>;
 /** Secrets with a bad tag (ValidityPeriodDays of 30 or less): configuration errors. */
@@ -299,7 +308,8 @@ describe("chaos", () => {
       for (let i = 0; i < POPULATION[kind]; i++) {
         const bad = i < badCount;
         const vault = VAULTS[n++ % VAULTS.length]!;
-        const s = await fleet.addSecret(kind, vault, `${kind.split("-").map((w) => w[0]).join("")}-${i}`, {
+        // The kind's full name: initials collide (storage-account-key, search-admin-key).
+        const s = await fleet.addSecret(kind, vault, `${kind}-${i}`, {
           variant: i,
           pgPort: proxy.port,
           ...(bad ? { tags: { ValidityPeriodDays: "20" } } : {}),

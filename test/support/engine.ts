@@ -37,6 +37,7 @@ export function testEngine(
     armEndpoint?: string;
     /** keyturn's own identity; default: the local emulator token (test/support/credential.ts has one that Graph accepts). */
     credential?: TokenCredential;
+    consumerTiming?: EngineDeps["consumerTiming"];
   } = {},
 ): TestEngine {
   const vaults = kv.vaultNames.map((v) => `${v}=${kv.url(v)}`).join(",");
@@ -65,6 +66,7 @@ export function testEngine(
       return secretClientFor(kv, name);
     },
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.consumerTiming ? { consumerTiming: opts.consumerTiming } : {}),
   };
   return { engine: createEngine(deps), notifier, logs, config, clientOptions };
 }

@@ -1,0 +1,448 @@
+// Consumers: the apps that read a secret through Key Vault references, named by the
+// secret's `Consumers` tag. After a commit keyturn makes each one pick the new version
+// up and proves it did; before a dual kind regenerates the credential nobody should use,
+// it proves that no consumer still resolves a version that holds it.
+//
+//   App Service / Functions (Microsoft.Web/sites): app settings
+//     `@Microsoft.KeyVault(SecretUri=…)` or `(VaultName=…;SecretName=…)`.
+//     refresh  POST {site}/config/configreferences/appsettings/refresh
+//     prove    GET  {site}/config/configreferences/appsettings: every reference to this
+//              secret shows status Resolved and activeVersion (or the pinned
+//              secretVersion) = the version keyturn wants.
+//   Container Apps (Microsoft.App/containerApps): secrets with `keyVaultUrl`.
+//     refresh  POST {app}/revisions/{active revision}/restart
+//     prove    GET  {app}/revisions/{rev}/replicas: every replica of every active revision
+//              is Running and was created after the version was (a replica reads its Key
+//              Vault secrets when it starts; ARM shows no resolved version for Container
+//              Apps, so the replica's start time is the strongest evidence it gives).
+//
+// Tag: `Consumers` holds full ARM resource IDs separated by commas. A value holds at most
+// 256 characters (Key Vault's limit), about two IDs; `Consumers2` … `Consumers9` continue
+// the list, each taking one of the secret's 15 tags. A malformed entry is a
+// ConfigurationError naming the tag, found at plan time, before anything changes.
+//
+// Failures never throw out of this module's entry points: every consumer gets an
+// outcome (current, lagging, no-reference, failed) carrying its resource ID and a
+// scrubbed detail. The engine decides what an outcome means (docs/rotators.md).
+// Role: CONSUMER_ROLE_ACTIONS below, as the custom role infra/ defines.
+import type { Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
+import { z } from "zod";
+import { ArmProviderError, cachedArmClient, parseArmResourceId, sleep, type ArmResourceId } from "./arm.js";
+import { ConfigurationError, TransientError, describeError, isTransient, type KeyturnError } from "./errors.js";
+import type { RotatorContext } from "./rotator.js";
+import { MAX_TAG_VALUE, Tag, type Tags } from "./tags.js";
+
+/**
+ * The ARM actions keyturn needs on each consumer, and nothing else: the source of the
+ * custom role in infra/ (infra/consumer-role-actions.json must equal it; a test checks).
+ * App Service publishes no action narrower than sites/config/Write that covers the
+ * refresh POST on config/configreferences; Container Apps publishes restart on its own.
+ */
+export const CONSUMER_ROLE_ACTIONS = [
+  "Microsoft.Web/sites/config/Read",
+  "Microsoft.Web/sites/config/Write",
+  "Microsoft.App/containerApps/read",
+  "Microsoft.App/containerApps/revisions/read",
+  "Microsoft.App/containerApps/revisions/restart/action",
+  "Microsoft.App/containerApps/revisions/replicas/read",
+] as const;
+export const CONSUMER_ROLE_NAME = "keyturn Consumer Refresh";
+
+/** api-versions keyturn sends (azure-rest-api-specs: Microsoft.Web AppService stable 2024-04-01, Microsoft.App ContainerApps stable 2025-01-01). */
+export const CONSUMER_API_VERSIONS = { "microsoft.web": "2024-04-01", "microsoft.app": "2025-01-01" } as const;
+
+export const ConsumerKind = { AppService: "app-service", ContainerApp: "container-app" } as const;
+export type ConsumerKind = (typeof ConsumerKind)[keyof typeof ConsumerKind];
+
+const KIND_BY_TYPE: Readonly<Record<string, ConsumerKind>> = {
+  "microsoft.web/sites": ConsumerKind.AppService,
+  "microsoft.app/containerapps": ConsumerKind.ContainerApp,
+};
+
+export interface ConsumerRef {
+  readonly kind: ConsumerKind;
+  readonly resource: ArmResourceId;
+}
+
+/** `Consumers`, then `Consumers2` … `Consumers9`, in that order. */
+const CONSUMER_TAG = /^consumers([2-9])?$/i;
+const MAX_CONSUMERS = 20;
+
+const consumerIdSchema = z
+  .string()
+  .transform((raw, ctx) => {
+    const resource = parseArmResourceId(raw);
+    const kind = resource ? KIND_BY_TYPE[resource.resourceType] : undefined;
+    if (!resource || !kind) {
+      ctx.addIssue({
+        code: "custom",
+        message: `'${raw.slice(0, 120)}' is not the resource ID of an App Service / Function app (Microsoft.Web/sites) or a Container App (Microsoft.App/containerApps)`,
+      });
+      return z.NEVER;
+    }
+    return { kind, resource } satisfies ConsumerRef;
+  });
+
+const consumersSchema = z.array(consumerIdSchema).max(MAX_CONSUMERS, { message: `lists more than ${MAX_CONSUMERS} consumers` });
+
+/** The consumers a secret's tags name, in tag order, without duplicates. Pure; throws ConfigurationError naming the tag. */
+export function parseConsumers(tags: Tags): ConsumerRef[] {
+  const keys = Object.keys(tags)
+    .filter((k) => CONSUMER_TAG.test(k.trim()))
+    .sort((a, b) => Number(CONSUMER_TAG.exec(a.trim())?.[1] ?? 1) - Number(CONSUMER_TAG.exec(b.trim())?.[1] ?? 1));
+  const entries: string[] = [];
+  for (const key of keys) {
+    const value = tags[key] ?? "";
+    if (value.length > MAX_TAG_VALUE) throw new ConfigurationError(`is longer than Key Vault's ${MAX_TAG_VALUE} characters; continue the list in Consumers2 … Consumers9`, key.trim());
+    entries.push(...value.split(",").map((s) => s.trim().replace(/\/+$/, "")).filter((s) => s !== ""));
+  }
+  const parsed = consumersSchema.safeParse(entries);
+  if (!parsed.success) throw new ConfigurationError(parsed.error.issues[0]?.message ?? "is not valid", Tag.Consumers);
+  const seen = new Set<string>();
+  return parsed.data.filter((c) => {
+    const id = c.resource.id.toLowerCase();
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+export const ConsumerStatus = {
+  /** Resolves the wanted version (proved). */
+  Current: "current",
+  /** Still resolves another version, or could not be shown to have moved within the time allowed. */
+  Lagging: "lagging",
+  /** Has no reference to this secret: nothing to refresh (check the Consumers tag). */
+  NoReference: "no-reference",
+  /** ARM refused or failed; `detail` says how. */
+  Failed: "failed",
+} as const;
+export type ConsumerStatus = (typeof ConsumerStatus)[keyof typeof ConsumerStatus];
+
+/** What keyturn learned about one consumer. Never a secret value: IDs, versions, states. */
+export interface ConsumerOutcome {
+  readonly id: string;
+  readonly kind: ConsumerKind;
+  readonly status: ConsumerStatus;
+  /** Versions of this secret the consumer was seen resolving (App Service), or pinned to. */
+  readonly versions?: readonly string[];
+  readonly detail?: string;
+  /** Failed: whether the failure looked transient (throttling, 5xx). */
+  readonly transient?: boolean;
+}
+
+/** The secret version consumers should resolve. */
+export interface TargetVersion {
+  readonly vaultName: string;
+  readonly vaultUrl: string;
+  readonly secret: string;
+  readonly version: string;
+  /** When the version was created: replicas started after it read it (Container Apps). */
+  readonly createdOn: Date;
+}
+
+/** The version of `secret` in `vault` that consumers should resolve. */
+export function targetVersion(vault: { name: string; url: string }, secret: string, v: { version: string; createdOn?: Date | undefined }): TargetVersion {
+  // Unknown creation time: assume now, so that only replicas started by keyturn's restart count.
+  return { vaultName: vault.name, vaultUrl: vault.url, secret, version: v.version, createdOn: v.createdOn ?? new Date() };
+}
+
+export interface ConsumerTiming {
+  /** How long to wait for every consumer to show the version after a refresh. */
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+}
+
+// App Service documents the refresh as immediate but resolves asynchronously; two
+// minutes covers it without holding a rotation's lock for long.
+export const DEFAULT_CONSUMER_TIMING: ConsumerTiming = { timeoutMs: 120_000, intervalMs: 5_000 };
+
+/** A restart waits until this long after the version was created (ARM and Key Vault report whole seconds; allows for clock skew). */
+const RESTART_AFTER_VERSION_MS = 2_000;
+
+type ConsumerContext = Pick<RotatorContext, "credential" | "armEndpoint" | "clientOptions" | "log">;
+
+// Response shapes, from the published examples (GetKeyVaultReferencesForAppSettings.json,
+// ContainerApps_Get, Revisions_List.json, Replicas_Get.json) and Microsoft.Web's
+// ApiKVReferenceProperties (2023-12-01 on: activeVersion, status, source, details).
+// Unknown fields pass through.
+const kvReferencesSchema = z.object({
+  value: z.array(
+    z.object({
+      id: z.string().optional(),
+      name: z.string().optional(),
+      properties: z
+        .object({
+          reference: z.string().nullish(),
+          status: z.string().nullish(),
+          vaultName: z.string().nullish(),
+          secretName: z.string().nullish(),
+          secretVersion: z.string().nullish(),
+          activeVersion: z.string().nullish(),
+          details: z.string().nullish(),
+        })
+        .optional(),
+    }),
+  ),
+});
+const containerAppSchema = z.object({
+  properties: z.object({
+    configuration: z
+      .object({ secrets: z.array(z.object({ name: z.string().optional(), keyVaultUrl: z.string().nullish() })).nullish() })
+      .nullish(),
+  }),
+});
+const revisionsSchema = z.object({
+  value: z.array(z.object({ name: z.string(), properties: z.object({ active: z.boolean().nullish() }).optional() })),
+  nextLink: z.string().nullish(),
+});
+const replicasSchema = z.object({
+  value: z.array(z.object({ name: z.string().optional(), properties: z.object({ createdTime: z.string().nullish(), runningState: z.string().nullish() }).optional() })),
+});
+
+interface ArmRest {
+  send(method: "GET" | "POST", path: string, apiVersion: string): Promise<unknown>;
+}
+
+type SendRaw = (method: "GET" | "POST", url: string) => Promise<PipelineResponse>;
+
+function armPipeline(ctx: ConsumerContext, subscriptionId: string): Promise<SendRaw> {
+  // One pipeline per process and subscription, with the SDKs' retry (Retry-After) and
+  // TLS options: a handful of plain ARM calls do not justify loading two management SDKs.
+  return cachedArmClient(ctx, "consumers", subscriptionId, async () => {
+    const { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createHttpHeaders, createPipelineFromOptions, createPipelineRequest } = await import(
+      "@azure/core-rest-pipeline"
+    );
+    const pipeline: Pipeline = createPipelineFromOptions({
+      ...(ctx.clientOptions.retryOptions ? { retryOptions: ctx.clientOptions.retryOptions } : {}),
+      ...(ctx.clientOptions.tlsOptions ? { tlsOptions: ctx.clientOptions.tlsOptions } : {}),
+      userAgentOptions: { userAgentPrefix: "keyturn" },
+    });
+    pipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential: ctx.credential, scopes: `${ctx.armEndpoint.replace(/\/+$/, "")}/.default` }));
+    const client = createDefaultHttpClient();
+    const send: SendRaw = (method, url) =>
+      pipeline.sendRequest(
+        client,
+        createPipelineRequest({
+          url,
+          method,
+          headers: createHttpHeaders({ accept: "application/json", ...(method === "POST" ? { "content-type": "application/json" } : {}) }),
+          ...(method === "POST" ? { body: "" } : {}),
+          timeout: 60_000,
+        }),
+      );
+    return send;
+  });
+}
+
+async function armRest(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ArmRest> {
+  const send = await armPipeline(ctx, consumer.resource.subscriptionId);
+  const endpoint = ctx.armEndpoint.replace(/\/+$/, "");
+  return {
+    async send(method, path, apiVersion) {
+      return parseResponse(await send(method, `${endpoint}${path}?api-version=${apiVersion}`), consumer, method, path);
+    },
+  };
+}
+
+function parseResponse(response: PipelineResponse, consumer: ConsumerRef, method: string, path: string): unknown {
+  const text = response.bodyAsText ?? "";
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (response.status >= 200 && response.status < 300) return json;
+  const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof error?.code === "string" ? error.code : `HTTP${response.status}`;
+  const message = typeof error?.message === "string" ? error.message.split("\n", 1)[0]!.slice(0, 300) : "";
+  const call = `${method} ${path.slice(consumer.resource.id.length) || "/"} on consumer ${consumer.resource.id}: ARM ${response.status} ${code}`;
+  const what = `${call}${message ? `: ${message}` : ""}`;
+  if (response.status === 404) throw new ConfigurationError(`names a consumer that ARM does not find (${what})`, Tag.Consumers);
+  if (response.status === 403) {
+    throw new ArmProviderError(`${call}. keyturn's identity needs the '${CONSUMER_ROLE_NAME}' role on this consumer (infra/; docs/access-model.md). ARM said: ${message}`, code, 403);
+  }
+  if (isTransient({ statusCode: response.status })) throw new TransientError(what);
+  throw new ArmProviderError(what, code, response.status);
+}
+
+function versionOf(url: URL): string | undefined {
+  // https://<vault>/secrets/<name>[/<version>]
+  return url.pathname.split("/").filter(Boolean)[2];
+}
+
+function sameVault(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin.toLowerCase() === new URL(b).origin.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/** One look at a consumer: where it stands now, without changing anything. */
+interface Observation {
+  readonly status: ConsumerStatus;
+  readonly versions?: readonly string[];
+  readonly detail?: string;
+  /** A refresh cannot help (a reference pinned to another version): do not wait for it. */
+  readonly pinned?: boolean;
+}
+
+interface ConsumerDriver {
+  observe(target: TargetVersion): Promise<Observation>;
+  refresh(target: TargetVersion): Promise<void>;
+}
+
+function appServiceDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver {
+  const id = consumer.resource.id;
+  const api = CONSUMER_API_VERSIONS["microsoft.web"];
+  return {
+    async observe(target) {
+      const body = kvReferencesSchema.parse(await rest.send("GET", `${id}/config/configreferences/appsettings`, api));
+      const refs = body.value
+        .map((r) => ({ setting: r.name ?? r.id?.split("/").at(-1) ?? "?", ...r.properties }))
+        .filter((r) => r.vaultName?.toLowerCase() === target.vaultName.toLowerCase() && r.secretName?.toLowerCase() === target.secret.toLowerCase());
+      if (refs.length === 0) return { status: ConsumerStatus.NoReference, detail: `no app setting references ${target.secret} in vault ${target.vaultName}` };
+      const versions = [...new Set(refs.map((r) => r.activeVersion || r.secretVersion || "?"))];
+      const behind = refs.filter((r) => r.status !== "Resolved" || (r.activeVersion || r.secretVersion) !== target.version);
+      if (behind.length === 0) return { status: ConsumerStatus.Current, versions };
+      const pinned = behind.some((r) => r.secretVersion && r.secretVersion !== target.version);
+      const detail = behind
+        .map((r) => {
+          const at = r.activeVersion || r.secretVersion;
+          // Without activeVersion nothing proves which version a versionless reference holds.
+          return `${r.setting}: ${r.status ?? "unknown"}${at ? ` at version ${at}` : ", no activeVersion reported"}${r.secretVersion ? " (pinned)" : ""}`;
+        })
+        .join("; ");
+      return { status: ConsumerStatus.Lagging, versions, detail, pinned };
+    },
+    async refresh() {
+      await rest.send("POST", `${id}/config/configreferences/appsettings/refresh`, api);
+    },
+  };
+}
+
+function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver {
+  const id = consumer.resource.id;
+  const api = CONSUMER_API_VERSIONS["microsoft.app"];
+  const activeRevisions = async (): Promise<string[]> => {
+    const body = revisionsSchema.parse(await rest.send("GET", `${id}/revisions`, api));
+    return body.value.filter((r) => r.properties?.active === true).map((r) => r.name);
+  };
+  // Replicas seen before keyturn restarted the revisions: after the restart, a replica
+  // not among them started after the commit, whatever the clocks say (ARM and Key Vault
+  // report whole seconds, too coarse to order a restart against a commit).
+  let before: Set<string> | undefined;
+  const replicasOf = async (revision: string) =>
+    replicasSchema.parse(await rest.send("GET", `${id}/revisions/${encodeURIComponent(revision)}/replicas`, api)).value;
+  return {
+    async observe(target) {
+      const app = containerAppSchema.parse(await rest.send("GET", id, api));
+      const refs = (app.properties.configuration?.secrets ?? []).flatMap((s) => {
+        if (!s.keyVaultUrl || !sameVault(s.keyVaultUrl, target.vaultUrl)) return [];
+        const url = new URL(s.keyVaultUrl);
+        const parts = url.pathname.split("/").filter(Boolean);
+        return parts[0]?.toLowerCase() === "secrets" && parts[1]?.toLowerCase() === target.secret.toLowerCase() ? [{ name: s.name ?? "?", version: versionOf(url) }] : [];
+      });
+      if (refs.length === 0) return { status: ConsumerStatus.NoReference, detail: `no secret references ${target.secret} in vault ${target.vaultName}` };
+      const pinnedElsewhere = refs.filter((r) => r.version !== undefined && r.version !== target.version);
+      if (pinnedElsewhere.length > 0) {
+        return {
+          status: ConsumerStatus.Lagging,
+          versions: [...new Set(pinnedElsewhere.map((r) => r.version!))],
+          detail: pinnedElsewhere.map((r) => `secret ${r.name} is pinned to version ${r.version}`).join("; "),
+          pinned: true,
+        };
+      }
+      // Pinned to exactly this version: every replica reads it, whenever it started.
+      if (refs.every((r) => r.version === target.version)) return { status: ConsumerStatus.Current, versions: [target.version] };
+      const revisions = await activeRevisions();
+      if (revisions.length === 0) return { status: ConsumerStatus.Current, detail: "no active revision" };
+      const stale: string[] = [];
+      for (const revision of revisions) {
+        for (const r of await replicasOf(revision)) {
+          const created = Date.parse(r.properties?.createdTime ?? "");
+          const running = r.properties?.runningState === "Running";
+          const fresh = before ? r.name !== undefined && !before.has(`${revision}/${r.name}`) : created > target.createdOn.getTime();
+          if (!running || !fresh) {
+            stale.push(`${revision}/${r.name ?? "?"}: ${r.properties?.runningState ?? "unknown"}, started ${r.properties?.createdTime ?? "?"}`);
+          }
+        }
+      }
+      if (stale.length === 0) return { status: ConsumerStatus.Current };
+      return { status: ConsumerStatus.Lagging, detail: `replicas started before version ${target.version} existed, or not running: ${stale.slice(0, 5).join("; ")}` };
+    },
+    async refresh(target) {
+      // Replicas started in a later whole second than the version can be told apart from
+      // older ones by the next rotation's check, which then needs no restart of its own.
+      const wait = target.createdOn.getTime() + RESTART_AFTER_VERSION_MS - Date.now();
+      if (wait > 0) await sleep(Math.min(wait, RESTART_AFTER_VERSION_MS));
+      const seen = new Set<string>();
+      for (const revision of await activeRevisions()) {
+        for (const r of await replicasOf(revision)) if (r.name) seen.add(`${revision}/${r.name}`);
+        await rest.send("POST", `${id}/revisions/${encodeURIComponent(revision)}/restart`, api);
+      }
+      before = seen;
+    },
+  };
+}
+
+async function driverFor(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ConsumerDriver> {
+  const rest = await armRest(ctx, consumer);
+  return consumer.kind === ConsumerKind.AppService ? appServiceDriver(rest, consumer) : containerAppDriver(rest, consumer);
+}
+
+/**
+ * Bring one consumer to `target`: look; if it is behind, refresh it and look again until
+ * it shows the version or `timing` runs out. A reference pinned to another version is
+ * reported at once (a refresh cannot move it). Never throws.
+ */
+async function bringToVersion(ctx: ConsumerContext, consumer: ConsumerRef, target: TargetVersion, timing: ConsumerTiming): Promise<ConsumerOutcome> {
+  const base = { id: consumer.resource.id, kind: consumer.kind };
+  try {
+    const driver = await driverFor(ctx, consumer);
+    let seen = await driver.observe(target);
+    if (seen.status !== ConsumerStatus.Lagging || seen.pinned) return { ...base, ...outcomeFields(seen) };
+    await driver.refresh(target);
+    const deadline = Date.now() + timing.timeoutMs;
+    for (;;) {
+      seen = await driver.observe(target);
+      if (seen.status !== ConsumerStatus.Lagging || seen.pinned || Date.now() + timing.intervalMs > deadline) break;
+      await sleep(timing.intervalMs);
+    }
+    return { ...base, ...outcomeFields(seen) };
+  } catch (raw) {
+    const error = raw as KeyturnError;
+    return { ...base, status: ConsumerStatus.Failed, detail: describeError(error), transient: isTransient(error) };
+  }
+}
+
+function outcomeFields(o: Observation): Pick<ConsumerOutcome, "status" | "versions" | "detail"> {
+  return { status: o.status, ...(o.versions ? { versions: o.versions } : {}), ...(o.detail ? { detail: o.detail } : {}) };
+}
+
+/**
+ * Every consumer brought to `target` (in parallel), each outcome logged with the
+ * consumer's ID. Used after a commit (refresh to the new version) and before a dual
+ * kind regenerates (every consumer must be on the current version).
+ */
+export async function bringConsumersToVersion(
+  ctx: ConsumerContext,
+  consumers: readonly ConsumerRef[],
+  target: TargetVersion,
+  timing: ConsumerTiming = DEFAULT_CONSUMER_TIMING,
+): Promise<ConsumerOutcome[]> {
+  const outcomes = await Promise.all(consumers.map((c) => bringToVersion(ctx, c, target, timing)));
+  for (const o of outcomes) {
+    const fields = { step: "consumers", consumer: o.id, consumerStatus: o.status, version: target.version, ...(o.detail ? { detail: o.detail } : {}) };
+    if (o.status === ConsumerStatus.Current) ctx.log.info("consumer resolves the version", fields);
+    else ctx.log.warn("consumer does not resolve the version", fields);
+  }
+  return outcomes;
+}
+
+/** Outcomes that stop a dual kind from regenerating: anything not proved current (no reference holds nothing). */
+export function blockingConsumers(outcomes: readonly ConsumerOutcome[]): ConsumerOutcome[] {
+  return outcomes.filter((o) => o.status === ConsumerStatus.Lagging || o.status === ConsumerStatus.Failed);
+}
