@@ -129,6 +129,32 @@ export const AuditReads: Readonly<Record<string, readonly string[]>> = {
   "Microsoft.Sql/servers": ["Microsoft.Sql/servers/encryptionProtector/read"],
 };
 
+/**
+ * keyturn's access on the apps that read a rotated secret (the `Consumers` tag;
+ * core/consumers.ts makes the calls): one custom role, assigned on each consumer the
+ * deployment names. Actions, each from Microsoft's published operations
+ * (docs/access-model.md, "Consumers", has the sources and what they leave open):
+ *   App Service  GET config/configreferences/appsettings -> sites/config/Read;
+ *                POST config/configreferences/appsettings/refresh -> sites/config/Write
+ *                (no narrower action is published for it);
+ *   Container Apps  GET the app, its revisions and their replicas -> read actions;
+ *                   POST revisions/{r}/restart -> revisions/restart/action.
+ */
+export const ConsumerAccess = {
+  roleName: "keyturn Consumer Refresh",
+  resourceTypes: ["Microsoft.Web/sites", "Microsoft.App/containerApps"],
+  actions: [
+    "Microsoft.Web/sites/config/Read",
+    "Microsoft.Web/sites/config/Write",
+    "Microsoft.App/containerApps/read",
+    "Microsoft.App/containerApps/revisions/read",
+    "Microsoft.App/containerApps/revisions/restart/action",
+    "Microsoft.App/containerApps/revisions/replicas/read",
+  ],
+  dataActions: [],
+  why: "keyturn: make the apps that read a rotated secret pick up its new version (App Service Key Vault reference refresh, Container Apps revision restart) and read whether they did",
+} as const satisfies RotatorAccess;
+
 export function dataActionsOf(operations: readonly KeyVaultOperation[]): string[] {
   return [...new Set(operations.map((op) => KeyVaultDataActions[op]))];
 }

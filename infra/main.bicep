@@ -109,6 +109,9 @@ param consumerAppTargets targetResourceType[] = []
 @description('Optional. Container Apps named in secrets\' Consumers tags: keyturn restarts their active revision after a rotation (custom role keyturn Consumer Refresh).')
 param consumerContainerAppTargets targetResourceType[] = []
 
+@description('Optional. Consumers as azd sets them (KEYTURN_CONSUMERS): comma-separated full resource IDs of App Service / Function apps (Microsoft.Web/sites) and Container Apps (Microsoft.App/containerApps), as Consumers tags hold them; each gets the keyturn Consumer Refresh role (consumerKinds). Checked by the preprovision hook.')
+param consumerIdList string = ''
+
 @description('Optional. Targets of any kind as azd sets them (KEYTURN_TARGETS): comma-separated full resource IDs, as ProviderAddress tags hold them; each gets the role of the kind that rotates its resource type (targetKinds). Checked by the preprovision hook.')
 param targetIdList string = ''
 
@@ -241,18 +244,16 @@ var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, l
 var keyturnRoles = loadJsonContent('roles.json').roles
 var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
 var idTargets = parseResourceIds(targetIdList)
+var idConsumers = parseResourceIds(consumerIdList)
 var allTargets = concat(idTargets, allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets, cognitiveAccountTargets, serviceBusNamespaceTargets, eventHubsNamespaceTargets, redisCacheTargets, searchServiceTargets, appConfigurationStoreTargets, eventGridTopicTargets, eventGridDomainTargets, containerRegistryTargets)
-var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId), map(allTargets, t => t.?subscriptionId ?? thisSubscriptionId))
+var allConsumers = concat(consumerAppTargets, consumerContainerAppTargets, idConsumers)
+var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId), map(allTargets, t => t.?subscriptionId ?? thisSubscriptionId), map(allConsumers, t => t.?subscriptionId ?? thisSubscriptionId))
 
 // ---------------------------------------------------------------------------------------
 // The one role list: (principal, scope resource, role). Every assignment keyturn makes is
 // an entry here, scoped to one resource; role-assignments.bicep deploys them all.
 // ---------------------------------------------------------------------------------------
 
-// The custom role for consumers (resource consumerRole below): its ID is deterministic,
-// so the role list can name it before the definition is deployed.
-var consumerRoleName = 'keyturn Consumer Refresh'
-var consumerRoleId = guid(subscription().id, consumerRoleName)
 // Read each secret and its tags, write the new version and the journal; read the vault's settings (audit).
 var vaultSecretRoles = map(allVaults, v => {
   principal: 'keyturn'
@@ -323,31 +324,24 @@ var targetRoles = flatten(map(targetKinds, k => map(concat(k.targets, filter(idT
 })))
 
 // Consumers: refresh and read Key Vault references (sites), restart and read revisions
-// (container apps), nothing else: the custom role of modules/consumer-role.bicep.
-var consumerRoles = concat(
-  map(consumerAppTargets, t => {
-    principal: 'keyturn'
-    roleDefinitionId: consumerRoleId
-    scope: {
-      resourceType: 'Microsoft.Web/sites'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
-    }
-    reason: 'keyturn: refresh the Key Vault references of an app that reads a rotated secret'
-  }),
-  map(consumerContainerAppTargets, t => {
-    principal: 'keyturn'
-    roleDefinitionId: consumerRoleId
-    scope: {
-      resourceType: 'Microsoft.App/containerApps'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
-    }
-    reason: 'keyturn: restart the revision of a container app that reads a rotated secret'
-  })
-)
+// (container apps), nothing else: the consumers' custom role of roles.json, on each app
+// given as a list of its type or in KEYTURN_CONSUMERS. The resource types are the role's
+// assignedOn (test/infra/roles.test.ts compares them).
+var consumerKinds = [
+  { targets: consumerAppTargets, resourceType: 'Microsoft.Web/sites' }
+  { targets: consumerContainerAppTargets, resourceType: 'Microsoft.App/containerApps' }
+]
+var consumerRoles = flatten(map(consumerKinds, k => map(concat(k.targets, filter(idConsumers, t => toLower(t.type) == toLower(k.resourceType))), t => {
+  principal: 'keyturn'
+  roleDefinitionId: customRoleIds['consumers']
+  scope: {
+    resourceType: k.resourceType
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: keyturnRoles['consumers'].description
+})))
 
 // keyturn's own resources, in its own resource group.
 var ownResourceRoles = [
@@ -557,28 +551,6 @@ module apiApp 'modules/api-app.bicep' = if (apiAuthentication == 'entra' && empt
 
 var effectiveApiClientId = apiAuthentication == 'entra' ? (empty(apiAuthClientId) ? apiApp.outputs.clientId : apiAuthClientId) : ''
 
-// A custom role with only the ARM actions keyturn needs on consumers. The actions are
-// core/consumers.ts's CONSUMER_ROLE_ACTIONS, kept in consumer-role-actions.json so that
-// Bicep can read them (test/integration/consumers.test.ts checks the two are equal).
-resource consumerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(consumerAppTargets) || !empty(consumerContainerAppTargets)) {
-  name: consumerRoleId
-  properties: {
-    roleName: consumerRoleName
-    description: 'keyturn: make the apps that read a rotated secret pick up its new version (App Service Key Vault reference refresh, Container Apps revision restart) and read whether they did.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: loadJsonContent('consumer-role-actions.json')
-        notActions: []
-      }
-    ]
-    assignableScopes: union(
-      [subscription().id],
-      map(concat(consumerAppTargets, consumerContainerAppTargets), t => '/subscriptions/${t.?subscriptionId ?? thisSubscriptionId}')
-    )
-  }
-}
-
 module roles 'modules/role-assignments.bicep' = {
   name: 'keyturn-role-assignments'
   scope: rg
@@ -592,7 +564,6 @@ module roles 'modules/role-assignments.bicep' = {
   // The scopes inside this resource group, and the custom roles, must exist before roles are assigned.
   dependsOn: [
     customRoles
-    consumerRole
     storage
     monitoring
     notifyTopic

@@ -1,6 +1,7 @@
 // The custom roles keyturn deploys, derived from what the code declares it calls:
-// core/access.ts (the engine's Key Vault operations, the posture audit's reads) and each
-// registered rotator's `access` (rotators/<kind>/access.ts). Writes
+// core/access.ts (the engine's Key Vault operations, the posture audit's reads, the
+// refresh of the apps a Consumers tag names) and each registered rotator's `access`
+// (rotators/<kind>/access.ts). Writes
 //   infra/roles.json          read by infra/main.bicep (loadJsonContent): one custom role
 //                             definition per entry, assigned on exactly the resources of
 //                             its `assignedOn` type that the deployment names
@@ -14,7 +15,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AuditReads, VaultAccessByScope, dataActionsOf, grantsRole, type KindAccess } from "../core/access.js";
+import { AuditReads, ConsumerAccess, VaultAccessByScope, dataActionsOf, grantsRole, type KindAccess } from "../core/access.js";
 import { rotators } from "../rotators/index.js";
 
 export interface RoleSpec {
@@ -63,8 +64,21 @@ export function keyturnRoles(registry: Readonly<Record<string, { access?: KindAc
       usedBy: [kind],
     });
   }
+  // The apps a secret's Consumers tag names: refreshed after a commit, checked before a dual kind regenerates.
+  roles.push({
+    key: CONSUMERS_ROLE_KEY,
+    roleName: ConsumerAccess.roleName,
+    description: ConsumerAccess.why,
+    assignedOn: ConsumerAccess.resourceTypes,
+    actions: sorted(ConsumerAccess.actions),
+    dataActions: sorted(ConsumerAccess.dataActions),
+    usedBy: ["engine (Consumers tag)"],
+  });
   return roles;
 }
+
+/** roles.json key of the consumers' role (infra/main.bicep: customRoleIds['consumers']). */
+export const CONSUMERS_ROLE_KEY = "consumers";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const ROLES_JSON = join(root, "infra", "roles.json");

@@ -11,6 +11,9 @@
 //   KEYTURN_POSTGRES_TARGETS  optional: the same, PostgreSQL flexible servers
 //   KEYTURN_TARGETS           optional: full resource IDs of targets of any kind keyturn
 //                             rotates (main.bicep's targetKinds resource types), comma-separated
+//   KEYTURN_CONSUMERS         optional: full resource IDs of the apps secrets' Consumers tags
+//                             name (main.bicep's consumerKinds: App Service / Function apps,
+//                             Container Apps), comma-separated; each gets keyturn Consumer Refresh
 //   KEYTURN_ONCALL_EMAIL      required: where alerts go
 //   AZURE_LOCATION            a region that offers Flex Consumption (main.bicep's `location` list)
 //
@@ -67,28 +70,41 @@ function checkList({ variable, kind, required, flags }, raw, problems) {
   }
 }
 
-/** The resource types keyturn can be given a role on (main.bicep targetKinds: one list, read from the template). */
-export function targetResourceTypes(mainBicep) {
-  const m = /^var targetKinds = \[([\s\S]*?)^\]/m.exec(mainBicep);
-  if (!m) throw new Error("main.bicep has no targetKinds list");
+function kindTypes(mainBicep, list) {
+  const m = new RegExp(`^var ${list} = \\[([\\s\\S]*?)^\\]`, "m").exec(mainBicep);
+  if (!m) throw new Error(`main.bicep has no ${list} list`);
   return [...new Set([...m[1].matchAll(/resourceType: '([^']+)'/g)].map((x) => x[1]))];
+}
+
+/** The resource types keyturn can be given a rotator's role on (main.bicep targetKinds: one list, read from the template). */
+export function targetResourceTypes(mainBicep) {
+  return kindTypes(mainBicep, "targetKinds");
+}
+
+/** The resource types a consumer can have (main.bicep consumerKinds, read from the template). */
+export function consumerResourceTypes(mainBicep) {
+  return kindTypes(mainBicep, "consumerKinds");
 }
 
 // /subscriptions/<guid>/resourceGroups/<group>/providers/<namespace>/<type>/<name>
 const RESOURCE_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+\/[^/]+)\/([^/]+)$/i;
 
-function checkResourceIds(raw, mainBicep, problems) {
-  const types = targetResourceTypes(mainBicep);
-  for (const id of (raw ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
+// A resource name in an ID: ARM names hold no '/', and none of these types allows
+// characters outside letters, digits, '-', '_' and '.' (resource-name-rules).
+const RESOURCE_NAME = /^[A-Za-z0-9][-\w.]{0,62}$/;
+
+function checkResourceIds(variable, raw, types, refusal, problems) {
+  for (const id of (raw ?? "").split(",").map((e) => e.trim().replace(/\/+$/, "")).filter(Boolean)) {
     const m = RESOURCE_ID.exec(id);
     if (!m) {
-      problems.push(`KEYTURN_TARGETS: '${id}' is not a resource ID /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>`);
+      problems.push(`${variable}: '${id}' is not a resource ID /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>`);
       continue;
     }
-    if (!GUID.test(m[1])) problems.push(`KEYTURN_TARGETS: '${m[1]}' in '${id}' is not a subscription id (a GUID)`);
-    if (!RESOURCE_GROUP.test(m[2])) problems.push(`KEYTURN_TARGETS: '${m[2]}' in '${id}' is not a resource group name`);
+    if (!GUID.test(m[1])) problems.push(`${variable}: '${m[1]}' in '${id}' is not a subscription id (a GUID)`);
+    if (!RESOURCE_GROUP.test(m[2])) problems.push(`${variable}: '${m[2]}' in '${id}' is not a resource group name`);
+    if (!RESOURCE_NAME.test(m[4])) problems.push(`${variable}: '${m[4]}' in '${id}' is not a resource name (letters, digits, - _ ., up to 63)`);
     const type = types.find((t) => t.toLowerCase() === m[3].toLowerCase());
-    if (!type) problems.push(`KEYTURN_TARGETS: keyturn rotates nothing of type ${m[3]} ('${id}'); it takes ${types.join(", ")}`);
+    if (!type) problems.push(`${variable}: ${refusal(m[3], id)}; it takes ${types.join(", ")}`);
   }
 }
 
@@ -96,7 +112,12 @@ function checkResourceIds(raw, mainBicep, problems) {
 export function checkEnv(env, mainBicep) {
   const problems = [];
   for (const list of LISTS) checkList(list, env[list.variable], problems);
-  checkResourceIds(env.KEYTURN_TARGETS, mainBicep, problems);
+  const consumerTypes = consumerResourceTypes(mainBicep);
+  checkResourceIds("KEYTURN_TARGETS", env.KEYTURN_TARGETS, targetResourceTypes(mainBicep), (type, id) => {
+    const consumer = consumerTypes.some((t) => t.toLowerCase() === type.toLowerCase());
+    return `keyturn rotates nothing of type ${type} ('${id}')${consumer ? " (an app that reads a secret goes in KEYTURN_CONSUMERS)" : ""}`;
+  }, problems);
+  checkResourceIds("KEYTURN_CONSUMERS", env.KEYTURN_CONSUMERS, consumerTypes, (type, id) => `'${id}' is of type ${type}, which cannot be a consumer`, problems);
   const email = (env.KEYTURN_ONCALL_EMAIL ?? "").trim();
   if (!email) problems.push('KEYTURN_ONCALL_EMAIL is not set: azd env set KEYTURN_ONCALL_EMAIL "oncall@contoso.com" (alerts go there)');
   else if (!/^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$/.test(email)) problems.push(`KEYTURN_ONCALL_EMAIL: '${email}' is not an e-mail address`);
