@@ -6,7 +6,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 // @ts-expect-error plain JavaScript hook without type declarations
-import { allowedLocations, checkEnv, targetResourceTypes } from "../../infra/hooks/check-env.mjs";
+import { allowedLocations, checkEnv, consumerResourceTypes, targetResourceTypes } from "../../infra/hooks/check-env.mjs";
+import { ConsumerAccess } from "../../core/access.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const mainBicep = readFileSync(join(root, "infra/main.bicep"), "utf8");
@@ -18,8 +19,11 @@ const good = {
   KEYTURN_ONCALL_EMAIL: "oncall@contoso.com",
   KEYTURN_TARGETS:
     "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-cache/providers/Microsoft.Cache/redis/cache-sessions, /subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-bus/providers/Microsoft.ServiceBus/namespaces/sb-orders",
+  KEYTURN_CONSUMERS:
+    "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-orders/providers/Microsoft.Web/sites/orders-api, /subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-orders/providers/Microsoft.App/containerApps/orders-worker/",
   AZURE_LOCATION: "swedencentral",
 };
+const SUB = "/subscriptions/00000000-1111-2222-3333-444444444444";
 
 describe("the preprovision check of the azd environment", () => {
   it("accepts a complete environment", () => {
@@ -45,6 +49,13 @@ describe("the preprovision check of the azd environment", () => {
     [{ AZURE_LOCATION: "westindia" }, "'westindia' does not offer Flex Consumption"],
     [{ KEYTURN_TARGETS: "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.Web/sites/app" }, "keyturn rotates nothing of type Microsoft.Web/sites"],
     [{ KEYTURN_TARGETS: "rg/providers/Microsoft.Cache/redis/x" }, "is not a resource ID"],
+    [{ KEYTURN_TARGETS: `${SUB}/resourceGroups/rg/providers/Microsoft.App/containerApps/worker` }, "(an app that reads a secret goes in KEYTURN_CONSUMERS)"],
+    [{ KEYTURN_CONSUMERS: `${SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/data` }, "is of type Microsoft.Storage/storageAccounts, which cannot be a consumer; it takes Microsoft.Web/sites, Microsoft.App/containerApps"],
+    [{ KEYTURN_CONSUMERS: `${SUB}/resourceGroups/rg/providers/Microsoft.Web/sites/app/slots/staging` }, "KEYTURN_CONSUMERS: '/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.Web/sites/app/slots/staging' is not a resource ID"],
+    [{ KEYTURN_CONSUMERS: "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/app" }, "KEYTURN_CONSUMERS: 'sub' in"],
+    [{ KEYTURN_CONSUMERS: `${SUB}/resourceGroups/rg./providers/Microsoft.Web/sites/app` }, "KEYTURN_CONSUMERS: 'rg.' in"],
+    [{ KEYTURN_CONSUMERS: `${SUB}/resourceGroups/rg/providers/Microsoft.Web/sites/app name` }, "is not a resource name"],
+    [{ KEYTURN_CONSUMERS: "orders-api" }, "KEYTURN_CONSUMERS: 'orders-api' is not a resource ID"],
   ])("refuses %o", (bad, message) => {
     expect(check({ ...good, ...bad }).join("\n")).toContain(message);
   });
@@ -60,6 +71,18 @@ describe("the preprovision check of the azd environment", () => {
     const types = (targetResourceTypes as (m: string) => string[])(mainBicep);
     expect(types).toEqual(expect.arrayContaining(["Microsoft.Storage/storageAccounts", "Microsoft.Cache/redis", "Microsoft.EventGrid/domains"]));
     expect(mainBicep).toMatch(/filter\(idTargets, t => toLower\(t\.type\) == toLower\(k\.resourceType\)\)/);
+  });
+
+  it("takes consumer resource types from main.bicep's consumerKinds, which are the consumers' role's (core/access.ts ConsumerAccess)", () => {
+    const types = (consumerResourceTypes as (m: string) => string[])(mainBicep);
+    expect(types).toEqual([...ConsumerAccess.resourceTypes]);
+    expect(mainBicep).toMatch(/filter\(idConsumers, t => toLower\(t\.type\) == toLower\(k\.resourceType\)\)/);
+  });
+
+  it("hands KEYTURN_CONSUMERS to the deployment (main.parameters.json consumerIdList)", () => {
+    const parameters = JSON.parse(readFileSync(join(root, "infra/main.parameters.json"), "utf8")) as { parameters: Record<string, { value: unknown }> };
+    expect(parameters.parameters.consumerIdList?.value).toBe("${KEYTURN_CONSUMERS}");
+    expect(mainBicep).toMatch(/^param consumerIdList string = ''$/m);
   });
 
   it("runs before every provision (azure.yaml preprovision hook)", () => {

@@ -8,9 +8,10 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { KeyVaultDataActions, grantsRole } from "../../core/access.js";
+import { ConsumerAccess, KeyVaultDataActions, grantsRole } from "../../core/access.js";
+import { parseConsumers } from "../../core/consumers.js";
 import { rotators } from "../../rotators/index.js";
-import { ACCESS_DOC, ROLES_JSON, keyturnRoles, kindAccess, rolesJson, rolesTable, withRolesTable } from "../../scripts/roles.js";
+import { ACCESS_DOC, CONSUMERS_ROLE_KEY, ROLES_JSON, keyturnRoles, kindAccess, rolesJson, rolesTable, withRolesTable } from "../../scripts/roles.js";
 import { declarations, mask } from "./bicep.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -56,11 +57,13 @@ describe("custom role definitions", () => {
     expect(bad).toEqual([]);
   });
 
-  it("and the consumers' role (infra/consumer-role-actions.json) grants nothing keyturn never does either", () => {
-    const actions = JSON.parse(readFileSync(join(root, "infra/consumer-role-actions.json"), "utf8")) as string[];
-    expect(actions.length).toBeGreaterThan(0);
-    const bad = actions.flatMap((op) => FORBIDDEN.filter(([re]) => re.test(op)).map(([, what]) => `${op} (${what})`));
-    expect(bad).toEqual([]);
+  it("include the consumers' role, generated from core/access.ts ConsumerAccess like every other", () => {
+    const consumers = roles.find((r) => r.key === CONSUMERS_ROLE_KEY);
+    expect(consumers).toMatchObject({ roleName: ConsumerAccess.roleName, assignedOn: [...ConsumerAccess.resourceTypes], dataActions: [] });
+    expect([...consumers!.actions].sort()).toEqual([...ConsumerAccess.actions].sort());
+    // The Consumers tag accepts exactly the resource types the role is assigned on.
+    const site = `/subscriptions/${"0".repeat(8)}-0000-0000-0000-${"0".repeat(12)}/resourceGroups/rg/providers`;
+    expect(parseConsumers({ Consumers: ConsumerAccess.resourceTypes.map((t) => `${site}/${t}/app`).join(",") }).length).toBe(ConsumerAccess.resourceTypes.length);
   });
 
   it("keep each role within the resource provider it is assigned on", () => {
@@ -116,6 +119,25 @@ describe("infra/main.bicep", () => {
     expect(decl!.text).toMatch(/actions: r\.value\.actions\s+notActions: \[\]\s+dataActions: r\.value\.dataActions\s+notDataActions: \[\]/);
     expect(decl!.text).toContain("type: 'CustomRole'");
     expect(masked).toMatch(/dependsOn: \[\s*customRoles/);
+  });
+
+  it("defines no role outside roles.json (one source for every custom role)", () => {
+    const definitions = declarations(mainBicep).filter((d) => d.kind === "resource" && /'Microsoft\.Authorization\/roleDefinitions@/.test(d.text));
+    expect(definitions.map((d) => d.name)).toEqual(["customRoles"]);
+    expect(mainBicep).not.toMatch(/consumer-role-actions|consumerRoleId/);
+  });
+
+  it("assigns the consumers' role on each consumer, of exactly the types the role is assigned on", () => {
+    const decl = declarations(mainBicep).find((d) => d.kind === "var" && d.name === "consumerKinds");
+    expect(decl, "main.bicep declares consumerKinds").toBeDefined();
+    const types = [...decl!.text.matchAll(/resourceType: '([^']+)'/g)].map((m) => m[1]);
+    expect(types).toEqual(roles.find((r) => r.key === CONSUMERS_ROLE_KEY)!.assignedOn);
+    const assign = declarations(mainBicep).find((d) => d.kind === "var" && d.name === "consumerRoles")!;
+    expect(assign.text).toContain(`roleDefinitionId: customRoleIds['${CONSUMERS_ROLE_KEY}']`);
+    expect(assign.text).toContain(`reason: keyturnRoles['${CONSUMERS_ROLE_KEY}'].description`);
+    expect(declarations(mainBicep).find((d) => d.kind === "var" && d.name === "roleAssignments")!.text).toContain("consumerRoles");
+    // The role is assignable where the consumers are.
+    expect(declarations(mainBicep).find((d) => d.kind === "var" && d.name === "roleSubscriptions")!.text).toContain("allConsumers");
   });
 
   it("assigns vault roles from the custom roles, never a built-in Key Vault role", () => {

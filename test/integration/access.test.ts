@@ -20,6 +20,7 @@ import { createKeyService } from "../../core/keys.js";
 import { InProcessLock } from "../../core/lock.js";
 import { createLogger } from "../../core/log.js";
 import { startArmEmulator, type ArmEmulator } from "../../emulators/arm/index.js";
+import { keyVaultResolver } from "../../emulators/arm/consumers.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { createCosmosDbKeyRotator } from "../../rotators/cosmos-db-key/index.js";
 import { rotators } from "../../rotators/index.js";
@@ -51,6 +52,7 @@ beforeAll(async () => {
   kv = await startKeyVaultEmulator({ vaults: [SECRETS_VAULT, CERT_VAULT, KEY_VAULT] });
   [arm, pgs] = await Promise.all([startArmEmulator({ tls: kv.tls }), startPostgres()]);
   // The service applies the administrator password when the PATCH completes.
+  arm.consumers.resolveSecret = keyVaultResolver([{ name: SECRETS_VAULT, url: kv.url(SECRETS_VAULT) }], kv.tls.caPem);
   arm.onPasswordChange = async (id, login, password) => {
     if (!/\/flexibleServers\//i.test(id)) return;
     await pgs.query(`ALTER ROLE ${pg.escapeIdentifier(login)} PASSWORD ${pg.escapeLiteral(password)}`);
@@ -145,6 +147,54 @@ describe("each rotator kind calls only what its role grants", () => {
     kv.seedSecret(SECRETS_VAULT, "acc-generated", "initial", { tags: { Rotator: "generated-secret", ...tags } });
     await expect(engine.rotateSecret(request("acc-generated"))).resolves.toMatchObject({ status: "rotated" });
     expect(armActions()).toEqual([]);
+  });
+});
+
+describe("refreshing consumers calls only what the consumers' role grants", () => {
+  // The ARM double names the action each consumer call needs (emulators/arm/consumers.ts);
+  // docs/access-model.md ("Consumers") has the published operations behind each.
+  it("a dual kind with an App Service site and a Container App: the check before regenerating, the refresh and restart after the commit", async () => {
+    const { engine } = testEngine(kv, { armEndpoint: arm.url, registry, consumerTiming: { timeoutMs: 300, intervalMs: 50 } });
+    const account = arm.addStorageAccount({ name: "staccessconsumers" });
+    const site = arm.consumers.addSite({ name: "app-access", kind: "app", appSettings: { Storage: `@Microsoft.KeyVault(VaultName=${SECRETS_VAULT};SecretName=acc-consumed)` } });
+    const app = arm.consumers.addContainerApp({ name: "worker-access", secrets: [{ name: "storage", keyVaultUrl: `${kv.url(SECRETS_VAULT)}/secrets/acc-consumed` }] });
+    kv.seedSecret(SECRETS_VAULT, "acc-consumed", account.keys().key1, {
+      tags: { ProviderAddress: account.id, CredentialId: "key1", ValidityPeriodDays: "60", ...OWNER, Consumers: `${site.id},${app.id}` },
+    });
+    await Promise.all([site.ready, app.ready]);
+    arm.clearRequests();
+    const result = await engine.rotateSecret(request("acc-consumed"));
+    expect(result).toMatchObject({ status: "rotated" });
+    expect(result.consumers?.map((c) => c.status)).toEqual(["current", "current"]);
+    const seen = armActions();
+    const onConsumers = seen.filter((op) => /^microsoft\.(web|app)\//.test(op));
+    // Every consumer call the code makes, seen (not an empty pass): reads, refresh, restart.
+    expect(onConsumers).toEqual(
+      expect.arrayContaining([
+        "microsoft.web/sites/config/read",
+        "microsoft.web/sites/config/write",
+        "microsoft.app/containerapps/read",
+        "microsoft.app/containerapps/revisions/read",
+        "microsoft.app/containerapps/revisions/restart/action",
+        "microsoft.app/containerapps/revisions/replicas/read",
+      ]),
+    );
+    expect(notGranted(onConsumers, role("consumers")), "consumer operations not in the consumers' role").toEqual([]);
+    // And nothing else: the rest is the kind's own role, the consumers' role holds nothing of it.
+    expect(notGranted(seen.filter((op) => !onConsumers.includes(op)), role("storage-account-key"))).toEqual([]);
+    expect(notGranted(role("consumers").actions, role("storage-account-key"))).toEqual(role("consumers").actions);
+  });
+
+  it("a single kind refreshes right after its commit, within the same role", async () => {
+    const { engine } = testEngine(kv, { armEndpoint: arm.url, registry, consumerTiming: { timeoutMs: 300, intervalMs: 50 } });
+    const site = arm.consumers.addSite({ name: "func-access", kind: "functionapp", appSettings: { Sign: `@Microsoft.KeyVault(VaultName=${SECRETS_VAULT};SecretName=acc-signing)` } });
+    kv.seedSecret(SECRETS_VAULT, "acc-signing", "initial-signing-value-0123456789", { tags: { Rotator: "generated-secret", ValidityPeriodDays: "60", ...OWNER, Consumers: site.id } });
+    await site.ready;
+    arm.clearRequests();
+    await expect(engine.rotateSecret(request("acc-signing"))).resolves.toMatchObject({ status: "rotated" });
+    const seen = armActions();
+    expect(seen).toEqual(["microsoft.web/sites/config/read", "microsoft.web/sites/config/write"]);
+    expect(notGranted(seen, role("consumers"))).toEqual([]);
   });
 });
 
