@@ -1,5 +1,6 @@
 // What keyturn is allowed to do in Azure, declared where the calls are made: the engine's
-// Key Vault operations here, each rotator's provider operations in its own folder
+// Key Vault operations and its calls on consumers (the apps Consumers tags name) here,
+// each rotator's provider operations in its own folder
 // (rotators/<kind>/access.ts, referenced by the rotator as `access`). scripts/roles.ts
 // joins them into the custom role definitions infra/ deploys (infra/roles.json) and the
 // role table of docs/access-model.md; test/integration/access.test.ts checks that every
