@@ -15,9 +15,9 @@
 // checks, 401/403/404 with ARM's codes, the 202 + Azure-AsyncOperation + Location
 // protocol that the SDK pollers follow, and changes that take effect only when the
 // operation completes. Other than the few operations above, it answers 501.
-import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { serveHttps, type HttpsDouble } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
 import { createBlobHandler } from "./blob.js";
@@ -283,36 +283,16 @@ function callerIds(token: string): { clientId: string; objectId: string } {
   return { clientId: fallback, objectId: fallback };
 }
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      const address = server.address();
-      if (address && typeof address === "object") resolve(address.port);
-      else reject(new Error("ARM double: server has no TCP address"));
-    });
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function guarded(name: string, handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    handler(req, res).catch((error: unknown) => {
-      if (error instanceof BodyTooLargeError) {
-        armError(res, 413, "RequestEntityTooLarge", error.message);
-        return;
-      }
-      // A bug in the double: answer 500 so the test fails loudly, and say where.
-      console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
-      armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
-    });
+/** What one of the three servers answers to an exception: ARM's error body, 413 for a body over the limit. */
+function answerFailure(name: string) {
+  return (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if (error instanceof BodyTooLargeError) {
+      armError(res, 413, "RequestEntityTooLarge", error.message);
+      return;
+    }
+    // A bug in the double: answer 500 so the test fails loudly, and say where.
+    console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
+    armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
   };
 }
 
@@ -326,6 +306,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   let armUrl = "";
   let blobBase = "";
   let cosmosBase = "";
+  const servers: HttpsDouble[] = [];
 
   const consumers = createConsumers(opts.faults);
   const registry = new OperationRegistry({ baseUrl: () => armUrl, lroPolls, retryAfterSeconds });
@@ -472,7 +453,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       log.length = 0;
     },
     stop: async () => {
-      await Promise.all(servers.map(close));
+      await Promise.all(servers.map((server) => server.stop()));
     },
   };
 
@@ -685,19 +666,14 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     record: record("cosmos"),
   });
 
-  const serverOptions = { cert: tls.cert, key: tls.key };
-  const armServer = createServer(serverOptions, guarded("arm", handleArm));
-  const blobServer = createServer(serverOptions, guarded("blob", blobHandler));
-  const cosmosServer = createServer(serverOptions, guarded("cosmos", cosmosHandler));
-  const servers = [armServer, blobServer, cosmosServer];
   try {
-    const [armPort, blobPort, cosmosPort] = await Promise.all(servers.map(listen));
-    armUrl = `https://127.0.0.1:${armPort}`;
-    blobBase = `https://127.0.0.1:${blobPort}`;
-    cosmosBase = `https://127.0.0.1:${cosmosPort}`;
+    for (const [name, handle] of [["arm", handleArm], ["blob", blobHandler], ["cosmos", cosmosHandler]] as const) {
+      servers.push(await serveHttps({ tls, handle, onError: answerFailure(name) }));
+    }
   } catch (error) {
-    await Promise.all(servers.map(close));
+    await Promise.all(servers.map((server) => server.stop()));
     throw error;
   }
+  [armUrl, blobBase, cosmosBase] = servers.map((server) => server.url) as [string, string, string];
   return emulator;
 }
