@@ -24,8 +24,7 @@ import { randomBytes } from "node:crypto";
 import { KeyVaultHttpError, kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import type { KeyStore } from "./keys.js";
-import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { recoveryAttributes, type SecretStore } from "./store.js";
+import type { SecretStore } from "./store.js";
 import {
   OBJECT_NAME_PATTERN,
   VersionedObjects,
@@ -37,6 +36,7 @@ import {
   type ObjectRecord,
   type ObjectVersion,
 } from "./versioned.js";
+import { addressed, attributesBody, isObject, optionalTags, page, parseAttributes, patchAttributes, versionsPage } from "./wire.js";
 import {
   backingSecretValue,
   certificateSigningRequest,
@@ -632,8 +632,7 @@ function mergeCertificate(request: RouteRequest): RouteResponse {
 }
 
 function getCertificate(request: RouteRequest): RouteResponse {
-  const [name, version] = request.params;
-  const found = request.vault.certificates.get(name!, version || undefined);
+  const found = addressed(request, request.vault.certificates);
   return { status: 200, body: certificateBundle(request.vault, found.record, found.version) };
 }
 
@@ -641,16 +640,12 @@ function updateCertificate(request: RouteRequest): RouteResponse {
   const [name, version] = request.params;
   const body = request.body ?? {};
   if (!isObject(body)) throw kvErrors.badParameter("The request body must be a JSON object.");
-  const patch: { tags?: Record<string, string> | null; enabled?: boolean; policy?: unknown } = {};
-  if (body.tags === null) patch.tags = null;
-  else {
-    const tags = optionalTags(body.tags);
-    if (tags) patch.tags = tags;
-  }
-  if (body.attributes !== undefined && body.attributes !== null) {
-    const a = parseAttributes(body.attributes);
-    if (a.enabled !== undefined) patch.enabled = a.enabled;
-  }
+  // A certificate's nbf and exp come from its X.509 certificate: only tags and enabled change.
+  const { tags, enabled } = patchAttributes(body);
+  const patch: { tags?: Record<string, string> | null; enabled?: boolean; policy?: unknown } = {
+    ...(tags === undefined ? {} : { tags }),
+    ...(enabled === undefined ? {} : { enabled }),
+  };
   if (body.policy !== undefined && body.policy !== null) patch.policy = body.policy;
   const found = request.vault.certificates.update(name!, version || undefined, patch);
   return { status: 200, body: certificateBundle(request.vault, found.record, found.version) };
@@ -667,14 +662,10 @@ function getCertificates(request: RouteRequest): RouteResponse {
 
 // Listed like secrets and keys: ascending version-id order, 200 with no items for a
 // name that does not exist.
+// Listed like secrets and keys: ascending version-id order, 200 with no items for a
+// name that does not exist.
 function getVersions(request: RouteRequest): RouteResponse {
-  const name = request.params[0]!;
-  const record = request.vault.certificates.find(name);
-  const versions = request.vault.certificates.versions(name);
-  return {
-    status: 200,
-    body: page(request, `/certificates/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => certificateItem(request.vault, record!, v, true)),
-  };
+  return versionsPage(request, "certificates", request.vault.certificates, (record, v) => certificateItem(request.vault, record, v, true));
 }
 
 function getPolicy(request: RouteRequest): RouteResponse {
@@ -730,17 +721,6 @@ export function certificateId(vault: VaultContext, name: string, version?: strin
   return version ? `${vault.url}/certificates/${name}/${version}` : `${vault.url}/certificates/${name}`;
 }
 
-function attributes(vault: VaultContext, version: CertificateVersion): Record<string, unknown> {
-  return {
-    enabled: version.enabled,
-    nbf: version.nbf,
-    exp: version.exp,
-    created: version.created,
-    updated: version.updated,
-    ...recoveryAttributes(vault.recovery),
-  };
-}
-
 function policyBody(vault: VaultContext, record: CertificateRecord): Record<string, unknown> {
   const p = record.policy;
   return {
@@ -766,7 +746,7 @@ function certificateBundle(vault: VaultContext, record: CertificateRecord, versi
           cer: version.cert.der.toString("base64"),
         }
       : {}),
-    attributes: attributes(vault, version),
+    attributes: attributesBody(vault, version),
     policy: policyBody(vault, record),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(pending ? { pending: { id: `${certificateId(vault, record.name)}/pending` } } : {}),
@@ -777,7 +757,7 @@ function certificateItem(vault: VaultContext, record: CertificateRecord, version
   return {
     id: certificateId(vault, record.name, withVersion ? version.version : undefined),
     ...(version.cert ? { x5t: version.cert.thumbprint.toString("base64url") } : {}),
-    attributes: attributes(vault, version),
+    attributes: attributesBody(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
   };
 }

@@ -15,8 +15,6 @@
 // through /keys. Not here: delete/recover/purge, import, backup, cryptographic operations.
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
-import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { recoveryAttributes } from "./store.js";
 import {
   VersionedObjects,
   applyAttributePatch,
@@ -28,6 +26,7 @@ import {
   type ObjectVersion,
   type VersionInput,
 } from "./versioned.js";
+import { addressed, attributesBody, createAttributes, isObject, page, patchAttributes, versionsPage } from "./wire.js";
 import { SUPPORTED_CURVES, SUPPORTED_RSA_SIZES, generateKeyMaterial, type KeyMaterial, type KeySpec } from "./x509.js";
 
 const DAY = 86_400;
@@ -228,15 +227,7 @@ function createKey(request: RouteRequest): RouteResponse {
     input.crv = crv;
   }
   if (body.key_ops !== undefined && body.key_ops !== null) input.keyOps = parseKeyOps(body.key_ops);
-  const tags = optionalTags(body.tags);
-  if (tags) input.tags = tags;
-  if (body.attributes !== undefined && body.attributes !== null) {
-    const a = parseAttributes(body.attributes);
-    if (a.enabled !== undefined) input.enabled = a.enabled;
-    if (a.nbf !== undefined && a.nbf !== null) input.nbf = a.nbf;
-    if (a.exp !== undefined && a.exp !== null) input.exp = a.exp;
-  }
-  const { record, version } = request.vault.keys.create(name, input);
+  const { record, version } = request.vault.keys.create(name, { ...input, ...createAttributes(body) });
   request.vault.keyVersionCreated(record.name, version.version);
   return { status: 200, body: keyBundle(request.vault, record, version) };
 }
@@ -248,8 +239,7 @@ function rotateKey(request: RouteRequest): RouteResponse {
 }
 
 function getKey(request: RouteRequest): RouteResponse {
-  const [name, version] = request.params;
-  const found = request.vault.keys.get(name!, version || undefined);
+  const found = addressed(request, request.vault.keys);
   return { status: 200, body: keyBundle(request.vault, found.record, found.version) };
 }
 
@@ -260,17 +250,7 @@ function updateKey(request: RouteRequest): RouteResponse {
   if (body !== undefined) {
     if (!isObject(body)) throw kvErrors.badParameter("The request body must be a JSON object.");
     if (body.key_ops !== undefined && body.key_ops !== null) patch.keyOps = parseKeyOps(body.key_ops);
-    if (body.tags === null) patch.tags = null;
-    else {
-      const tags = optionalTags(body.tags);
-      if (tags) patch.tags = tags;
-    }
-    if (body.attributes !== undefined && body.attributes !== null) {
-      const a = parseAttributes(body.attributes);
-      if (a.enabled !== undefined) patch.enabled = a.enabled;
-      if (a.nbf !== undefined) patch.nbf = a.nbf;
-      if (a.exp !== undefined) patch.exp = a.exp;
-    }
+    Object.assign(patch, patchAttributes(body));
   }
   const found = request.vault.keys.update(name!, version || undefined, patch);
   return { status: 200, body: keyBundle(request.vault, found.record, found.version) };
@@ -286,14 +266,9 @@ function getKeys(request: RouteRequest): RouteResponse {
 
 // Like secrets: ascending version-id order, and 200 with no items for a key that does
 // not exist (recorded: "list 0 versions of a nonexisting key").
+// Like secrets: ascending version-id order, and 200 with no items for a key that does not exist.
 function getKeyVersions(request: RouteRequest): RouteResponse {
-  const name = request.params[0]!;
-  const record = request.vault.keys.find(name);
-  const versions = request.vault.keys.versions(name);
-  return {
-    status: 200,
-    body: page(request, `/keys/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => keyItem(request.vault, record!, v, true)),
-  };
+  return versionsPage(request, "keys", request.vault.keys, (record, v) => keyItem(request.vault, record, v, true));
 }
 
 function getRotationPolicy(request: RouteRequest): RouteResponse {
@@ -347,21 +322,10 @@ export function keyId(vault: VaultContext, name: string, version?: string): stri
   return version ? `${vault.url}/keys/${name}/${version}` : `${vault.url}/keys/${name}`;
 }
 
-function keyAttributes(vault: VaultContext, version: KeyVersion): Record<string, unknown> {
-  return {
-    enabled: version.enabled,
-    ...(version.nbf === undefined ? {} : { nbf: version.nbf }),
-    ...(version.exp === undefined ? {} : { exp: version.exp }),
-    created: version.created,
-    updated: version.updated,
-    ...recoveryAttributes(vault.recovery),
-  };
-}
-
 function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion): Record<string, unknown> {
   return {
     key: { kid: keyId(vault, record.name, version.version), kty: version.kty, key_ops: [...version.keyOps], ...version.material.publicJwk },
-    attributes: keyAttributes(vault, version),
+    attributes: attributesBody(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };
@@ -370,7 +334,7 @@ function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion):
 function keyItem(vault: VaultContext, record: KeyRecord, version: KeyVersion, withVersion: boolean): Record<string, unknown> {
   return {
     kid: keyId(vault, record.name, withVersion ? version.version : undefined),
-    attributes: keyAttributes(vault, version),
+    attributes: attributesBody(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };
