@@ -40,9 +40,6 @@ import {
 import { OperationFailedError, OperationRegistry, type OperationUrls } from "./lro.js";
 import {
   COSMOS_KEY_KINDS,
-  DEFAULT_LOCATION,
-  DEFAULT_RESOURCE_GROUP,
-  DEFAULT_SUBSCRIPTION_ID,
   DEFAULT_TENANT_ID,
   RESOURCE_TYPES,
   ResourceStore,
@@ -50,6 +47,7 @@ import {
   cosmosKeysBody,
   cosmosReadOnlyKeysBody,
   newAccountKey,
+  placed,
   postgresServerBody,
   resourceId,
   sqlEncryptionProtectorBody,
@@ -328,17 +326,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     tls,
     consumers: consumers.double,
     addStorageAccount(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const now = new Date().toISOString();
       const account = store.add<StorageAccountState>({
-        type: "storage",
-        id: resourceId(subscriptionId, resourceGroup, "storage", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("storage", o),
         keys: {
           key1: { value: o.keys?.[0] ?? newAccountKey(), creationTime: now },
           key2: { value: o.keys?.[1] ?? newAccountKey(), creationTime: now },
@@ -350,16 +340,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       return { id: account.id, keys: () => ({ key1: account.keys.key1.value, key2: account.keys.key2.value }) };
     },
     addSqlServer(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const server = store.add<SqlServerState>({
-        type: "sql",
-        id: resourceId(subscriptionId, resourceGroup, "sql", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("sql", o),
         administratorLogin: o.administratorLogin,
         password: o.password,
         passwordHistory: [o.password],
@@ -376,18 +358,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       };
     },
     addCosmosAccount(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const now = new Date().toISOString();
       const key = (value: string | undefined) => ({ value: value ?? newAccountKey(), creationTime: now });
       const account = store.add<CosmosAccountState>({
-        type: "cosmos",
-        id: resourceId(subscriptionId, resourceGroup, "cosmos", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("cosmos", o),
         keys: {
           primary: key(o.keys?.primaryMasterKey),
           secondary: key(o.keys?.secondaryMasterKey),
@@ -404,16 +378,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       };
     },
     addPostgresFlexibleServer(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const server = store.add<PostgresServerState>({
-        type: "postgres",
-        id: resourceId(subscriptionId, resourceGroup, "postgres", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("postgres", o),
         administratorLogin: o.administratorLogin,
         password: o.password,
         passwordHistory: [o.password],
@@ -422,16 +388,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
     },
     addVault(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const vault = store.add<VaultState>({
-        type: "vault",
-        id: resourceId(subscriptionId, resourceGroup, "vault", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("vault", o),
         softDelete: o.softDelete ?? true,
         purgeProtection: o.purgeProtection ?? false,
         rbac: o.rbac ?? true,

@@ -25,17 +25,7 @@ import { KeyVaultHttpError, kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import type { KeyStore } from "./keys.js";
 import type { SecretStore } from "./store.js";
-import {
-  OBJECT_NAME_PATTERN,
-  VersionedObjects,
-  applyAttributePatch,
-  assertObjectName,
-  assertTags,
-  newVersionAttributes,
-  newVersionId,
-  type ObjectRecord,
-  type ObjectVersion,
-} from "./versioned.js";
+import { OBJECT_NAME_PATTERN, VersionedObjects, applyAttributePatch, assertObjectName, assertTags, newVersionAttributes, newVersionId, type ObjectRecord, type ObjectVersion } from "./versioned.js";
 import { addressed, attributesBody, isObject, optionalTags, page, parseAttributes, patchAttributes, versionsPage } from "./wire.js";
 import {
   backingSecretValue,

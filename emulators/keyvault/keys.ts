@@ -15,17 +15,7 @@
 // through /keys. Not here: delete/recover/purge, import, backup, cryptographic operations.
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
-import {
-  VersionedObjects,
-  applyAttributePatch,
-  assertObjectName,
-  assertTags,
-  newVersionAttributes,
-  type AttributePatch,
-  type ObjectRecord,
-  type ObjectVersion,
-  type VersionInput,
-} from "./versioned.js";
+import { VersionedObjects, applyAttributePatch, assertObjectName, assertTags, newVersionAttributes, type AttributePatch, type ObjectRecord, type ObjectVersion, type VersionInput } from "./versioned.js";
 import { addressed, attributesBody, createAttributes, isObject, page, patchAttributes, versionsPage } from "./wire.js";
 import { SUPPORTED_CURVES, SUPPORTED_RSA_SIZES, generateKeyMaterial, type KeyMaterial, type KeySpec } from "./x509.js";
 

@@ -10,17 +10,7 @@
 // the same way for that long after each of them. 0, the default, settles at once.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { kvErrors } from "./errors.js";
-import {
-  VersionedObjects,
-  applyAttributePatch,
-  assertObjectName,
-  assertTags,
-  newVersionAttributes,
-  type AttributePatch,
-  type ObjectRecord,
-  type ObjectVersion,
-  type VersionInput,
-} from "./versioned.js";
+import { VersionedObjects, applyAttributePatch, assertObjectName, assertTags, newVersionAttributes, type AttributePatch, type ObjectRecord, type ObjectVersion, type VersionInput } from "./versioned.js";
 
 export const VERSION_PATTERN = /^[0-9a-f]{32}$/;
 /** A vault's soft-delete settings: retention 7..90 days, purge protection on or off. */
