@@ -36,7 +36,7 @@
 // version, whose key still works, the latest. ARM 403 names the role, 404 is a
 // configuration error naming ProviderAddress, 429/5xx and server-side operation failures
 // are transient. No key ever appears in a message or a log line.
-import { armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -85,11 +85,7 @@ export interface CosmosDbKeyOptions {
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
 function cosmosClient(ctx: RotatorContext, account: ArmResourceId): Promise<CosmosDBManagementClient> {
-  return cachedArmClient(ctx, "arm-cosmosdb", account.subscriptionId, async () => {
-    // Loaded on first use: cold start matters.
-    const { CosmosDBManagementClient } = await import("@azure/arm-cosmosdb");
-    return new CosmosDBManagementClient(ctx.credential, account.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-cosmosdb", account.subscriptionId, async () => (await import("@azure/arm-cosmosdb")).CosmosDBManagementClient);
 }
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: COSMOS_ROLE });

@@ -43,7 +43,7 @@
 // ARM's refusals (PasswordNotComplex, ...) become ProviderErrors with ARM's code; 403
 // names the role; 404 is a configuration error naming ProviderAddress. The password is
 // never logged and never part of an error message.
-import { armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -85,11 +85,7 @@ export interface SqlServerAdminOptions {
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
 function sqlClient(ctx: RotatorContext, server: ArmResourceId): Promise<SqlManagementClient> {
-  return cachedArmClient(ctx, "arm-sql", server.subscriptionId, async () => {
-    // Loaded on first use: @azure/arm-sql takes over a second to load.
-    const { SqlManagementClient } = await import("@azure/arm-sql");
-    return new SqlManagementClient(ctx.credential, server.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-sql", server.subscriptionId, async () => (await import("@azure/arm-sql")).SqlManagementClient);
 }
 
 const call = (server: ArmResourceId, action: string) => ({ action, resource: server, role: SQL_ROLE });
