@@ -105,6 +105,14 @@ export function cachedArmClient<T>(
   return client;
 }
 
+/** Timings of a rotator that changes an ARM resource (tests shorten them). */
+export interface ArmRotatorTimings {
+  /** Poll interval of a long-running operation when ARM sends no Retry-After (SDK default 2 s). */
+  readonly pollIntervalMs?: number;
+  /** Pauses before each verification attempt: a change can take seconds to reach every front end. */
+  readonly verifyDelaysMs?: readonly number[];
+}
+
 /** A management client class, as each @azure/arm-* package exports one. */
 type ArmClientClass<T> = new (credential: TokenCredential, subscriptionId: string, options: ReturnType<typeof armClientOptions>) => T;
 

@@ -28,7 +28,7 @@ import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVau
 import { ProviderError, classify, describeError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
-import { ObjectKind, PreambleSkip, guarded, type GuardedRequest, type PreambleDeps } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, tagKey, tagValue, type Tags } from "./tags.js";
 
 const DAY_MS = 86_400_000;
@@ -76,7 +76,7 @@ export type CertificateOutcome =
     }
   /** The CA has not finished within the wait: the operation runs on in Key Vault. */
   | { readonly status: "pending"; readonly name: string; readonly version: string; readonly issuer: string }
-  | { readonly status: "skipped"; readonly name: string; readonly version?: string; readonly reason: CertificateSkip };
+  | Skipped<CertificateSkip>;
 
 /** `expectedVersion`: when a newer completed version exists, there is nothing to do. */
 export type CertificateRequest = GuardedRequest;

@@ -26,7 +26,7 @@ import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure
 import { classify, describeError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
-import { ObjectKind, PreambleSkip, guarded, type Guarded, type GuardedRequest, type PreambleDeps } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, type Guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, choiceTag, parseTag, tagKey, tagValue, type Tags } from "./tags.js";
 
 const DAY_MS = 86_400_000;
@@ -81,7 +81,7 @@ export type KeyOutcome =
       readonly policy: PolicyState;
     }
   | { readonly status: "checked"; readonly name: string; readonly version: string; readonly policy: PolicyState }
-  | { readonly status: "skipped"; readonly name: string; readonly version?: string; readonly reason: KeySkip };
+  | Skipped<KeySkip>;
 
 export type KeyRequest = GuardedRequest;
 

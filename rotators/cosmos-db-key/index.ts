@@ -36,7 +36,7 @@
 // version, whose key still works, the latest. ARM 403 names the role, 404 is a
 // configuration error naming ProviderAddress, 429/5xx and server-side operation failures
 // are transient. No key ever appears in a message or a log line.
-import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -75,12 +75,8 @@ export interface CosmosDbKeyParams {
   readonly format: CosmosSecretFormat;
 }
 
-export interface CosmosDbKeyOptions {
-  /** Poll interval of regenerateKey when ARM sends no Retry-After (SDK default 2 s). */
-  readonly pollIntervalMs?: number;
-  /** Pauses before each verification attempt. */
-  readonly verifyDelaysMs?: readonly number[];
-}
+/** `pollIntervalMs`: of regenerateKey. */
+export type CosmosDbKeyOptions = ArmRotatorTimings;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
