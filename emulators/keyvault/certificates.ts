@@ -149,7 +149,7 @@ export class CertificateStore extends VersionedObjects<CertificateVersion, Certi
     const reuse = policy.key_props.reuse_key && existing?.versions.at(-1);
     const material = reuse ? existing!.versions.at(-1)!.key : generateKeyMaterial({ kty: "RSA", keySize: policy.key_props.key_size ?? 2048 });
     const versionId = newVersionId();
-    const record = this.addPendingVersion(name, policy, versionId, material, now - 600, addMonths(now, policy.x509_props.validity_months), input.tags);
+    const record = this.addPendingVersion(name, policy, { version: versionId, key: material, nbf: now - 600, exp: addMonths(now, policy.x509_props.validity_months), tags: input.tags }, now);
     record.operation = {
       requestId: randomBytes(16).toString("hex"),
       version: versionId,
@@ -284,7 +284,7 @@ export class CertificateStore extends VersionedObjects<CertificateVersion, Certi
       issuer: issuer?.ca ?? (issuerName.toLowerCase() === UNKNOWN_ISSUER.toLowerCase() ? this.externalCa() : undefined),
     });
     const versionId = newVersionId();
-    const record = this.addPendingVersion(name, policy, versionId, material, notBefore, notAfter, input.tags);
+    const record = this.addPendingVersion(name, policy, { version: versionId, key: material, nbf: notBefore, exp: notAfter, tags: input.tags }, now);
     const version = this.complete(record, versionId, cert, input.enabled ?? true);
     return { record, version };
   }
@@ -388,14 +388,12 @@ export class CertificateStore extends VersionedObjects<CertificateVersion, Certi
   private addPendingVersion(
     name: string,
     policy: WirePolicy,
-    versionId: string,
-    key: KeyMaterial,
-    nbf: number,
-    exp: number,
-    tags: Record<string, string> | undefined,
+    planned: { version: string; key: KeyMaterial; nbf: number; exp: number; tags: Record<string, string> | undefined },
+    now: number,
   ): CertificateRecord {
+    const { version: versionId, key, nbf, exp, tags } = planned;
     const version: CertificateVersion = {
-      ...newVersionAttributes({ version: versionId, enabled: false, ...(tags === undefined ? {} : { tags }) }, this.now()),
+      ...newVersionAttributes({ version: versionId, enabled: false, ...(tags === undefined ? {} : { tags }) }, now),
       key,
       nbf,
       exp,
