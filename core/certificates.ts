@@ -25,7 +25,7 @@
 // keyturn from acting on the certificate (events and sweep). Nothing here reads a
 // private key or the certificate's secret: properties, policy and operation only.
 import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVaultCertificateWithPolicy } from "@azure/keyvault-certificates";
-import { ProviderError, classify, describeError } from "./errors.js";
+import { ProviderError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
 import { ObjectKind, PreambleSkip, guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
@@ -125,6 +125,8 @@ export function tagsForNewVersion(tags: Tags): Record<string, string> {
 
 export function createCertificateService(deps: CertificateDeps): CertificateService {
   const now = deps.now ?? (() => new Date());
+  /** Failures renew already reported to the owner: handle must not report them again. */
+  const reported = new WeakSet<KeyturnError>();
   const pollIntervalMs = deps.pollIntervalMs ?? 5_000;
   const renewalTimeoutMs = deps.renewalTimeoutMs ?? 120_000;
 
@@ -258,9 +260,10 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
       return { status: "renewed", name: req.name, version, previousVersion, expiresOn, issuer: kind.issuer };
     } catch (raw) {
       const error = classify(raw, `certificate ${step}`);
-      if (!error.transient) {
+      if (mustReport(error)) {
         log.error("certificate renewal failed", { step, error: describeError(error) });
         await deps.notifier.notify({ ...base(req, active, kind.issuer, owner), type: NotificationType.CertificateRenewalFailed, step, error: describeError(error) });
+        reported.add(error);
       }
       throw error;
     }
@@ -309,10 +312,12 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
   async function handle(req: CertificateRequest): Promise<CertificateOutcome> {
     let latest: KeyVaultCertificateWithPolicy;
     let client: CertificateClient;
+    let step = "lock";
     return guarded<KeyVaultCertificateWithPolicy, CertificateOutcome>(deps, req, {
       what: ObjectKind.Certificate,
       busy: `certificate ${req.name} is being handled by another invocation`,
       load: async () => {
+        step = "load";
         client = await deps.certificateClient(req.vault.url);
         latest = await client.getCertificate(req.name);
         const active = await inService(client, latest, req.name);
@@ -329,9 +334,34 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
         // behind the vault's must not turn that into "not due".
         if (req.trigger.kind === "event") daysRemaining = Math.min(daysRemaining, NEAR_EXPIRY_DAYS);
         else if (daysRemaining > NEAR_EXPIRY_DAYS) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
+        step = "policy";
         const policy = latest.policy ?? (await client.getCertificatePolicy(req.name));
         const kind = await classifyIssuer(client, policy.issuerName ?? UNKNOWN_ISSUER);
+        step = kind.renewable ? "renew" : "remind";
         return kind.renewable ? await renew(client, req, active, policy, kind, log, tooRecent) : await remind(client, req, active, kind, daysRemaining, log);
+      },
+      // Every failure, the lock's and loading's included, leaves as a classified
+      // KeyturnError (the trigger asks it whether to retry); a permanent one that renew
+      // did not report yet is reported here, once.
+      failed: async (raw, log) => {
+        const error = step === "load" ? classifyObjectRead(raw, "certificate load") : classify(raw, `certificate ${step}`);
+        if (mustReport(error) && !reported.has(error)) {
+          log.error("certificate handling failed", { step, errorKind: error.kind, error: describeError(error) });
+          await deps.notifier.notify({
+            objectType: "certificate",
+            vault: req.vault.name,
+            vaultUrl: req.vault.url,
+            name: req.name,
+            trigger: req.trigger.kind,
+            triggerId: req.trigger.id,
+            type: NotificationType.CertificateRenewalFailed,
+            step,
+            error: describeError(error),
+          });
+        } else if (error.transient) {
+          log.warn("certificate handling failed with a transient error; the trigger will retry", { step, error: describeError(error) });
+        }
+        return error;
       },
     });
   }

@@ -12,6 +12,7 @@ import type { TokenCredential } from "@azure/core-auth";
 import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
 import type { KeyturnConfig } from "./config.js";
 import {
+  BadRequestError,
   ConfigurationError,
   ErrorKind,
   JournalError,
@@ -22,7 +23,7 @@ import {
   describeError,
 } from "./errors.js";
 import { blockingConsumers, bringConsumersToVersion, parseConsumers, targetVersion, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
-import { commitJournal, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
+import { commitJournal, isJournalName, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
 import type { LockLease, RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
@@ -216,7 +217,12 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
-    let step: Step = Step.Load;
+    // keyturn's own journals are never rotation targets, whoever names them.
+    if (isJournalName(req.secret)) {
+      if (isAutomatic(req.trigger)) return { status: "skipped", reason: SkipReason.Unmanaged, vault: req.vault.name, secret: req.secret, version: req.expectedVersion ?? "" };
+      throw new BadRequestError(`${req.secret} is keyturn's own journal; rotate the secret it belongs to`);
+    }
+    let step: Step = Step.Lock;
     // Every step boundary is announced: an observer may trace it (and the crash tests
     // kill the process right there).
     const enter = async (next: Step) => {
@@ -242,6 +248,7 @@ export function createEngine(deps: EngineDeps): Engine {
       what: ObjectKind.Secret,
       busy: `a rotation of ${req.secret} is already in progress`,
       load: async () => {
+        step = Step.Load;
         client = await deps.secretClient(req.vault.url);
         latest = await loadCurrent(client, req.vault, req.secret);
         return { object: latest, version: latest.version, tags: latest.tags };
@@ -391,7 +398,7 @@ export function createEngine(deps: EngineDeps): Engine {
         stillHeld();
         const applied = journal!;
         const previous = current;
-        const restore: PendingCredential = { credentialId: previousCredentialId, secretValue: previous.value };
+        const restore: PendingCredential = rotator.restoreCredential?.(params, previous, pending) ?? { credentialId: previousCredentialId, secretValue: previous.value };
         const known = facts;
         rollBack = async () => {
           const restored = (await rotator.apply!(ctx, params, restore, previous, known)) ?? known;

@@ -37,8 +37,9 @@ export function journalName(secretName: string): string {
   return `${JOURNAL_PREFIX}${createHash("sha256").update(secretName).digest("hex").slice(0, 64)}`;
 }
 
+/** Key Vault object names are case-insensitive: so is this test. */
 export function isJournalName(name: string): boolean {
-  return name.startsWith(JOURNAL_PREFIX);
+  return name.toLowerCase().startsWith(JOURNAL_PREFIX);
 }
 
 export interface JournalEntry {

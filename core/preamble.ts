@@ -6,8 +6,7 @@
 // Written once so that the three services cannot drift apart: what "stale", "paused"
 // and "too recent" mean, and who counts as an automatic trigger, live here alone.
 import type { KeyturnConfig } from "./config.js";
-import { RotationInProgressError } from "./errors.js";
-import { lockKey, type LockLease, type RotationLock } from "./lock.js";
+import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { isPaused, type Tags } from "./tags.js";
 import type { VaultRef } from "./vaults.js";
@@ -97,12 +96,11 @@ const LOCK_PREFIX: Record<ObjectKind, string> = { secret: "", certificate: "cert
 
 export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: Preamble<O, R>): Promise<R> {
   const log = deps.log.child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id });
-  const lease = await deps.lock.tryAcquire(lockKey(req.vault.url, `${LOCK_PREFIX[p.what]}${req.name}`));
-  if (!lease) {
-    log.info(`${p.what} already being handled by another invocation`, { step: "lock" });
-    throw new RotationInProgressError(p.busy, deps.lock.retryAfterSeconds);
-  }
+  let lease: LockLease | undefined;
   try {
+    // A lock store that fails (unreachable, 5xx, refusing) leaves classified, through
+    // `failed` like any other failure, so that the trigger retries a transient one.
+    lease = await acquireLock(deps.lock, lockKey(req.vault.url, `${LOCK_PREFIX[p.what]}${req.name}`), p.busy);
     const loaded = await p.load(log);
     if ("outcome" in loaded) return loaded.outcome;
     // Idempotency: an event about a version that is no longer the one in service was
@@ -119,10 +117,10 @@ export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: 
     }
     const tooRecent = (createdOn: Date | undefined) =>
       isAutomatic(req.trigger) && createdOn !== undefined && (deps.now?.() ?? new Date()).getTime() - createdOn.getTime() < deps.config.rotationGuardMs;
-    return await p.work({ log, lease, loaded, tooRecent });
+    return await p.work({ log, lease: lease, loaded, tooRecent });
   } catch (error) {
     throw p.failed ? await p.failed(error, log) : error;
   } finally {
-    await lease.release();
+    await lease?.release();
   }
 }

@@ -117,6 +117,14 @@ export interface Rotator<P = unknown, F = void> {
    */
   apply?(ctx: RotatorContext, params: P, pending: PendingCredential, current: CurrentSecret, facts: F | undefined): Promise<F | void>;
 
+  /**
+   * Single-credential kinds: the credential `apply` (then `verify`) takes to give the
+   * provider back what `previous` holds, after a permanent failure once `applied` may be
+   * set. Default: the previous value with its CredentialId tag. A kind whose `apply` needs
+   * more (its `state`: which login, which host) supplies it here.
+   */
+  restoreCredential?(params: P, previous: CurrentSecret, applied: PendingCredential): PendingCredential;
+
   /** Prove that the new credential works. Throw VerificationError if not. */
   verify(ctx: RotatorContext, params: P, pending: PendingCredential, facts: F | undefined): Promise<void>;
 

@@ -18,8 +18,9 @@
 // with bounded concurrency (SWEEP_CONCURRENCY items at once across all vaults, each a
 // handful of Key Vault calls: far under Key Vault's per-vault limits, and the clients'
 // pacing holds the rest). One failing item, or one vault that cannot be listed, does
-// not stop the others; everything is counted in the summary, which is logged and
-// returned.
+// not stop the others; what failed transiently (errors.ts decides, as for every
+// trigger) is tried again after SWEEP_RETRY_DELAYS_MS; everything is counted in the
+// summary, which is logged and returned.
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
@@ -28,7 +29,7 @@ import type { CertificateService } from "./certificates.js";
 import type { KeyturnConfig } from "./config.js";
 import { classifySecret } from "./due.js";
 import { TriggerKind, type Engine, type Trigger } from "./engine.js";
-import { ErrorKind, KeyturnError, describeError } from "./errors.js";
+import { Disposition, ErrorKind, describeError, triggerFailure } from "./errors.js";
 import { keyNearExpiry, type KeyService } from "./keys.js";
 import type { Logger } from "./log.js";
 import { NEAR_EXPIRY_DAYS } from "./tags.js";
@@ -36,6 +37,8 @@ import type { VaultRef } from "./vaults.js";
 
 /** Items in flight at once, across vaults. Each is 2–8 Key Vault calls. */
 export const SWEEP_CONCURRENCY = 8;
+/** Pauses before the sweep tries transiently failed items again (twice, then the next sweep). */
+export const SWEEP_RETRY_DELAYS_MS: readonly number[] = [30_000, 120_000];
 /** Problems and failures listed in the summary (the counts are always complete). */
 const MAX_LISTED = 200;
 const DAY_MS = 86_400_000;
@@ -52,6 +55,8 @@ export interface SweepDeps {
   keyClient(vaultUrl: string): Promise<KeyClient>;
   now?(): Date;
   readonly concurrency?: number;
+  /** Pauses before each repeat of the items that failed transiently; default SWEEP_RETRY_DELAYS_MS. */
+  readonly retryDelaysMs?: readonly number[];
 }
 
 export interface SweepProblem {
@@ -86,6 +91,8 @@ export interface SweepSummary {
   readonly failures: readonly SweepProblem[];
   /** How many problems/failures were left out of the lists above. */
   readonly truncated: number;
+  /** Item attempts and vault listings repeated after a transient failure (one may count more than once). */
+  readonly retried: number;
 }
 
 type WorkItem =
@@ -127,39 +134,78 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
   };
 
   // ---- list (properties only) -----------------------------------------------------------
+  const retryDelaysMs = deps.retryDelaysMs ?? SWEEP_RETRY_DELAYS_MS;
+  let retried = 0;
   const items: WorkItem[] = [];
+  /**
+   * One listing, with the sweep's retries: after a transient failure (triggerFailure
+   * decides) what the partial listing counted is undone and it lists again after a
+   * pause; anything else, or a last failure, is counted against the vault.
+   */
+  const listing = async (what: string, vault: VaultRef, counts: Record<string, number>, list: () => Promise<void>, undo?: () => void) => {
+    for (let attempt = 0; ; attempt++) {
+      const saved = { ...counts };
+      const itemsAt = items.length;
+      const problemsAt = problems.length;
+      const truncatedAt = truncated;
+      try {
+        await list();
+        return;
+      } catch (raw) {
+        Object.assign(counts, saved);
+        items.length = itemsAt;
+        problems.length = problemsAt;
+        truncated = truncatedAt;
+        undo?.();
+        const { error, disposition } = triggerFailure(raw, `listing ${what}`);
+        const delay = retryDelaysMs[attempt];
+        if (disposition === Disposition.Retry && delay !== undefined) {
+          retried++;
+          log.warn(`sweep: listing the vault's ${what} failed with a transient error; listing again`, { vault: vault.name, step: "list", delayMs: delay, error: describeError(error) });
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
+        log.error(`could not list the vault's ${what}`, { vault: vault.name, step: "list", error: describeError(error) });
+        note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing ${what}: ${describeError(error)}` });
+        return;
+      }
+    }
+  };
   for (const vault of deps.config.vaults.vaults) {
     // One work item per secret: a pending journal and a due version of the same secret
     // are one rotation (the engine rolls the journal forward first).
     const perSecret = new Map<string, WorkItem>();
-    try {
-      const client = await deps.secretClient(vault.url);
-      for await (const p of client.listPropertiesOfSecrets()) {
-        secrets.scanned++;
-        if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
-        const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
-        if (!c) continue;
-        if ("journal" in c) {
-          secrets.journals++;
-          perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
-        } else if ("skipped" in c) {
-          secrets.skipped++;
-        } else if (c.due.problem !== undefined) {
-          secrets.malformed++;
-          note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
-        } else {
-          secrets.due++;
-          const key = p.name.toLowerCase();
-          if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
+    await listing(
+      "secrets",
+      vault,
+      secrets,
+      async () => {
+        const client = await deps.secretClient(vault.url);
+        for await (const p of client.listPropertiesOfSecrets()) {
+          secrets.scanned++;
+          if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
+          const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
+          if (!c) continue;
+          if ("journal" in c) {
+            secrets.journals++;
+            perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
+          } else if ("skipped" in c) {
+            secrets.skipped++;
+          } else if (c.due.problem !== undefined) {
+            secrets.malformed++;
+            note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
+          } else {
+            secrets.due++;
+            const key = p.name.toLowerCase();
+            if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
+          }
         }
-      }
-    } catch (error) {
-      log.error("could not list the vault's secrets", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing secrets: ${describeError(error)}` });
-    }
+      },
+      () => perSecret.clear(),
+    );
     items.push(...perSecret.values());
 
-    try {
+    await listing("certificates", vault, certificates, async () => {
       const client = await deps.certificateClient(vault.url);
       for await (const p of client.listPropertiesOfCertificates()) {
         certificates.scanned++;
@@ -168,12 +214,9 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
         certificates.expiring++;
         items.push({ kind: "certificate", vault, name: p.name });
       }
-    } catch (error) {
-      log.error("could not list the vault's certificates", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing certificates: ${describeError(error)}` });
-    }
+    });
 
-    try {
+    await listing("keys", vault, keys, async () => {
       const client = await deps.keyClient(vault.url);
       for await (const p of client.listPropertiesOfKeys()) {
         keys.scanned++;
@@ -185,15 +228,16 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
           items.push({ kind: "key-policy", vault, name: p.name });
         }
       }
-    } catch (error) {
-      log.error("could not list the vault's keys", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing keys: ${describeError(error)}` });
-    }
+    });
   }
 
   // ---- act, a bounded number at a time ------------------------------------------------
-  const busy = (error: unknown) => error instanceof KeyturnError && error.kind === ErrorKind.Conflict;
-  await withConcurrency(items, deps.concurrency ?? SWEEP_CONCURRENCY, async (item) => {
+  // A transient failure (Key Vault or a provider 5xx/429, a network error, the lock store
+  // unreachable: triggerFailure decides) is retried by the sweep itself, after a pause,
+  // up to retryDelaysMs.length more times; a permanent one was reported by the service
+  // that failed and is counted, never retried.
+  let retryQueue: WorkItem[] = [];
+  const act = async (item: WorkItem, lastTry: boolean) => {
     const objectType = item.kind === "secret" || item.kind === "journal" ? "secret" : item.kind === "certificate" ? "certificate" : "key";
     try {
       switch (item.kind) {
@@ -232,18 +276,34 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
           break;
         }
       }
-    } catch (error) {
+    } catch (raw) {
       const counts = objectType === "secret" ? secrets : objectType === "certificate" ? certificates : keys;
-      if (busy(error)) {
+      const { error, disposition } = triggerFailure(raw, objectType);
+      if (error.kind === ErrorKind.Conflict) {
         // Another trigger is on it right now: not a failure, and it will be done.
         counts.busy++;
+        return;
+      }
+      if (disposition === Disposition.Retry && !lastTry) {
+        retryQueue.push(item);
         return;
       }
       counts.failed++;
       // The engine and the certificate/key services already logged and told the owner.
       note(failures, { vault: item.vault.name, objectType, name: item.name, detail: describeError(error) });
     }
-  });
+  };
+  const concurrency = deps.concurrency ?? SWEEP_CONCURRENCY;
+  await withConcurrency(items, concurrency, (item) => act(item, retryDelaysMs.length === 0));
+  for (const [i, delay] of retryDelaysMs.entries()) {
+    if (retryQueue.length === 0) break;
+    const again = retryQueue;
+    retryQueue = [];
+    retried += again.length;
+    log.warn("sweep: retrying items that failed with a transient error", { step: "retry", items: again.length, delayMs: delay, attempt: i + 1 });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    await withConcurrency(again, concurrency, (item) => act(item, i === retryDelaysMs.length - 1));
+  }
 
   const finished = now();
   const summary: SweepSummary = {
@@ -258,6 +318,7 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
     problems,
     failures,
     truncated,
+    retried,
   };
   log.info("sweep completed", {
     step: "sweep",

@@ -4,11 +4,10 @@
 // 200 {status, version, previousVersion, credentialId, expiresOn, rotator, mode, ...}.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
-import { BadRequestError } from "../core/errors.js";
+import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind } from "../core/engine.js";
-import { isJournalName } from "../core/journal.js";
 import { rotationResponse } from "../app/responses.js";
-import { getRuntime } from "../app/runtime.js";
+import { getRuntime, type Runtime } from "../app/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 
@@ -34,9 +33,9 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) throw new BadRequestError("content-type must be application/json");
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw new BadRequestError(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (declared > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
   const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new BadRequestError(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -53,12 +52,15 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
   return parsed.data;
 }
 
-export async function rotateSecret(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function rotateSecret(
+  request: HttpRequest,
+  context: InvocationContext,
+  runtime: Promise<Pick<Runtime, "config" | "engine" | "log">> | Pick<Runtime, "config" | "engine" | "log"> = getRuntime(),
+): Promise<HttpResponseInit> {
   try {
-    const { config, engine, log } = await getRuntime();
+    const { config, engine, log } = await runtime;
     const vault = vaultOf(request, config);
     const name = secretNameOf(request);
-    if (isJournalName(name)) throw new BadRequestError(`${name} is keyturn's own journal; rotate the secret it belongs to`);
     const body = await readRotateBody(request);
     log.info("manual rotation requested", { vault: vault.name, secret: name, mode: body.mode, invocationId: context.invocationId, reason: body.reason });
     const result = await engine.rotateSecret({

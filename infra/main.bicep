@@ -37,6 +37,33 @@ param cosmosAccountTargets targetResourceType[] = []
 @description('Optional. PostgreSQL flexible servers whose administrator password keyturn rotates.')
 param postgresServerTargets targetResourceType[] = []
 
+@description('Optional. Azure AI services accounts whose keys keyturn rotates (cognitive-services-key rotator).')
+param cognitiveAccountTargets targetResourceType[] = []
+
+@description('Optional. Service Bus namespaces whose authorization-rule keys keyturn rotates (service-bus-key rotator).')
+param serviceBusNamespaceTargets targetResourceType[] = []
+
+@description('Optional. Event Hubs namespaces whose authorization-rule keys keyturn rotates (event-hubs-key rotator).')
+param eventHubsNamespaceTargets targetResourceType[] = []
+
+@description('Optional. Azure Cache for Redis caches whose keys keyturn rotates (redis-cache-key rotator).')
+param redisCacheTargets targetResourceType[] = []
+
+@description('Optional. AI Search services whose keys keyturn rotates (search-admin-key rotator).')
+param searchServiceTargets targetResourceType[] = []
+
+@description('Optional. App Configuration stores whose keys keyturn rotates (app-configuration-key rotator).')
+param appConfigurationStoreTargets targetResourceType[] = []
+
+@description('Optional. Event Grid custom topics whose keys keyturn rotates (event-grid-key rotator).')
+param eventGridTopicTargets targetResourceType[] = []
+
+@description('Optional. Event Grid domains whose keys keyturn rotates (event-grid-key rotator).')
+param eventGridDomainTargets targetResourceType[] = []
+
+@description('Optional. Container registries whose token passwords keyturn rotates (container-registry-token rotator; the role goes on the registry).')
+param containerRegistryTargets targetResourceType[] = []
+
 @description('Optional. GUID of a custom role to use on PostgreSQL flexible servers instead of the built-in Contributor (see docs/access-model.md for the actions it needs). Empty: Contributor, scoped to each server.')
 param postgresRoleDefinitionId string = ''
 
@@ -355,8 +382,121 @@ var emailRoles = deployEmail ? [
   }
 ] : []
 
+// The access-key family (docs/access-model.md#arm-access-key-kinds): the narrowest built-in
+// role with the kind's list and regenerate actions, on the one resource. Service Bus, Event
+// Hubs and Container Registry have no built-in role narrower than Contributor with them,
+// and EventGrid Contributor's ID is not yet verified here, so Event Grid takes Contributor.
+// A custom role with the descriptor's actions (actionsOf) is narrower still.
+var cognitiveAccountRoles = map(cognitiveAccountTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Cognitive Services Contributor']
+  scope: {
+    resourceType: 'Microsoft.CognitiveServices/accounts'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the account keys it rotates'
+})
+
+var serviceBusNamespaceRoles = map(serviceBusNamespaceTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.ServiceBus/namespaces'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the authorization-rule keys it rotates'
+})
+
+var eventHubsNamespaceRoles = map(eventHubsNamespaceTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.EventHub/namespaces'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the authorization-rule keys it rotates'
+})
+
+var redisCacheRoles = map(redisCacheTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Redis Cache Contributor']
+  scope: {
+    resourceType: 'Microsoft.Cache/redis'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var searchServiceRoles = map(searchServiceTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Search Service Contributor']
+  scope: {
+    resourceType: 'Microsoft.Search/searchServices'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the admin keys it rotates'
+})
+
+var appConfigurationStoreRoles = map(appConfigurationStoreTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['App Configuration Contributor']
+  scope: {
+    resourceType: 'Microsoft.AppConfiguration/configurationStores'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var eventGridTopicKeyRoles = map(eventGridTopicTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.EventGrid/topics'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var eventGridDomainRoles = map(eventGridDomainTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.EventGrid/domains'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: list and regenerate the access keys it rotates'
+})
+
+var containerRegistryRoles = map(containerRegistryTargets, t => {
+  principal: 'keyturn'
+  roleDefinitionId: builtInRoleIds['Contributor']
+  scope: {
+    resourceType: 'Microsoft.ContainerRegistry/registries'
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: 'keyturn: read its tokens and generate the token passwords it rotates'
+})
+
 // THE list.
-var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, consumerRoles, ownResourceRoles, emailRoles)
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, consumerRoles, ownResourceRoles, emailRoles, cognitiveAccountRoles, serviceBusNamespaceRoles, eventHubsNamespaceRoles, redisCacheRoles, searchServiceRoles, appConfigurationStoreRoles, eventGridTopicKeyRoles, eventGridDomainRoles, containerRegistryRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources

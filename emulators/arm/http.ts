@@ -51,7 +51,7 @@ export function escapeXml(text: string): string {
 /** One request as seen by the double, for "how many calls did a rotation make". */
 export interface RecordedRequest {
   /** Which of the double's endpoints answered: ARM, the blob data plane or the Cosmos data plane. */
-  readonly service: "arm" | "blob" | "cosmos";
+  readonly service: "arm" | "blob" | "cosmos" | "openai";
   readonly method: string;
   /** Path without the query string, as sent (percent-encoded). */
   readonly path: string;

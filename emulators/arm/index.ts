@@ -8,6 +8,7 @@
 //               long-running operation), Microsoft.KeyVault vaults (GET).
 //   blobUrl()   Blob service of each storage account, path-style, Shared Key checked for real.
 //   documentEndpoint  Cosmos DB data plane of each account, path-style, master-key auth checked for real.
+//   accessKeys  the providers of the access-key rotator family and their data planes (access-keys.ts).
 //
 // Real Azure SDK clients are pointed at it in tests: pass `endpoint: arm.url` and
 // `tlsOptions: { ca: arm.tls.caPem }`, and any bearer token (see `testCredential`).
@@ -20,6 +21,7 @@ import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { serveHttps, type HttpsDouble } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
+import { createAccessKeyServices, type AccessKeyDoubles } from "./access-keys.js";
 import { createBlobHandler } from "./blob.js";
 import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
@@ -80,7 +82,11 @@ export interface CosmosKeys {
   secondaryReadonlyMasterKey: string;
 }
 
+export type { AccessKeyDoubles, KeyHandle } from "./access-keys.js";
+
 export interface ArmEmulator {
+  /** The providers of the access-key rotator family (access-keys.ts). */
+  readonly accessKeys: AccessKeyDoubles;
   /** ARM endpoint, "https://127.0.0.1:PORT". */
   readonly url: string;
   /** Blob endpoint of a storage account, path-style: "https://127.0.0.1:PORT2/<account>/"; also its primaryEndpoints.blob. */
@@ -317,8 +323,20 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     return denied.some((prefix) => s === prefix || s.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`));
   };
 
+  const accessKeys = createAccessKeyServices({
+    baseUrl: () => armUrl,
+    lroPolls,
+    retryAfterSeconds,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    isDenied,
+    callerIds,
+    record,
+    subscriptions: () => ({ has: (s) => store.hasSubscription(s), hasGroup: (s, g) => store.hasResourceGroup(s, g) }),
+  });
+
   // Declared before the handler so the operations' work can read the hook at completion time.
   const emulator: ArmEmulator = {
+    accessKeys,
     get url() {
       return armUrl;
     },
@@ -428,6 +446,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   };
 
   const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (accessKeys.owns(splitTarget(req.url).rawPath)) return accessKeys.handle(req, res);
     const requestId = newRequestId();
     const method = (req.method ?? "GET").toUpperCase();
     const { rawPath, rawQuery } = splitTarget(req.url);
@@ -625,7 +644,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   });
 
   try {
-    for (const [name, handle] of [["arm", handleArm], ["blob", blobHandler], ["cosmos", cosmosHandler]] as const) {
+    const serve = [["arm", handleArm], ["blob", blobHandler], ["cosmos", cosmosHandler], ["access-key data planes", accessKeys.handleDataPlane]] as const;
+    for (const [name, handle] of serve) {
       servers.push(await serveHttps({ tls, handle, onError: answerFailure(name) }));
     }
   } catch (error) {
@@ -633,5 +653,6 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     throw error;
   }
   [armUrl, blobBase, cosmosBase] = servers.map((server) => server.url) as [string, string, string];
+  accessKeys.setDataPlaneBase(servers[3]!.url);
   return emulator;
 }

@@ -28,6 +28,13 @@ var builtInRoleIds = {
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb'
   // Privileged: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged
   Contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
+  // The access-key family (docs/access-model.md#arm-access-key-kinds). IDs from the role
+  // definitions' JSON as mirrored (azure-rbac-catalog.org, azadvertizer) and, for App
+  // Configuration Contributor, MicrosoftDocs/azure-docs built-in-roles.md.
+  'Cognitive Services Contributor': '25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68'
+  'Redis Cache Contributor': 'e0f68234-74aa-48ed-b826-c38b57376e17'
+  'Search Service Contributor': '7ca78c08-252a-4471-8644-bb5ff32d4ba0'
+  'App Configuration Contributor': 'fe86443c-f201-4fc4-9d2a-ac61149fbda0'
   // Not found in the copy of the reference available when this was written; the ID is the
   // role's own (raw role definition JSON, mirrored at azure-rbac-catalog.org). Only used
   // with deployEmail. See docs/access-model.md.
@@ -86,7 +93,7 @@ type targetResourceType = {
 
 @export()
 @description('Resource types a keyturn role assignment may be scoped to. Never a subscription or a resource group.')
-type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices' | 'Microsoft.Web/sites' | 'Microsoft.App/containerApps'
+type scopeResourceTypeType = 'Microsoft.KeyVault/vaults' | 'Microsoft.Storage/storageAccounts' | 'Microsoft.Storage/storageAccounts/blobServices/containers' | 'Microsoft.Sql/servers' | 'Microsoft.DocumentDB/databaseAccounts' | 'Microsoft.DBforPostgreSQL/flexibleServers' | 'Microsoft.EventGrid/topics' | 'Microsoft.Insights/components' | 'Microsoft.Communication/communicationServices' | 'Microsoft.Web/sites' | 'Microsoft.App/containerApps' | 'Microsoft.CognitiveServices/accounts' | 'Microsoft.ServiceBus/namespaces' | 'Microsoft.EventHub/namespaces' | 'Microsoft.Cache/redis' | 'Microsoft.Search/searchServices' | 'Microsoft.AppConfiguration/configurationStores' | 'Microsoft.EventGrid/domains' | 'Microsoft.ContainerRegistry/registries'
 
 @export()
 @description('Principals that receive roles. keyturn: the function app\'s user-assigned identity. eventGridDeadLetter: the identity the Key Vault system topics use to write dead letters.')

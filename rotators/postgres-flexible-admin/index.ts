@@ -177,6 +177,13 @@ export const postgresFlexibleAdminRotator = {
     return { credentialId: facts.login, secretValue: value, contentType, state: { login: facts.login, host: facts.host } };
   },
 
+  // The previous password belongs to the same administrator on the same server as the
+  // one applied: it carries the applied credential's login and host, which apply and
+  // verify check (the CredentialId tag is optional, so the previous version may name none).
+  restoreCredential(_p, previous, applied): PendingCredential {
+    return { credentialId: applied.credentialId, secretValue: previous.value, ...(applied.state ? { state: applied.state } : {}) };
+  },
+
   // Idempotent: PATCHing the same password again is harmless.
   async apply(ctx, p, pending) {
     pendingFacts(pending);

@@ -53,6 +53,15 @@ const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
   // definition JSON as mirrored by https://azure-rbac-catalog.org/roles/09976791-48a7-449e-bb21-39d1a415f350
   // (and Microsoft Q&A answers naming the role for ACS e-mail). Used only with deployEmail.
   "Communication and Email Service Owner": "09976791-48a7-449e-bb21-39d1a415f350",
+  // The access-key family. NOT checked against Microsoft's reference pages here: the IDs are
+  // the role definitions' own JSON as mirrored by https://azure-rbac-catalog.org (Cognitive
+  // Services Contributor, Redis Cache Contributor) and azadvertizer.net (Search Service
+  // Contributor); App Configuration Contributor from MicrosoftDocs/azure-docs
+  // articles/role-based-access-control/built-in-roles.md (the commit that added it).
+  "Cognitive Services Contributor": "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68",
+  "Redis Cache Contributor": "e0f68234-74aa-48ed-b826-c38b57376e17",
+  "Search Service Contributor": "7ca78c08-252a-4471-8644-bb5ff32d4ba0",
+  "App Configuration Contributor": "fe86443c-f201-4fc4-9d2a-ac61149fbda0",
 };
 
 // Roles the design calls for, by what they are for (docs/access-model.md explains each).
@@ -69,6 +78,10 @@ const REQUIRED_ROLES = [
   "Monitoring Metrics Publisher",
   "Contributor",
   "Communication and Email Service Owner",
+  "Cognitive Services Contributor",
+  "Redis Cache Contributor",
+  "Search Service Contributor",
+  "App Configuration Contributor",
 ] as const;
 
 // ---------------------------------------------------------------------------------------
@@ -100,6 +113,15 @@ const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   "Microsoft.Sql/servers": ["2021-11-01"],
   "Microsoft.DocumentDB/databaseAccounts": ["2024-11-15"],
   "Microsoft.DBforPostgreSQL/flexibleServers": ["2024-08-01"],
+  // The access-key family's scopes: the stable versions its descriptors call.
+  "Microsoft.CognitiveServices/accounts": ["2024-10-01"],
+  "Microsoft.ServiceBus/namespaces": ["2021-11-01"],
+  "Microsoft.EventHub/namespaces": ["2024-01-01"],
+  "Microsoft.Cache/redis": ["2024-11-01"],
+  "Microsoft.Search/searchServices": ["2025-05-01"],
+  "Microsoft.AppConfiguration/configurationStores": ["2024-06-01"],
+  "Microsoft.EventGrid/domains": ["2025-02-15"],
+  "Microsoft.ContainerRegistry/registries": ["2023-07-01"],
 };
 
 // Settings of local.settings.sample.json that a Flex Consumption app does not take as app
