@@ -33,7 +33,8 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { armError, armErrors } from "./errors.js";
-import { headerValue, newRequestId, queryParams, readBody, sendEmpty, sendJson, splitTarget, type FaultsLike, type Headers, type RecordedRequest } from "./http.js";
+import { armFrontDoor } from "./front-door.js";
+import { headerValue, sendEmpty, sendJson, splitTarget, type FaultsLike, type Headers, type RecordedRequest } from "./http.js";
 import { OperationRegistry } from "./lro.js";
 import { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, type Placement } from "./resources.js";
 
@@ -362,21 +363,10 @@ export function createAccessKeyServices(deps: {
   }
 
   async function handleArm(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = newRequestId();
-    const method = (req.method ?? "GET").toUpperCase();
-    const { rawPath, rawQuery } = splitTarget(req.url);
-    const query = queryParams(rawQuery);
-    const headers: Headers = { "x-ms-request-id": requestId, "x-ms-correlation-request-id": headerValue(req, "x-ms-correlation-request-id") ?? requestId, date: new Date().toUTCString() };
     let operation: string | undefined;
-    res.on("finish", () => record({ method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) }));
-    const bodyText = await readBody(req);
-
-    const authorization = headerValue(req, "authorization");
-    if (!authorization) return armErrors.authenticationMissing(res, headers);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-    if (!token) return armErrors.authenticationMalformed(res, headers);
-    const apiVersion = query.get("api-version");
-    if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+    const door = await armFrontDoor(req, res, (r) => record({ ...r, ...(operation ? { operation } : {}) }));
+    if (!door) return;
+    const { method, rawPath, query, headers, bodyText, token, apiVersion } = door;
 
     // Operation URLs of Event Grid's long-running regenerateKey (subscription level).
     const op = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/locations\/([^/]+)\/([^/]+)\/([^/]+)$/i.exec(rawPath);

@@ -26,19 +26,8 @@ import { createBlobHandler } from "./blob.js";
 import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
-import {
-  BodyTooLargeError,
-  headerValue,
-  newRequestId,
-  queryParams,
-  readBody,
-  sendEmpty,
-  sendJson,
-  splitTarget,
-  type FaultsLike,
-  type Headers,
-  type RecordedRequest,
-} from "./http.js";
+import { armFrontDoor } from "./front-door.js";
+import { BodyTooLargeError, sendEmpty, sendJson, splitTarget, type FaultsLike, type RecordedRequest } from "./http.js";
 import { OperationFailedError, OperationRegistry, type OperationUrls } from "./lro.js";
 import {
   COSMOS_KEY_KINDS,
@@ -447,30 +436,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
 
   const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (accessKeys.owns(splitTarget(req.url).rawPath)) return accessKeys.handle(req, res);
-    const requestId = newRequestId();
-    const method = (req.method ?? "GET").toUpperCase();
-    const { rawPath, rawQuery } = splitTarget(req.url);
-    const query = queryParams(rawQuery);
-    const headers: Headers = {
-      "x-ms-request-id": requestId,
-      "x-ms-correlation-request-id": headerValue(req, "x-ms-correlation-request-id") ?? requestId,
-      date: new Date().toUTCString(),
-    };
     let operation: string | undefined;
-    res.on("finish", () => {
-      log.push({ service: "arm", method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) });
-    });
-    const bodyText = await readBody(req);
-
-    // 1. Authentication: ARM's front door wants a bearer token before anything else.
-    const authorization = headerValue(req, "authorization");
-    if (!authorization) return armErrors.authenticationMissing(res, headers);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-    if (!token) return armErrors.authenticationMalformed(res, headers);
-
-    // 2. api-version.
-    const apiVersion = query.get("api-version");
-    if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+    const door = await armFrontDoor(req, res, (r) => log.push({ service: "arm", ...r, ...(operation ? { operation } : {}) }));
+    if (!door) return;
+    const { method, rawPath, query, headers, bodyText, token, apiVersion } = door;
 
     // Consumers (sites, container apps) route themselves: their paths nest deeper.
     const deny = (scope: string, action: string) => {
