@@ -34,7 +34,7 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { armError, armErrors } from "./errors.js";
 import { armFrontDoor } from "./front-door.js";
-import { headerValue, sendEmpty, sendJson, splitTarget, type FaultsLike, type Headers, type RecordedRequest } from "./http.js";
+import { headerValue, pathSegments, sendEmpty, sendJson, splitTarget, type FaultsLike, type Headers, type RecordedRequest } from "./http.js";
 import { OperationRegistry } from "./lro.js";
 import { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, type Placement } from "./resources.js";
 
@@ -298,12 +298,8 @@ export function createAccessKeyServices(deps: {
   }
 
   function route(rawPath: string): Route | undefined {
-    let segments: string[];
-    try {
-      segments = rawPath.split("/").filter(Boolean).map(decodeURIComponent);
-    } catch {
-      return undefined;
-    }
+    const segments = pathSegments(rawPath);
+    if (!segments) return undefined;
     const lower = segments.map((s) => s.toLowerCase());
     if (lower[0] !== "subscriptions" || lower[2] !== "resourcegroups" || lower[4] !== "providers") return undefined;
     const rest = segments.slice(5);
@@ -441,9 +437,7 @@ export function createAccessKeyServices(deps: {
           return sendJson(res, 200, keysBody(), headers);
         }
         const started = operations.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: { namespace: "Microsoft.EventGrid", style: "arm", asyncSegment: "operationsStatus", resultSegment: "operationResults" },
           apiVersion,
           work: async () => setKey(resource, slot),
@@ -485,9 +479,7 @@ export function createAccessKeyServices(deps: {
         const expiry = typeof body.expiry === "string" ? body.expiry : undefined;
         const slots = named ? [named] : Object.keys(token.keys);
         const started = operations.start({
-          subscriptionId: token.subscriptionId,
-          resourceGroup: token.resourceGroup,
-          location: token.location,
+          on: token,
           // Only its Location URL (below) is ever announced.
           urls: { namespace: "Microsoft.ContainerRegistry", style: "arm", asyncSegment: "-", resultSegment: "operationStatuses" },
           apiVersion,

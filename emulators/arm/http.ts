@@ -32,6 +32,15 @@ export function splitTarget(target: string | undefined): { rawPath: string; rawQ
   return q < 0 ? { rawPath: value, rawQuery: "" } : { rawPath: value.slice(0, q), rawQuery: value.slice(q + 1) };
 }
 
+/** A raw path's segments, percent-decoded (no empty ones); undefined when one does not decode. */
+export function pathSegments(rawPath: string): string[] | undefined {
+  try {
+    return rawPath.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Query parameters by lower-cased name (last value wins), percent-decoded. */
 export function queryParams(rawQuery: string): Map<string, string> {
   const params = new Map<string, string>();

@@ -27,7 +27,7 @@ import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
 import { armFrontDoor } from "./front-door.js";
-import { BodyTooLargeError, sendEmpty, sendJson, splitTarget, type FaultsLike, type RecordedRequest } from "./http.js";
+import { BodyTooLargeError, pathSegments, sendEmpty, sendJson, splitTarget, type FaultsLike, type RecordedRequest } from "./http.js";
 import { OperationFailedError, OperationRegistry, type OperationUrls } from "./lro.js";
 import {
   COSMOS_KEY_KINDS,
@@ -192,12 +192,8 @@ interface OperationRoute {
 }
 
 function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined {
-  let segments: string[];
-  try {
-    segments = rawPath.split("/").filter(Boolean).map(decodeURIComponent);
-  } catch {
-    return undefined;
-  }
+  const segments = pathSegments(rawPath);
+  if (!segments) return undefined;
   const lower = segments.map((s) => s.toLowerCase());
   if (lower[0] !== "subscriptions" || segments.length < 2) return undefined;
   const subscriptionId = segments[1]!;
@@ -551,9 +547,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           return armErrors.invalidRequestContent(res, headers, "properties.administratorLoginPassword must be a string");
         }
         const { headers: lroHeaders, body: accepted } = registry.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: resource.type === "sql" ? SQL_OPERATION_URLS : POSTGRES_OPERATION_URLS,
           apiVersion,
           work: async () => {
@@ -582,9 +576,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           );
         }
         const { headers: lroHeaders, body: accepted } = registry.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: COSMOS_OPERATION_URLS,
           apiVersion,
           work: async () => {
