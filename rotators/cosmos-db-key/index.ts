@@ -26,10 +26,9 @@
 //   CredentialId=primary               primary | secondary | primaryReadonly | secondaryReadonly; written by keyturn
 //   KeyKind=readwrite | readonly       optional: which pair; implied by CredentialId
 //   SecretFormat=key | connection-string    connection-string: AccountEndpoint=<documentEndpoint>;AccountKey=<key>;
-// Azure role: DocumentDB Account Contributor on the account. It is the narrowest built-in
-// role with Microsoft.DocumentDB/databaseAccounts/regenerateKey/action and listKeys/action
-// (Cosmos DB Operator excludes both; Cosmos DB Account Reader Role only reads read-only
-// keys). A custom role with read, listKeys, readonlykeys and regenerateKey is narrower.
+// Azure role: the custom role of access.ts on the account (read, listKeys, readonlykeys,
+// regenerateKey and the operation results). No built-in role fits: DocumentDB Account
+// Contributor could also grant itself data-plane roles, Cosmos DB Operator excludes keys.
 // Failure: check current changes nothing; create or verify failing leaves the active
 // key, which Key Vault holds, untouched (only the unused key was regenerated, and the
 // next rotation regenerates it again); a Key Vault commit failure leaves the previous
@@ -58,11 +57,12 @@ import {
   slotsOf,
   type CosmosKeySlot,
 } from "./format.js";
+import { cosmosDbKeyAccess } from "./access.js";
 
 export { CosmosKeySlot, CosmosKeyPair, CosmosSecretFormat, cosmosConnectionString, masterKeyAuthorization } from "./format.js";
 
 export const COSMOS_ACCOUNT_TYPE = "microsoft.documentdb/databaseaccounts";
-export const COSMOS_ROLE = "DocumentDB Account Contributor";
+export const COSMOS_ROLE = cosmosDbKeyAccess.roleName;
 const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.DocumentDB/databaseAccounts/<account>";
 /** The data-plane API version the verifying request sends. */
 const COSMOS_API_VERSION = "2018-12-31";
@@ -181,6 +181,7 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
 
   return {
     kind: "cosmos-db-key",
+    access: cosmosDbKeyAccess,
     model: CredentialModel.Dual,
     description: "an account key (primary/secondary, or the read-only pair) of an Azure Cosmos DB account",
     resourceTypes: [COSMOS_ACCOUNT_TYPE],

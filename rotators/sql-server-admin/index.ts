@@ -33,8 +33,9 @@
 //     TrustServerCertificate=False;Connection Timeout=30;   (ADO.NET; host = the server's FQDN from ARM)
 //   Database=orders                    optional: Initial Catalog of the connection string
 //   SecretLength=32                    optional: 16 to 128, default 32
-// Azure role: SQL Server Contributor on the server (Microsoft.Sql/servers/read and
-// /write; it excludes the server's auditing and security policies).
+// Azure role: the custom role of access.ts on the server (servers/read and /write and the
+// operation results; not firewall rules, Entra administrators or deletion, which SQL
+// Server Contributor would allow).
 // Failure: check current and create change nothing. From the journal write on, an
 // interrupted rotation (crash, 5xx, throttling) leaves the journal pending and the next
 // trigger applies the same password again and commits. A permanent failure after the
@@ -59,11 +60,12 @@ import {
   readSqlValue,
   sqlConnectionString,
 } from "./format.js";
+import { sqlServerAdminAccess } from "./access.js";
 
 export { SqlSecretFormat, generateSqlPassword, sqlPasswordProblem, sqlConnectionString } from "./format.js";
 
 export const SQL_SERVER_TYPE = "microsoft.sql/servers";
-export const SQL_ROLE = "SQL Server Contributor";
+export const SQL_ROLE = sqlServerAdminAccess.roleName;
 const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Sql/servers/<server>";
 
 export interface SqlServerAdminParams {
@@ -132,6 +134,7 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
 
   return {
     kind: "sql-server-admin",
+    access: sqlServerAdminAccess,
     model: CredentialModel.Single,
     description: "the SQL administrator password of an Azure SQL logical server",
     resourceTypes: [SQL_SERVER_TYPE],

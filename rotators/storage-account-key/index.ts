@@ -30,10 +30,11 @@
 //     connection-string: DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;EndpointSuffix=core.windows.net
 //     (with BlobEndpoint=…;QueueEndpoint=… instead of EndpointSuffix when the account's
 //     endpoints are not the cloud's standard ones).
-// Azure role: Storage Account Key Operator Service Role on the account (listKeys and
-// regenerateKey only). keyturn also reads the account (primaryEndpoints,
-// allowSharedKeyAccess) when it may; without Microsoft.Storage/storageAccounts/read it
-// uses the cloud's standard endpoints (public, China, US Government clouds).
+// Azure role: the custom role of access.ts on the account (read, listKeys, regenerateKey).
+// keyturn reads the account (primaryEndpoints, allowSharedKeyAccess) when it may; with a
+// role without Microsoft.Storage/storageAccounts/read (the built-in Storage Account Key
+// Operator Service Role) it uses the cloud's standard endpoints (public, China, US
+// Government clouds).
 // Failure: check current failing changes nothing. A failure in create or verify leaves
 // the active key, which Key Vault holds, untouched: only the unused key was regenerated,
 // and the next rotation regenerates it again. A Key Vault commit failure likewise leaves
@@ -57,11 +58,12 @@ import {
   type StorageEndpoints,
   type StorageKeyName,
 } from "./format.js";
+import { storageAccountKeyAccess } from "./access.js";
 
 export { StorageSecretFormat, StorageKeyName, storageConnectionString } from "./format.js";
 
 export const STORAGE_ACCOUNT_TYPE = "microsoft.storage/storageaccounts";
-export const STORAGE_KEY_ROLE = "Storage Account Key Operator Service Role";
+export const STORAGE_KEY_ROLE = storageAccountKeyAccess.roleName;
 const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Storage/storageAccounts/<account>";
 
 export interface StorageAccountKeyParams {
@@ -125,7 +127,7 @@ export interface AccountFacts {
 async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promise<AccountFacts> {
   const client = await storageClient(ctx, account);
   try {
-    const props = await armCall({ action: "read", resource: account, role: `Reader (or any role with Microsoft.Storage/storageAccounts/read) besides ${STORAGE_KEY_ROLE}` }, () =>
+    const props = await armCall({ action: "read", resource: account, role: STORAGE_KEY_ROLE }, () =>
       client.storageAccounts.getProperties(account.resourceGroup, account.name),
     );
     const e = props.primaryEndpoints;
@@ -223,6 +225,7 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
 
   return {
     kind: "storage-account-key",
+    access: storageAccountKeyAccess,
     model: CredentialModel.Dual,
     description: "an access key (key1/key2) of an Azure storage account",
     resourceTypes: [STORAGE_ACCOUNT_TYPE],
