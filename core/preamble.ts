@@ -45,6 +45,14 @@ export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
 export const PreambleSkip = { StaleEvent: "stale-event", Paused: "paused" } as const;
 export type PreambleSkip = (typeof PreambleSkip)[keyof typeof PreambleSkip];
 
+/** The outcome of a certificate or key left alone, and why (`version`: the one looked at, when there was one). */
+export interface Skipped<Reason extends string> {
+  readonly status: "skipped";
+  readonly name: string;
+  readonly version?: string;
+  readonly reason: Reason;
+}
+
 export interface GuardedRequest {
   readonly vault: VaultRef;
   readonly name: string;

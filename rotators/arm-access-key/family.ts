@@ -38,6 +38,7 @@ import { ConfigurationError, ProviderError, TransientError, VerificationError } 
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, tagValue, type Tags } from "../../core/tags.js";
 import { armRest } from "./arm-rest.js";
+import { connectionStringFields } from "../../core/connection-string.js";
 
 /** A ProviderAddress taken apart: the resource ID and the named segments of its template. */
 export type AccessKeyAddress = ArmResourceId & { readonly segments: Readonly<Record<string, string>> };
@@ -362,16 +363,6 @@ export function createAccessKeyRotator<K extends string>(service: AccessKeyServi
   } satisfies AccessKeyRotator<K>;
 }
 
-/** A connection string's fields (`k=v;k=v`), names lower-cased; values may contain "=". */
-export function connectionStringFields(value: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of value.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-  }
-  return fields;
-}
 
 /** The value of `field` when `value` is a connection string that has it; otherwise the whole value. */
 export function keyField(value: string, field: string): string {

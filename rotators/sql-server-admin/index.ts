@@ -44,7 +44,7 @@
 // ARM's refusals (PasswordNotComplex, ...) become ProviderErrors with ARM's code; 403
 // names the role; 404 is a configuration error naming ProviderAddress. The password is
 // never logged and never part of an error message.
-import { armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -77,21 +77,13 @@ export interface SqlServerAdminParams {
   readonly length: number;
 }
 
-export interface SqlServerAdminOptions {
-  /** Poll interval of the PATCH operation when ARM sends no Retry-After (SDK default 2 s). */
-  readonly pollIntervalMs?: number;
-  /** Pauses before each look for the server Ready again, in verify. */
-  readonly verifyDelaysMs?: readonly number[];
-}
+/** `pollIntervalMs`: of the PATCH; `verifyDelaysMs`: before each look for the server Ready again. */
+export type SqlServerAdminOptions = ArmRotatorTimings;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
 function sqlClient(ctx: RotatorContext, server: ArmResourceId): Promise<SqlManagementClient> {
-  return cachedArmClient(ctx, "arm-sql", server.subscriptionId, async () => {
-    // Loaded on first use: @azure/arm-sql takes over a second to load.
-    const { SqlManagementClient } = await import("@azure/arm-sql");
-    return new SqlManagementClient(ctx.credential, server.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-sql", server.subscriptionId, async () => (await import("@azure/arm-sql")).SqlManagementClient);
 }
 
 const call = (server: ArmResourceId, action: string) => ({ action, resource: server, role: SQL_ROLE });

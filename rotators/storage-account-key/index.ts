@@ -41,7 +41,7 @@
 // the previous version, whose key still works, as the latest. ARM 403 names the role;
 // 404 is a configuration error naming ProviderAddress; 429/5xx are transient (retried by
 // the SDK, then by the trigger). No key ever appears in a message or a log line.
-import { ArmProviderError, armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { ArmProviderError, armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -73,19 +73,13 @@ export interface StorageAccountKeyParams {
   readonly format: StorageSecretFormat;
 }
 
-export interface StorageAccountKeyOptions {
-  /** Pauses before each verification attempt; a new key can take seconds to reach every front end. */
-  readonly verifyDelaysMs?: readonly number[];
-}
+/** regenerateKey is not long-running: only the verification pauses apply. */
+export type StorageAccountKeyOptions = Pick<ArmRotatorTimings, "verifyDelaysMs">;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 1_000, 3_000, 6_000] as const;
 
 function storageClient(ctx: RotatorContext, account: ArmResourceId): Promise<StorageManagementClient> {
-  return cachedArmClient(ctx, "arm-storage", account.subscriptionId, async () => {
-    // Loaded on first use: cold start matters, and most secrets are not storage keys.
-    const { StorageManagementClient } = await import("@azure/arm-storage");
-    return new StorageManagementClient(ctx.credential, account.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-storage", account.subscriptionId, async () => (await import("@azure/arm-storage")).StorageManagementClient);
 }
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: STORAGE_KEY_ROLE });
