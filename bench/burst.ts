@@ -275,7 +275,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   // sliding window that counts them: per vault and per subscription, per class.
   const perVault = new Map<string, { creates: number; others: number }>();
   for (const x of seeded) {
-    const m = MINIMUM[x.kind].keyVault;
+    const m = MINIMUM[x.kind]!.keyVault;
     const v = perVault.get(x.vault) ?? { creates: 0, others: 0 };
     // The second copy of each event: one read finds the version already replaced.
     perVault.set(x.vault, { creates: v.creates + m.creates, others: v.others + m.others + 1 });

@@ -9,9 +9,10 @@
 // Both return the same shapes (the HTTP API's bodies), and both turn failures into a
 // CliError carrying the exit code.
 import { randomUUID } from "node:crypto";
+import { isIPv4 } from "node:net";
 import type { AuditReport } from "../core/audit.js";
 import type { DueReport, Within } from "../core/due.js";
-import { KeyturnError, describeError, isTransient } from "../core/errors.js";
+import { ErrorKind, KeyturnError, describeError, triggerFailure } from "../core/errors.js";
 import type { RotationMode } from "../core/rotator.js";
 import type { SecretStatus } from "../core/status.js";
 import type { RotationResponse } from "../app/responses.js";
@@ -48,10 +49,10 @@ export function toCliError(error: unknown): CliError {
   if (status === 401 || status === 403 || (typeof cause?.name === "string" && CREDENTIAL_ERRORS.has(cause.name))) {
     return new CliError(ExitCode.Denied, `${message} (check your sign-in and your Key Vault role on the vault)`);
   }
-  if (error instanceof KeyturnError) return new CliError(exitCodeForKind(error.kind) ?? ExitCode.Failed, message);
-  if (status === 404) return new CliError(ExitCode.NotFound, message);
-  if (isTransient(error)) return new CliError(ExitCode.Unavailable, message);
-  return new CliError(ExitCode.Failed, message);
+  if (!(error instanceof KeyturnError) && status === 404) return new CliError(ExitCode.NotFound, message);
+  // The classification every trigger asks: transient → 7 (retry later), lock held → 4.
+  const { error: classified } = triggerFailure(error, "request", ErrorKind.Internal);
+  return new CliError(exitCodeForKind(classified.kind) ?? ExitCode.Failed, message);
 }
 
 export function inProcessBackend(): Backend {
@@ -82,8 +83,13 @@ export function inProcessBackend(): Backend {
       wrap(async () => {
         const { rt, ref } = await vaultRef(vault);
         const [{ TriggerKind }, { rotationResponse }] = await Promise.all([import("../core/engine.js"), import("../app/responses.js")]);
-        rt.log.info("CLI rotation requested", { vault: ref.name, secret, mode, reason });
-        const result = await rt.engine.rotateSecret({ vault: ref, secret, mode, trigger: { kind: TriggerKind.Cli, id: randomUUID(), detail: reason } });
+        // Who runs the CLI: the identity of its own credential (the token is cached and
+        // reused by the engine's clients). Unknown when no token has claims to read.
+        const [{ callerFromAccessToken }, { getCredential }] = await Promise.all([import("../core/auth.js"), import("../core/azure.js")]);
+        const token = await (await getCredential(rt.config)).getToken(`${rt.config.armEndpoint}/.default`).catch(() => null);
+        const caller = token ? callerFromAccessToken(token.token) : undefined;
+        rt.log.info("CLI rotation requested", { vault: ref.name, secret, mode, reason, callerName: caller?.name ?? null, callerId: caller?.objectId ?? null });
+        const result = await rt.engine.rotateSecret({ vault: ref, secret, mode, trigger: { kind: TriggerKind.Cli, id: randomUUID(), detail: reason, ...(caller ? { caller } : {}) } });
         return rotationResponse(result, mode);
       }),
     status: (vault, secret) =>
@@ -150,6 +156,13 @@ export interface ViaOptions {
   readonly timeoutMs?: number;
 }
 
+/** localhost, 127.0.0.0/8 or ::1 (URL keeps IPv6 hosts in brackets). */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (host === "localhost" || host === "::1") return true;
+  return isIPv4(host) && host.startsWith("127.");
+}
+
 /** The function app's base URL: `https://app.azurewebsites.net` (a trailing `/api` is accepted). */
 export function normaliseViaUrl(raw: string): { origin: string; apiBase: string } {
   let url: URL;
@@ -159,6 +172,10 @@ export function normaliseViaUrl(raw: string): { origin: string; apiBase: string 
     throw new CliError(ExitCode.Usage, `--via must be the function app's URL, such as https://keyturn-func.azurewebsites.net`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new CliError(ExitCode.Usage, "--via must be an http(s) URL");
+  // The function key (and any bearer token) would cross the network in clear text.
+  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+    throw new CliError(ExitCode.Usage, `--via must be https: plain http would send the function key in clear text (http is accepted only for loopback addresses, such as a local host)`);
+  }
   if (url.username || url.password || url.search || url.hash) throw new CliError(ExitCode.Usage, "--via must be a bare URL (put the key in KEYTURN_FUNCTION_KEY, not in the URL)");
   const path = url.pathname.replace(/\/+$/, "").replace(/\/api$/i, "");
   return { origin: url.origin, apiBase: `${url.origin}${path}/api` };

@@ -9,6 +9,7 @@
 import { hostname, userInfo } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseWithin, DEFAULT_WITHIN } from "../core/due.js";
+import { isJournalName } from "../core/journal.js";
 import { setDefaultLogSink } from "../core/log.js";
 import { redact } from "../core/redact.js";
 import type { RotationMode } from "../core/rotator.js";
@@ -67,6 +68,7 @@ function parseTarget(raw: string): Target {
     throw new CliError(ExitCode.Usage, (error as Error).message);
   }
   if (!SECRET_NAME.test(m[2]!)) throw new CliError(ExitCode.Usage, `'${m[2]!.slice(0, 80)}' is not a secret name (1-127 letters, digits and dashes)`);
+  if (isJournalName(m[2]!)) throw new CliError(ExitCode.Usage, `'${m[2]!}' is keyturn's own journal, not a managed secret; name the secret it belongs to`);
   return { vault: m[1]!, secret: m[2]! };
 }
 

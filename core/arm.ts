@@ -62,6 +62,44 @@ export function parseProviderAddress(tags: Tags, resourceType: string, example: 
 }
 
 /**
+ * Parse the ProviderAddress tag as the resource ID of a resource, possibly nested (an
+ * authorization rule of a Service Bus queue, a token of a container registry), matching
+ * one of `templates`: the part after `/providers/`, e.g.
+ * `Microsoft.ServiceBus/namespaces/{namespace}/queues/{entity}/authorizationRules/{name}`.
+ * Literal segments match case-insensitively; `{x}` captures one segment (`segments.x`).
+ * The last segment is the resource's name. Pure; errors name ProviderAddress.
+ */
+export function parseResourceAddress(tags: Tags, templates: readonly string[], example: string): ArmResourceId & { readonly segments: Readonly<Record<string, string>> } {
+  const raw = tagValue(tags, Tag.ProviderAddress);
+  const expected = `must be the resource ID of a ${templates.map((t) => t.replace(/\/\{[^}]+\}/g, "")).join(" or ")}, e.g. ${example}`;
+  if (raw === undefined) throw new ConfigurationError(`is required: ${expected}`, Tag.ProviderAddress);
+  const id = raw.replace(/\/+$/, "");
+  const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/(.+)$/i.exec(id);
+  if (!m) throw new ConfigurationError(expected, Tag.ProviderAddress);
+  const [, subscriptionId, resourceGroup, rest] = m as unknown as [string, string, string, string];
+  const parts = rest.split("/");
+  for (const template of templates) {
+    const want = template.split("/");
+    if (want.length !== parts.length) continue;
+    const segments: Record<string, string> = {};
+    const fits = want.every((w, i) => {
+      const part = parts[i]!;
+      if (w.startsWith("{")) {
+        segments[w.slice(1, -1)] = part;
+        return part.length > 0;
+      }
+      return w.toLowerCase() === part.toLowerCase();
+    });
+    if (!fits) continue;
+    if (!SUBSCRIPTION_ID.test(subscriptionId)) throw new ConfigurationError(`has a subscription ID that is not a GUID; ${expected}`, Tag.ProviderAddress);
+    if (!RESOURCE_GROUP.test(resourceGroup)) throw new ConfigurationError(`has a resource group name that Azure does not allow; ${expected}`, Tag.ProviderAddress);
+    const resourceType = want.filter((w) => !w.startsWith("{")).join("/").toLowerCase();
+    return { id, subscriptionId, resourceGroup, resourceType, name: parts.at(-1)!, segments };
+  }
+  throw new ConfigurationError(`names a resource of another type or shape; ${expected}`, Tag.ProviderAddress);
+}
+
+/**
  * Options for an ARM management client: the configured ARM endpoint (sovereign clouds,
  * the local double), its token scope, and the process's retry and TLS options. Both
  * option spellings are set: the older SDKs (arm-sql, arm-cosmosdb) read
@@ -103,6 +141,30 @@ export function cachedArmClient<T>(
     client.catch(() => byKey.delete(key));
   }
   return client;
+}
+
+/** Timings of a rotator that changes an ARM resource (tests shorten them). */
+export interface ArmRotatorTimings {
+  /** Poll interval of a long-running operation when ARM sends no Retry-After (SDK default 2 s). */
+  readonly pollIntervalMs?: number;
+  /** Pauses before each verification attempt: a change can take seconds to reach every front end. */
+  readonly verifyDelaysMs?: readonly number[];
+}
+
+/** A management client class, as each @azure/arm-* package exports one. */
+type ArmClientClass<T> = new (credential: TokenCredential, subscriptionId: string, options: ReturnType<typeof armClientOptions>) => T;
+
+/**
+ * The process's client of one ARM SDK for a subscription. `load` imports the SDK on first
+ * use: most take a second or more to load, and most invocations need none of them.
+ */
+export function armClient<T>(
+  ctx: Pick<RotatorContext, "credential" | "armEndpoint" | "clientOptions">,
+  kind: string,
+  subscriptionId: string,
+  load: () => Promise<ArmClientClass<T>>,
+): Promise<T> {
+  return cachedArmClient(ctx, kind, subscriptionId, async () => new (await load())(ctx.credential, subscriptionId, armClientOptions(ctx)));
 }
 
 /** A refusal from ARM, with ARM's error code (`AuthorizationFailed`, `PasswordNotComplex`, ...). */

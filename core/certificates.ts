@@ -25,14 +25,11 @@
 // keyturn from acting on the certificate (events and sweep). Nothing here reads a
 // private key or the certificate's secret: properties, policy and operation only.
 import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVaultCertificateWithPolicy } from "@azure/keyvault-certificates";
-import type { KeyturnConfig } from "./config.js";
-import { ProviderError, classify, describeError } from "./errors.js";
-import type { RotationLock } from "./lock.js";
+import { ProviderError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
-import { ObjectKind, PreambleSkip, guarded, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, tagKey, tagValue, type Tags } from "./tags.js";
-import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
 
@@ -79,23 +76,14 @@ export type CertificateOutcome =
     }
   /** The CA has not finished within the wait: the operation runs on in Key Vault. */
   | { readonly status: "pending"; readonly name: string; readonly version: string; readonly issuer: string }
-  | { readonly status: "skipped"; readonly name: string; readonly version?: string; readonly reason: CertificateSkip };
+  | Skipped<CertificateSkip>;
 
-export interface CertificateRequest {
-  readonly vault: VaultRef;
-  readonly name: string;
-  /** The version an event is about: when a newer completed version exists, there is nothing to do. */
-  readonly expectedVersion?: string;
-  readonly trigger: Trigger;
-}
+/** `expectedVersion`: when a newer completed version exists, there is nothing to do. */
+export type CertificateRequest = GuardedRequest;
 
-export interface CertificateDeps {
-  readonly config: Pick<KeyturnConfig, "rotationGuardMs">;
-  readonly lock: RotationLock;
+export interface CertificateDeps extends PreambleDeps {
   readonly notifier: Notifier;
-  readonly log: Logger;
   certificateClient(vaultUrl: string): Promise<CertificateClient>;
-  now?(): Date;
   /** Between polls of a renewal operation; default 5 s (tests use a few ms). */
   readonly pollIntervalMs?: number;
   /** How long one invocation waits for a renewal to complete; default 2 minutes. */
@@ -137,6 +125,8 @@ export function tagsForNewVersion(tags: Tags): Record<string, string> {
 
 export function createCertificateService(deps: CertificateDeps): CertificateService {
   const now = deps.now ?? (() => new Date());
+  /** Failures renew already reported to the owner: handle must not report them again. */
+  const reported = new WeakSet<KeyturnError>();
   const pollIntervalMs = deps.pollIntervalMs ?? 5_000;
   const renewalTimeoutMs = deps.renewalTimeoutMs ?? 120_000;
 
@@ -270,9 +260,10 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
       return { status: "renewed", name: req.name, version, previousVersion, expiresOn, issuer: kind.issuer };
     } catch (raw) {
       const error = classify(raw, `certificate ${step}`);
-      if (!error.transient) {
+      if (mustReport(error)) {
         log.error("certificate renewal failed", { step, error: describeError(error) });
         await deps.notifier.notify({ ...base(req, active, kind.issuer, owner), type: NotificationType.CertificateRenewalFailed, step, error: describeError(error) });
+        reported.add(error);
       }
       throw error;
     }
@@ -321,10 +312,12 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
   async function handle(req: CertificateRequest): Promise<CertificateOutcome> {
     let latest: KeyVaultCertificateWithPolicy;
     let client: CertificateClient;
+    let step = "lock";
     return guarded<KeyVaultCertificateWithPolicy, CertificateOutcome>(deps, req, {
       what: ObjectKind.Certificate,
       busy: `certificate ${req.name} is being handled by another invocation`,
       load: async () => {
+        step = "load";
         client = await deps.certificateClient(req.vault.url);
         latest = await client.getCertificate(req.name);
         const active = await inService(client, latest, req.name);
@@ -341,9 +334,34 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
         // behind the vault's must not turn that into "not due".
         if (req.trigger.kind === "event") daysRemaining = Math.min(daysRemaining, NEAR_EXPIRY_DAYS);
         else if (daysRemaining > NEAR_EXPIRY_DAYS) return { status: "skipped", name: req.name, version, reason: CertificateSkip.NotDue };
+        step = "policy";
         const policy = latest.policy ?? (await client.getCertificatePolicy(req.name));
         const kind = await classifyIssuer(client, policy.issuerName ?? UNKNOWN_ISSUER);
+        step = kind.renewable ? "renew" : "remind";
         return kind.renewable ? await renew(client, req, active, policy, kind, log, tooRecent) : await remind(client, req, active, kind, daysRemaining, log);
+      },
+      // Every failure, the lock's and loading's included, leaves as a classified
+      // KeyturnError (the trigger asks it whether to retry); a permanent one that renew
+      // did not report yet is reported here, once.
+      failed: async (raw, log) => {
+        const error = step === "load" ? classifyObjectRead(raw, "certificate load") : classify(raw, `certificate ${step}`);
+        if (mustReport(error) && !reported.has(error)) {
+          log.error("certificate handling failed", { step, errorKind: error.kind, error: describeError(error) });
+          await deps.notifier.notify({
+            objectType: "certificate",
+            vault: req.vault.name,
+            vaultUrl: req.vault.url,
+            name: req.name,
+            trigger: req.trigger.kind,
+            triggerId: req.trigger.id,
+            type: NotificationType.CertificateRenewalFailed,
+            step,
+            error: describeError(error),
+          });
+        } else if (error.transient) {
+          log.warn("certificate handling failed with a transient error; the trigger will retry", { step, error: describeError(error) });
+        }
+        return error;
       },
     });
   }

@@ -179,6 +179,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig {
   const s = parseSettings(env);
+  checkAppRolesTrustworthy(s.KEYTURN_REQUIRE_APP_ROLES, env);
   return {
     vaults: s.KEYTURN_VAULTS,
     sweepSchedule: s.KEYTURN_SWEEP_SCHEDULE,
@@ -198,6 +199,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyturnConfig 
     requireAppRoles: s.KEYTURN_REQUIRE_APP_ROLES,
     keyVaultLimitScale: s.KEYTURN_KEYVAULT_LIMIT_SCALE,
   };
+}
+
+// ---- app roles need App Service Authentication in front (a platform fact, not a setting) ----
+
+/**
+ * KEYTURN_REQUIRE_APP_ROLES=true trusts `x-ms-client-principal`, which only App Service
+ * Authentication can vouch for: without it in front, any function-key holder could
+ * claim Rotation.Operator. App Service sets WEBSITE_AUTH_ENABLED=True when its
+ * authentication is on (Microsoft.Identity.Web's AppServicesAuthenticationInformation
+ * reads the same variable); without it, refuse to start.
+ */
+export function checkAppRolesTrustworthy(requireAppRoles: boolean, env: NodeJS.ProcessEnv): void {
+  if (!requireAppRoles) return;
+  if ((env.WEBSITE_AUTH_ENABLED ?? "").trim().toLowerCase() === "true") return;
+  throw new ConfigError(
+    "KEYTURN_REQUIRE_APP_ROLES",
+    "KEYTURN_REQUIRE_APP_ROLES=true, but App Service Authentication is not on (WEBSITE_AUTH_ENABLED is not True): " +
+      "the x-ms-client-principal header could be forged by any caller with a function key. Turn App Service Authentication on, or set KEYTURN_REQUIRE_APP_ROLES=false",
+  );
 }
 
 /**

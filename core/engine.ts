@@ -13,6 +13,7 @@ import type { TokenCredential } from "@azure/core-auth";
 import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
 import type { KeyturnConfig } from "./config.js";
 import {
+  BadRequestError,
   ConfigurationError,
   ErrorKind,
   JournalError,
@@ -23,7 +24,7 @@ import {
   describeError,
 } from "./errors.js";
 import { blockingConsumers, bringConsumersToVersion, parseConsumers, targetVersion, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
-import { commitJournal, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
+import { commitJournal, isJournalName, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
 import type { LockLease, RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
@@ -49,7 +50,7 @@ import {
   withTag,
   type Tags,
 } from "./tags.js";
-import { ObjectKind, PreambleSkip, guarded, isAutomatic, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, callerFields, guarded, isAutomatic, type Trigger } from "./preamble.js";
 import type { VaultRef } from "./vaults.js";
 import type { RotatorRegistry } from "./registry.js";
 
@@ -220,7 +221,12 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function rotateSecret(req: RotationRequest): Promise<RotationResult> {
-    let step: Step = Step.Load;
+    // keyturn's own journals are never rotation targets, whoever names them.
+    if (isJournalName(req.secret)) {
+      if (isAutomatic(req.trigger)) return { status: "skipped", reason: SkipReason.Unmanaged, vault: req.vault.name, secret: req.secret, version: req.expectedVersion ?? "" };
+      throw new BadRequestError(`${req.secret} is keyturn's own journal; rotate the secret it belongs to`);
+    }
+    let step: Step = Step.Lock;
     // Every step boundary is announced: an observer may trace it (and the crash tests
     // kill the process right there).
     const enter = async (next: Step) => {
@@ -250,6 +256,7 @@ export function createEngine(deps: EngineDeps): Engine {
       what: ObjectKind.Secret,
       busy: `a rotation of ${req.secret} is already in progress`,
       load: async () => {
+        step = Step.Load;
         client = await clientReady;
         latest = await loadCurrent(client, req.vault, req.secret);
         return { object: latest, version: latest.version, tags: latest.tags };
@@ -400,7 +407,7 @@ export function createEngine(deps: EngineDeps): Engine {
         if (journals(rotator)) {
           await enter(Step.Journal);
           stillHeld();
-          const origin = { trigger: req.trigger.kind, mode: req.mode };
+          const origin = { trigger: req.trigger.kind, mode: req.mode, ...callerFields(req.trigger) };
           const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending, origin);
           journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started, ...origin };
         }
@@ -411,7 +418,7 @@ export function createEngine(deps: EngineDeps): Engine {
         stillHeld();
         const applied = journal!;
         const previous = current;
-        const restore: PendingCredential = { credentialId: previousCredentialId, secretValue: previous.value };
+        const restore: PendingCredential = rotator.restoreCredential?.(params, previous, pending) ?? { credentialId: previousCredentialId, secretValue: previous.value };
         const known = facts;
         rollBack = async () => {
           const restored = (await rotator.apply!(ctx, params, restore, previous, known)) ?? known;
@@ -490,6 +497,7 @@ export function createEngine(deps: EngineDeps): Engine {
         rotator: rotator.kind,
         trigger: req.trigger.kind,
         triggerId: req.trigger.id,
+        ...callerFields(req.trigger),
         mode: req.mode,
         ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
         expiresOn: expiresOn.toISOString(),
@@ -544,6 +552,7 @@ export function createEngine(deps: EngineDeps): Engine {
           ...(plan ? { rotator: plan.rotator.kind } : {}),
           trigger: req.trigger.kind,
           triggerId: req.trigger.id,
+          ...callerFields(req.trigger),
           mode: req.mode,
           ...(owner !== undefined ? { owner } : {}),
           step,

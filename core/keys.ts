@@ -23,14 +23,11 @@
 // Keys that back a certificate (`managed`) are the certificate's: keyturn leaves them
 // alone. `RotationPaused=true` on the key stops keyturn from acting on it.
 import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure/keyvault-keys";
-import type { KeyturnConfig } from "./config.js";
-import { classify, describeError } from "./errors.js";
-import type { RotationLock } from "./lock.js";
+import { classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
-import { ObjectKind, PreambleSkip, guarded, type Guarded, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, type Guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, choiceTag, parseTag, tagKey, tagValue, type Tags } from "./tags.js";
-import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
 /** The shortest lifetime keyturn gives a rotated version that has no expiry from a policy (3 × the near-expiry window). */
@@ -84,22 +81,13 @@ export type KeyOutcome =
       readonly policy: PolicyState;
     }
   | { readonly status: "checked"; readonly name: string; readonly version: string; readonly policy: PolicyState }
-  | { readonly status: "skipped"; readonly name: string; readonly version?: string; readonly reason: KeySkip };
+  | Skipped<KeySkip>;
 
-export interface KeyRequest {
-  readonly vault: VaultRef;
-  readonly name: string;
-  readonly expectedVersion?: string;
-  readonly trigger: Trigger;
-}
+export type KeyRequest = GuardedRequest;
 
-export interface KeyDeps {
-  readonly config: Pick<KeyturnConfig, "rotationGuardMs">;
-  readonly lock: RotationLock;
+export interface KeyDeps extends PreambleDeps {
   readonly notifier: Notifier;
-  readonly log: Logger;
   keyClient(vaultUrl: string): Promise<KeyClient>;
-  now?(): Date;
 }
 
 export interface KeyService {
@@ -117,6 +105,8 @@ export function requestedPolicy(tags: Tags): "default" | undefined {
 
 export function createKeyService(deps: KeyDeps): KeyService {
   const now = deps.now ?? (() => new Date());
+  /** Failures rotateNearExpiry already reported to the owner: underGuard must not report them again. */
+  const reported = new WeakSet<KeyturnError>();
 
   function notice(req: KeyRequest, key: KeyVaultKey, owner: string | undefined) {
     return {
@@ -169,10 +159,35 @@ export function createKeyService(deps: KeyDeps): KeyService {
     return { state: "missing-reported" };
   }
 
-  /** The preamble (core/preamble.ts) around `work`; managed and disabled keys are left alone. */
+  /**
+   * The preamble (core/preamble.ts) around `work`; managed and disabled keys are left
+   * alone. Every failure, the lock's and loading's included, leaves as a classified
+   * KeyturnError (the trigger asks it whether to retry); a permanent one that `work` did
+   * not report yet is reported here, once.
+   */
   function underGuard(req: KeyRequest, work: (g: Guarded<KeyVaultKey>, client: KeyClient) => Promise<KeyOutcome>): Promise<KeyOutcome> {
     let client: KeyClient;
     return guarded<KeyVaultKey, KeyOutcome>(deps, req, {
+      failed: async (raw, log) => {
+        const error = classifyObjectRead(raw, "key load");
+        if (mustReport(error) && !reported.has(error)) {
+          log.error("key handling failed", { step: "load", errorKind: error.kind, error: describeError(error) });
+          await deps.notifier.notify({
+            objectType: "key",
+            vault: req.vault.name,
+            vaultUrl: req.vault.url,
+            name: req.name,
+            trigger: req.trigger.kind,
+            triggerId: req.trigger.id,
+            type: NotificationType.KeyRotationFailed,
+            step: "load",
+            error: describeError(error),
+          });
+        } else if (error.transient) {
+          log.warn("key handling failed with a transient error; the trigger will retry", { error: describeError(error) });
+        }
+        return error;
+      },
       what: ObjectKind.Key,
       busy: `key ${req.name} is being handled by another invocation`,
       load: async () => {
@@ -234,9 +249,10 @@ export function createKeyService(deps: KeyDeps): KeyService {
         return { status: "rotated", name: req.name, version, previousVersion, expiresOn: expiresOn?.toISOString() ?? null, policy: policy.state };
       } catch (raw) {
         const error = classify(raw, `key ${step}`);
-        if (!error.transient) {
+        if (mustReport(error)) {
           log.error("key rotation failed", { step, error: describeError(error) });
           await deps.notifier.notify({ ...notice(req, key, owner), type: NotificationType.KeyRotationFailed, step, error: describeError(error) });
+          reported.add(error);
         }
         throw error;
       }

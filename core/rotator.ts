@@ -6,6 +6,7 @@
 // engine writes the journal and the new version, so a failed vault write can never
 // leave the provider ahead of the vault without a journal to roll forward from.
 import type { TokenCredential } from "@azure/core-auth";
+import type { KindAccess } from "./access.js";
 import type { Logger } from "./log.js";
 
 /** How a kind holds its credential at the provider. */
@@ -102,6 +103,12 @@ export interface Rotator<P = unknown, F = void> {
   readonly resourceTypes?: readonly string[];
   /** Tags this kind reads besides the common ones (documentation and the audit). */
   readonly tags: readonly string[];
+  /**
+   * What the kind calls in Azure (a `rotators/<kind>/access.ts` constant), or why it needs
+   * no role of its own. Every registered kind declares it (test/infra/roles.test.ts); the
+   * deployed custom roles are generated from it (scripts/roles.ts).
+   */
+  readonly access?: KindAccess;
 
   /** Parse and validate the kind's parameters from tags; throw ConfigurationError naming the tag. Pure. */
   parse(tags: Readonly<Record<string, string>>): P;
@@ -126,6 +133,14 @@ export interface Rotator<P = unknown, F = void> {
    * `verify` then gets instead of `checkCurrent`'s.
    */
   apply?(ctx: RotatorContext, params: P, pending: PendingCredential, current: CurrentSecret, facts: F | undefined): Promise<F | void>;
+
+  /**
+   * Single-credential kinds: the credential `apply` (then `verify`) takes to give the
+   * provider back what `previous` holds, after a permanent failure once `applied` may be
+   * set. Default: the previous value with its CredentialId tag. A kind whose `apply` needs
+   * more (its `state`: which login, which host) supplies it here.
+   */
+  restoreCredential?(params: P, previous: CurrentSecret, applied: PendingCredential): PendingCredential;
 
   /** Prove that the new credential works. Throw VerificationError if not. */
   verify(ctx: RotatorContext, params: P, pending: PendingCredential, facts: F | undefined): Promise<void>;

@@ -14,13 +14,13 @@
 //   keys          within 30 days of expiry → rotate (core/keys.ts); the others → report
 //                 (or set, when tagged) a missing rotation policy.
 //
-// Properties only: the lists carry names, attributes and tags, never a value. Each vault's
-// three lists are read side by side, and each item is worked on as soon as it is listed,
+// Properties only: the lists carry names, attributes and tags, never a value. Work runs
 // with bounded concurrency (SWEEP_CONCURRENCY items at once across all vaults, each a
 // handful of Key Vault calls: far under Key Vault's per-vault limits, and the clients'
 // pacing holds the rest). One failing item, or one vault that cannot be listed, does
-// not stop the others; everything is counted in the summary, which is logged and
-// returned.
+// not stop the others; what failed transiently (errors.ts decides, as for every
+// trigger) is tried again after SWEEP_RETRY_DELAYS_MS; everything is counted in the
+// summary, which is logged and returned.
 import type { CertificateClient } from "@azure/keyvault-certificates";
 import type { KeyClient } from "@azure/keyvault-keys";
 import type { SecretClient } from "@azure/keyvault-secrets";
@@ -29,7 +29,7 @@ import type { CertificateService } from "./certificates.js";
 import type { KeyturnConfig } from "./config.js";
 import { classifySecret } from "./due.js";
 import { TriggerKind, type Engine, type Trigger } from "./engine.js";
-import { ErrorKind, KeyturnError, describeError } from "./errors.js";
+import { Disposition, ErrorKind, describeError, triggerFailure } from "./errors.js";
 import { keyNearExpiry, type KeyService } from "./keys.js";
 import type { Logger } from "./log.js";
 import { NEAR_EXPIRY_DAYS } from "./tags.js";
@@ -37,6 +37,8 @@ import type { VaultRef } from "./vaults.js";
 
 /** Items in flight at once, across vaults. Each is 2–8 Key Vault calls. */
 export const SWEEP_CONCURRENCY = 8;
+/** Pauses before the sweep tries transiently failed items again (twice, then the next sweep). */
+export const SWEEP_RETRY_DELAYS_MS: readonly number[] = [30_000, 120_000];
 /** Problems and failures listed in the summary (the counts are always complete). */
 const MAX_LISTED = 200;
 const DAY_MS = 86_400_000;
@@ -53,6 +55,8 @@ export interface SweepDeps {
   keyClient(vaultUrl: string): Promise<KeyClient>;
   now?(): Date;
   readonly concurrency?: number;
+  /** Pauses before each repeat of the items that failed transiently; default SWEEP_RETRY_DELAYS_MS. */
+  readonly retryDelaysMs?: readonly number[];
 }
 
 export interface SweepProblem {
@@ -87,6 +91,8 @@ export interface SweepSummary {
   readonly failures: readonly SweepProblem[];
   /** How many problems/failures were left out of the lists above. */
   readonly truncated: number;
+  /** Item attempts and vault listings repeated after a transient failure (one may count more than once). */
+  readonly retried: number;
 }
 
 type WorkItem =
@@ -95,44 +101,6 @@ type WorkItem =
   | { kind: "certificate"; vault: VaultRef; name: string }
   | { kind: "key-expiring"; vault: VaultRef; name: string }
   | { kind: "key-policy"; vault: VaultRef; name: string };
-
-/**
- * Runs tasks as they are pushed, at most `limit` at once; `drained()` resolves once every
- * task pushed so far has run. Tasks must not throw.
- */
-export class WorkPool {
-  private readonly queue: Array<() => Promise<void>> = [];
-  private active = 0;
-  private waiters: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  push(task: () => Promise<void>): void {
-    this.queue.push(task);
-    this.pump();
-  }
-
-  drained(): Promise<void> {
-    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private pump(): void {
-    while (this.active < Math.max(1, this.limit) && this.queue.length > 0) {
-      const task = this.queue.shift()!;
-      this.active++;
-      void task().finally(() => {
-        this.active--;
-        this.pump();
-      });
-    }
-    if (this.active === 0 && this.queue.length === 0) {
-      const w = this.waiters;
-      this.waiters = [];
-      for (const resolve of w) resolve();
-    }
-  }
-}
 
 /** Runs `work` over `items` with at most `limit` in flight. `work` must not throw. */
 export async function withConcurrency<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -165,13 +133,111 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
     else truncated++;
   };
 
-  // ---- list (properties only) and act, at once --------------------------------------------
-  // Listing is sequential page by page (each page's link comes with the one before), so
-  // the sweep's time is the listing's: every vault's secrets, certificates and keys are
-  // listed side by side, and each item is worked on as soon as its page arrives, a
-  // bounded number at a time.
-  const busy = (error: unknown) => error instanceof KeyturnError && error.kind === ErrorKind.Conflict;
-  const act = async (item: WorkItem): Promise<void> => {
+  // ---- list (properties only) -----------------------------------------------------------
+  const retryDelaysMs = deps.retryDelaysMs ?? SWEEP_RETRY_DELAYS_MS;
+  let retried = 0;
+  const items: WorkItem[] = [];
+  /**
+   * One listing, with the sweep's retries: after a transient failure (triggerFailure
+   * decides) what the partial listing counted is undone and it lists again after a
+   * pause; anything else, or a last failure, is counted against the vault.
+   */
+  const listing = async (what: string, vault: VaultRef, counts: Record<string, number>, list: () => Promise<void>, undo?: () => void) => {
+    for (let attempt = 0; ; attempt++) {
+      const saved = { ...counts };
+      const itemsAt = items.length;
+      const problemsAt = problems.length;
+      const truncatedAt = truncated;
+      try {
+        await list();
+        return;
+      } catch (raw) {
+        Object.assign(counts, saved);
+        items.length = itemsAt;
+        problems.length = problemsAt;
+        truncated = truncatedAt;
+        undo?.();
+        const { error, disposition } = triggerFailure(raw, `listing ${what}`);
+        const delay = retryDelaysMs[attempt];
+        if (disposition === Disposition.Retry && delay !== undefined) {
+          retried++;
+          log.warn(`sweep: listing the vault's ${what} failed with a transient error; listing again`, { vault: vault.name, step: "list", delayMs: delay, error: describeError(error) });
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
+        log.error(`could not list the vault's ${what}`, { vault: vault.name, step: "list", error: describeError(error) });
+        note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing ${what}: ${describeError(error)}` });
+        return;
+      }
+    }
+  };
+  for (const vault of deps.config.vaults.vaults) {
+    // One work item per secret: a pending journal and a due version of the same secret
+    // are one rotation (the engine rolls the journal forward first).
+    const perSecret = new Map<string, WorkItem>();
+    await listing(
+      "secrets",
+      vault,
+      secrets,
+      async () => {
+        const client = await deps.secretClient(vault.url);
+        for await (const p of client.listPropertiesOfSecrets()) {
+          secrets.scanned++;
+          if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
+          const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
+          if (!c) continue;
+          if ("journal" in c) {
+            secrets.journals++;
+            perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
+          } else if ("skipped" in c) {
+            secrets.skipped++;
+          } else if (c.due.problem !== undefined) {
+            secrets.malformed++;
+            note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
+          } else {
+            secrets.due++;
+            const key = p.name.toLowerCase();
+            if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
+          }
+        }
+      },
+      () => perSecret.clear(),
+    );
+    items.push(...perSecret.values());
+
+    await listing("certificates", vault, certificates, async () => {
+      const client = await deps.certificateClient(vault.url);
+      for await (const p of client.listPropertiesOfCertificates()) {
+        certificates.scanned++;
+        if (p.enabled === false || !p.expiresOn || !p.name) continue;
+        if (p.expiresOn.getTime() - started.getTime() > NEAR_EXPIRY_DAYS * DAY_MS) continue;
+        certificates.expiring++;
+        items.push({ kind: "certificate", vault, name: p.name });
+      }
+    });
+
+    await listing("keys", vault, keys, async () => {
+      const client = await deps.keyClient(vault.url);
+      for await (const p of client.listPropertiesOfKeys()) {
+        keys.scanned++;
+        if (p.managed || p.enabled === false || !p.name) continue;
+        if (keyNearExpiry(p.expiresOn, started)) {
+          keys.expiring++;
+          items.push({ kind: "key-expiring", vault, name: p.name });
+        } else {
+          items.push({ kind: "key-policy", vault, name: p.name });
+        }
+      }
+    });
+  }
+
+  // ---- act, a bounded number at a time ------------------------------------------------
+  // A transient failure (Key Vault or a provider 5xx/429, a network error, the lock store
+  // unreachable: triggerFailure decides) is retried by the sweep itself, after a pause,
+  // up to retryDelaysMs.length more times; a permanent one was reported by the service
+  // that failed and is counted, never retried.
+  let retryQueue: WorkItem[] = [];
+  const act = async (item: WorkItem, lastTry: boolean) => {
     const objectType = item.kind === "secret" || item.kind === "journal" ? "secret" : item.kind === "certificate" ? "certificate" : "key";
     try {
       switch (item.kind) {
@@ -216,11 +282,16 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
           break;
         }
       }
-    } catch (error) {
+    } catch (raw) {
       const counts = objectType === "secret" ? secrets : objectType === "certificate" ? certificates : keys;
-      if (busy(error)) {
+      const { error, disposition } = triggerFailure(raw, objectType);
+      if (error.kind === ErrorKind.Conflict) {
         // Another trigger is on it right now: not a failure, and it will be done.
         counts.busy++;
+        return;
+      }
+      if (disposition === Disposition.Retry && !lastTry) {
+        retryQueue.push(item);
         return;
       }
       counts.failed++;
@@ -228,97 +299,17 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
       note(failures, { vault: item.vault.name, objectType, name: item.name, detail: describeError(error) });
     }
   };
-  const pool = new WorkPool(deps.concurrency ?? SWEEP_CONCURRENCY);
-
-  // One work item per secret: a pending journal and a due version of the same secret are
-  // one rotation (the engine rolls the journal forward first). The two may be listed in
-  // either order: a journal found for a secret whose rotation is still queued turns it
-  // into the journal's; one found after that rotation started runs after it.
-  const perSecret = new Map<string, { item: WorkItem; started: Promise<void> | undefined }>();
-  const queueSecret = (item: Extract<WorkItem, { kind: "secret" | "journal" }>) => {
-    const key = `${item.vault.name}/${item.name}`.toLowerCase();
-    const known = perSecret.get(key);
-    if (!known) {
-      const entry: { item: WorkItem; started: Promise<void> | undefined } = { item, started: undefined };
-      perSecret.set(key, entry);
-      pool.push(() => (entry.started = act(entry.item)));
-      return;
-    }
-    if (item.kind !== "journal" || known.item.kind === "journal") return;
-    if (known.started === undefined) known.item = item;
-    else {
-      const after = known.started;
-      known.item = item;
-      pool.push(async () => {
-        await after;
-        await act(item);
-      });
-    }
-  };
-
-  const listSecrets = async (vault: VaultRef) => {
-    try {
-      const client = await deps.secretClient(vault.url);
-      for await (const p of client.listPropertiesOfSecrets()) {
-        secrets.scanned++;
-        if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
-        const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
-        if (!c) continue;
-        if ("journal" in c) {
-          secrets.journals++;
-          queueSecret({ kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
-        } else if ("skipped" in c) {
-          secrets.skipped++;
-        } else if (c.due.problem !== undefined) {
-          secrets.malformed++;
-          note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
-        } else {
-          secrets.due++;
-          queueSecret({ kind: "secret", vault, name: p.name });
-        }
-      }
-    } catch (error) {
-      log.error("could not list the vault's secrets", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing secrets: ${describeError(error)}` });
-    }
-  };
-
-  const listCertificates = async (vault: VaultRef) => {
-    try {
-      const client = await deps.certificateClient(vault.url);
-      for await (const p of client.listPropertiesOfCertificates()) {
-        certificates.scanned++;
-        if (p.enabled === false || !p.expiresOn || !p.name) continue;
-        if (p.expiresOn.getTime() - started.getTime() > NEAR_EXPIRY_DAYS * DAY_MS) continue;
-        certificates.expiring++;
-        const item: WorkItem = { kind: "certificate", vault, name: p.name };
-        pool.push(() => act(item));
-      }
-    } catch (error) {
-      log.error("could not list the vault's certificates", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing certificates: ${describeError(error)}` });
-    }
-  };
-
-  const listKeys = async (vault: VaultRef) => {
-    try {
-      const client = await deps.keyClient(vault.url);
-      for await (const p of client.listPropertiesOfKeys()) {
-        keys.scanned++;
-        if (p.managed || p.enabled === false || !p.name) continue;
-        const near = keyNearExpiry(p.expiresOn, started);
-        if (near) keys.expiring++;
-        const item: WorkItem = { kind: near ? "key-expiring" : "key-policy", vault, name: p.name };
-        pool.push(() => act(item));
-      }
-    } catch (error) {
-      log.error("could not list the vault's keys", { vault: vault.name, step: "list", error: describeError(error) });
-      note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing keys: ${describeError(error)}` });
-    }
-  };
-
-  await Promise.all(deps.config.vaults.vaults.flatMap((vault) => [listSecrets(vault), listCertificates(vault), listKeys(vault)]));
-  await pool.drained();
+  const concurrency = deps.concurrency ?? SWEEP_CONCURRENCY;
+  await withConcurrency(items, concurrency, (item) => act(item, retryDelaysMs.length === 0));
+  for (const [i, delay] of retryDelaysMs.entries()) {
+    if (retryQueue.length === 0) break;
+    const again = retryQueue;
+    retryQueue = [];
+    retried += again.length;
+    log.warn("sweep: retrying items that failed with a transient error", { step: "retry", items: again.length, delayMs: delay, attempt: i + 1 });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    await withConcurrency(again, concurrency, (item) => act(item, i === retryDelaysMs.length - 1));
+  }
 
   const finished = now();
   const summary: SweepSummary = {
@@ -333,6 +324,7 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
     problems,
     failures,
     truncated,
+    retried,
   };
   log.info("sweep completed", {
     step: "sweep",

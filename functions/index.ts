@@ -2,7 +2,12 @@
 // route table with the v4 programming model. Every invocation logs through its own
 // InvocationContext (routes.ts, withInvocationLog).
 import { app, type EventGridEvent, type Timer } from "@azure/functions";
+import { checkAppRolesTrustworthy } from "../core/config.js";
 import { ALL_METHODS, invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes } from "./routes.js";
+
+// Refuse to start when app roles are required but App Service Authentication is not in
+// front to vouch for x-ms-client-principal (a clear error in the host's log at startup).
+checkAppRolesTrustworthy((process.env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase() === "true", process.env);
 
 for (const route of routes) {
   if (route.trigger === "http") {

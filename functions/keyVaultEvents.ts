@@ -8,12 +8,16 @@
 // failure was already reported to the owner and is acknowledged; only a transient
 // failure (or a lock held by another invocation) throws, so that Event Grid redelivers.
 import type { EventGridEvent, InvocationContext } from "@azure/functions";
-import { BadRequestError, KeyturnError, describeError } from "../core/errors.js";
+import { BadRequestError, Disposition, describeError, triggerFailure } from "../core/errors.js";
 import { parseEvent } from "../core/events.js";
 import type { CertificateOutcome } from "../core/certificates.js";
 import { TriggerKind, type RotationResult, type Trigger } from "../core/engine.js";
 import type { KeyOutcome } from "../core/keys.js";
-import { getRuntime } from "../app/runtime.js";
+import { isJournalName } from "../core/journal.js";
+import { getRuntime, type Runtime } from "../app/runtime.js";
+
+/** What the handler uses of the process runtime (tests pass their own). */
+export type EventRuntime = Pick<Runtime, "config" | "engine" | "log" | "certificates" | "keys">;
 
 export type EventOutcome =
   | { status: "rotated" | "skipped" | "planned"; result: RotationResult }
@@ -23,8 +27,8 @@ export type EventOutcome =
   | { status: "rejected"; error: string }
   | { status: "failed"; error: string };
 
-export async function handleKeyVaultEvent(event: unknown, context: InvocationContext): Promise<EventOutcome> {
-  const { config, engine, log, certificates, keys } = await getRuntime();
+export async function handleKeyVaultEvent(event: unknown, context: InvocationContext, runtime: Promise<EventRuntime> | EventRuntime = getRuntime()): Promise<EventOutcome> {
+  const { config, engine, log, certificates, keys } = await runtime;
   const elog = log.child({ invocationId: context.invocationId });
   let parsed;
   try {
@@ -46,6 +50,10 @@ export async function handleKeyVaultEvent(event: unknown, context: InvocationCon
     elog.debug("event type not acted on", { eventType: e.type, secret: e.objectName });
     return { status: "ignored", reason: `${e.type} needs no action` };
   }
+  if (e.objectType === "Secret" && isJournalName(e.objectName)) {
+    elog.info("event about keyturn's own journal ignored", { eventType: e.type, secret: e.objectName });
+    return { status: "ignored", reason: "keyturn's own journals are never rotated" };
+  }
   const trigger: Trigger = { kind: TriggerKind.Event, id: e.id, detail: e.type };
   const about = { vault: e.vault, name: e.objectName, ...(e.version !== undefined ? { expectedVersion: e.version } : {}), trigger };
   try {
@@ -65,10 +73,14 @@ export async function handleKeyVaultEvent(event: unknown, context: InvocationCon
       trigger,
     });
     return { status: result.status, result };
-  } catch (error) {
-    if (error instanceof KeyturnError && error.transient) throw error; // Event Grid redelivers
-    if (error instanceof KeyturnError && error.kind === "conflict") throw error; // another rotation holds the lock: let Event Grid come back
-    return { status: "failed", error: describeError(error) };
+  } catch (raw) {
+    // One classification for every object kind: transient (Key Vault 5xx/429, a network
+    // error, the lock store unreachable) or a lock held elsewhere → throw, so that Event
+    // Grid redelivers; permanent → acknowledged (the service already told the owner).
+    const failure = triggerFailure(raw, e.objectType.toLowerCase());
+    if (failure.disposition === Disposition.Retry) throw failure.error;
+    elog.warn("event acknowledged after a permanent failure", { eventType: e.type, errorKind: failure.error.kind, error: describeError(failure.error) });
+    return { status: "failed", error: describeError(failure.error) };
   }
 }
 

@@ -1,7 +1,7 @@
 // Map errors to RFC 9457 problem details (application/problem+json). The detail is
 // the error's scrubbed message; stack traces and causes never leave the process.
 import type { HttpResponseInit } from "@azure/functions";
-import { ErrorKind, KeyturnError, RotationInProgressError, classify, describeError } from "../core/errors.js";
+import { ErrorKind, PayloadTooLargeError, describeError, triggerFailure } from "../core/errors.js";
 import { redact } from "../core/redact.js";
 
 const statusOf: Record<ErrorKind, number> = {
@@ -42,13 +42,14 @@ export function problem(status: number, title: string, detail: string, extra: Re
 }
 
 export function problemFromError(raw: unknown): HttpResponseInit {
-  const error = raw instanceof KeyturnError ? raw : classify(raw, "request", ErrorKind.Internal);
-  const status = statusOf[error.kind];
-  const headers: Record<string, string> = {};
-  if (error instanceof RotationInProgressError) headers["retry-after"] = String(error.retryAfterSeconds);
-  else if (error.transient) headers["retry-after"] = "30";
+  // The one classification every trigger asks: a retry comes with Retry-After (503
+  // transient, 409 lock held), anything else is the final answer.
+  const { error, retryAfterSeconds } = triggerFailure(raw, "request", ErrorKind.Internal);
+  const tooLarge = error instanceof PayloadTooLargeError;
+  const status = tooLarge ? 413 : statusOf[error.kind];
+  const headers: Record<string, string> = retryAfterSeconds !== undefined ? { "retry-after": String(retryAfterSeconds) } : {};
   const detail = error.kind === ErrorKind.Internal ? describeError(error) : error.message;
-  return problem(status, titleOf[error.kind], detail, headers, { errorKind: error.kind });
+  return problem(status, tooLarge ? "Payload too large" : titleOf[error.kind], detail, headers, { errorKind: error.kind });
 }
 
 export function json(status: number, body: unknown): HttpResponseInit {

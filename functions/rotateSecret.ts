@@ -4,11 +4,11 @@
 // 200 {status, version, previousVersion, credentialId, expiresOn, rotator, mode, ...}.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
-import { BadRequestError } from "../core/errors.js";
+import { callerOf } from "../core/auth.js";
+import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind } from "../core/engine.js";
-import { isJournalName } from "../core/journal.js";
 import { rotationResponse } from "../app/responses.js";
-import { getRuntime } from "../app/runtime.js";
+import { getRuntime, type Runtime } from "../app/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 
@@ -34,9 +34,9 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) throw new BadRequestError("content-type must be application/json");
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw new BadRequestError(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (declared > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
   const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new BadRequestError(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -53,19 +53,32 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
   return parsed.data;
 }
 
-export async function rotateSecret(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function rotateSecret(
+  request: HttpRequest,
+  context: InvocationContext,
+  runtime: Promise<Pick<Runtime, "config" | "engine" | "log">> | Pick<Runtime, "config" | "engine" | "log"> = getRuntime(),
+): Promise<HttpResponseInit> {
   try {
-    const { config, engine, log } = await getRuntime();
+    const { config, engine, log } = await runtime;
     const vault = vaultOf(request, config);
     const name = secretNameOf(request);
-    if (isJournalName(name)) throw new BadRequestError(`${name} is keyturn's own journal; rotate the secret it belongs to`);
     const body = await readRotateBody(request);
-    log.info("manual rotation requested", { vault: vault.name, secret: name, mode: body.mode, invocationId: context.invocationId, reason: body.reason });
+    // Who asked: App Service Authentication's principal, trusted only when it guards the API.
+    const caller = callerOf(request.headers, config.requireAppRoles);
+    log.info("manual rotation requested", {
+      vault: vault.name,
+      secret: name,
+      mode: body.mode,
+      invocationId: context.invocationId,
+      reason: body.reason,
+      callerName: caller?.name ?? null,
+      callerId: caller?.objectId ?? null,
+    });
     const result = await engine.rotateSecret({
       vault,
       secret: name,
       mode: body.mode,
-      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason },
+      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason, ...(caller ? { caller } : {}) },
     });
     return json(200, rotationResponse(result, body.mode));
   } catch (error) {

@@ -30,6 +30,7 @@ import { parseEvent } from "../core/events.js";
 import { getRuntime } from "../app/runtime.js";
 import { redact } from "../core/redact.js";
 import { startTimerFunctions } from "./timers.js";
+import type { EventOutcome } from "../functions/keyVaultEvents.js";
 import { invokeEventRoute, invokeHttpRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../functions/routes.js";
 
 // @azure/functions is CommonJS; its classes are reached through the default export.
@@ -50,7 +51,7 @@ export interface LocalHostOptions {
 export interface LocalHost {
   readonly url: string;
   readonly port: number;
-  /** The webhook URL of an Event Grid trigger, for subscriptions. */
+  /** The webhook URL of an Event Grid trigger, for subscriptions (with the function key as `code` when one is required). */
   webhookUrl(functionName: string): string;
   /** Run a timer function now (as POST /admin/functions/<name> does); resolves to what it returned. */
   runTimer(functionName: string): Promise<unknown>;
@@ -131,6 +132,17 @@ function sendProblem(res: ServerResponse, status: number, detail: string, member
   res.end(JSON.stringify({ type: "about:blank", title, status, detail: redact(detail), ...members }));
 }
 
+/** Whether every segment of the path decodes: an undecodable path is the caller's error (400), on every route. */
+function decodablePath(rawUrl: string): boolean {
+  const path = rawUrl.split(/[?#]/, 1)[0] ?? "";
+  try {
+    for (const segment of path.split("/")) decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Dot segments (`.`, `..`, also percent-encoded) are refused before the URL parser
  * would resolve them: `/api/vaults/a/secrets/../../x` must never reach another route.
@@ -148,11 +160,27 @@ function hasDotSegment(rawUrl: string): boolean {
   });
 }
 
+/** `vault/objectType/name` of an event about an object; undefined for anything else (it runs on its own). */
+function objectKeyOf(event: unknown, vaults: Parameters<typeof parseEvent>[1]): string | undefined {
+  try {
+    const parsed = parseEvent(event, vaults);
+    return parsed.kind === "keyvault" ? `${parsed.event.vault.name}/${parsed.event.objectType}/${parsed.event.objectName.toLowerCase()}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function keyMatches(given: string | undefined, expected: string): boolean {
   if (!given) return false;
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The function key the caller sent, as the Functions host reads it: x-functions-key header or `code` query parameter. */
+function givenKey(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers["x-functions-key"];
+  return (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("code") ?? undefined;
 }
 
 function headersOf(req: IncomingMessage): Record<string, string> {
@@ -177,6 +205,13 @@ function newContext(functionName: string): InvocationContextType {
 
 export async function startLocalHost(opts: LocalHostOptions = {}): Promise<LocalHost> {
   const functionKey = opts.functionKey?.trim() || undefined;
+  // No App Service Authentication runs in front of this host, so nothing here can vouch
+  // for x-ms-client-principal: refuse to start rather than pretend to check app roles.
+  if ((process.env.KEYTURN_REQUIRE_APP_ROLES ?? "").trim().toLowerCase() === "true") {
+    throw new Error(
+      "KEYTURN_REQUIRE_APP_ROLES=true needs App Service Authentication in front of the app, which the local host does not have: it cannot trust x-ms-client-principal. Unset KEYTURN_REQUIRE_APP_ROLES to run locally",
+    );
+  }
   const log = opts.log ?? createLogger({ component: "local-host" });
   const httpRoutes = routes.filter((r): r is HttpRoute => r.trigger === "http").map(compile);
   const eventRoutes = new Map(routes.filter((r): r is EventGridRoute => r.trigger === "eventGrid").map((r) => [r.name.toLowerCase(), r]));
@@ -190,13 +225,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       req.resume();
       return sendProblem(res, 404, `no timer function named '${name.slice(0, 64)}'`);
     }
-    if (functionKey) {
-      const header = req.headers["x-functions-key"];
-      const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("code") ?? undefined;
-      if (!keyMatches(given, functionKey)) {
-        req.resume();
-        return sendProblem(res, 401, "the admin endpoint needs the function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
-      }
+    if (functionKey && !keyMatches(givenKey(req, url), functionKey)) {
+      req.resume();
+      return sendProblem(res, 401, "the admin endpoint needs the function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
     }
     if (req.method !== "POST") {
       req.resume();
@@ -214,13 +245,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     for (const compiled of httpRoutes) {
       const params = match(compiled, raw);
       if (!params) continue;
-      if (functionKey && compiled.route.authLevel !== "anonymous") {
-        const header = req.headers["x-functions-key"];
-        const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("code") ?? undefined;
-        if (!keyMatches(given, functionKey)) {
-          req.resume(); // drain the body: the answer does not depend on it
-          return sendProblem(res, 401, "this route needs a function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
-        }
+      if (functionKey && compiled.route.authLevel !== "anonymous" && !keyMatches(givenKey(req, url), functionKey)) {
+        req.resume(); // drain the body: the answer does not depend on it
+        return sendProblem(res, 401, "this route needs a function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
       }
       const body = await readBody(req);
       // No `query`: HttpRequest then reads the URL's own search params, keeping repeats.
@@ -244,7 +271,16 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   async function handleEventGrid(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const name = url.searchParams.get("functionName") ?? "";
     const route = eventRoutes.get(name.toLowerCase());
-    if (!route) return sendProblem(res, 404, `no Event Grid function named '${name.slice(0, 64)}'`);
+    if (!route) {
+      req.resume();
+      return sendProblem(res, 404, `no Event Grid function named '${name.slice(0, 64)}'`);
+    }
+    // In Azure this endpoint needs the Event Grid extension's system key; locally, the
+    // configured function key, the same way as every other route (handshakes included).
+    if (functionKey && !keyMatches(givenKey(req, url), functionKey)) {
+      req.resume();
+      return sendProblem(res, 401, "the Event Grid webhook needs the function key (x-functions-key header or code query parameter)", { errorKind: "unauthorized" });
+    }
     if (req.method === "OPTIONS") {
       // CloudEvents webhook validation (abuse protection).
       const origin = req.headers["webhook-request-origin"];
@@ -282,7 +318,25 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       return;
     }
 
-    const outcomes = await Promise.allSettled(events.map((e) => invokeEventRoute(route, e, newContext(route.name))));
+    // Events about one object run one after another (the second finds the first's work
+    // done); events about different objects run side by side.
+    const byObject = new Map<string, number[]>();
+    events.forEach((e, i) => {
+      const key = objectKeyOf(e, config.vaults) ?? `#${i}`;
+      byObject.set(key, [...(byObject.get(key) ?? []), i]);
+    });
+    const outcomes: PromiseSettledResult<EventOutcome>[] = new Array(events.length);
+    await Promise.all(
+      [...byObject.values()].map(async (indexes) => {
+        for (const i of indexes) {
+          try {
+            outcomes[i] = { status: "fulfilled", value: await invokeEventRoute(route, events[i], newContext(route.name)) };
+          } catch (reason) {
+            outcomes[i] = { status: "rejected", reason };
+          }
+        }
+      }),
+    );
     const failed = outcomes.find((o) => o.status === "rejected");
     if (failed) {
       // A transient failure: Event Grid redelivers the batch; handled events are
@@ -298,6 +352,10 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   }
 
   const server: Server = createServer((req, res) => {
+    if (!decodablePath(req.url ?? "/")) {
+      req.resume();
+      return sendProblem(res, 400, "the path is not valid percent-encoding");
+    }
     if (hasDotSegment(req.url ?? "/")) {
       req.resume();
       return sendProblem(res, 400, "the path must not contain '.' or '..' segments");
@@ -328,7 +386,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   return {
     url,
     port,
-    webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
+    // As in Azure, where a subscription's endpoint carries the extension's key as `code`.
+    webhookUrl: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}${functionKey ? `&code=${encodeURIComponent(functionKey)}` : ""}`,
     runTimer: (functionName) => timers.run(functionName),
     nextRuns: () => timers.nextRuns(),
     close: () =>

@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   const host = await startLocalHost({ port: Number.isInteger(port) ? port : 7071, ...(functionKey ? { functionKey } : {}) });
   print(`keyturn is listening on ${host.url}`);
   print(`  function keys:      ${functionKey ? "required (KEYTURN_LOCAL_FUNCTION_KEY): send x-functions-key" : "not required (set KEYTURN_LOCAL_FUNCTION_KEY to require one)"}`);
-  print(`  Event Grid webhook: ${host.webhookUrl("keyVaultEvents")}`);
+  // Printed without the key: it would end up in terminal logs.
+  print(`  Event Grid webhook: ${host.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents${functionKey ? " (add &code=<function key>)" : ""}`);
   print(`  health:             ${host.url}/api/health`);
   print(`  rotate a secret:    curl -X POST ${host.url}/api/vaults/<vault>/secrets/<name>/rotate -H 'content-type: application/json' -d '{"reason":"test","mode":"dry-run"}'`);
   if (demo) {

@@ -9,6 +9,14 @@ import { cosmosDbKeyRotator } from "./cosmos-db-key/index.js";
 import { createRegistry, defineRotators } from "../core/registry.js";
 import { sqlServerAdminRotator } from "./sql-server-admin/index.js";
 import { storageAccountKeyRotator } from "./storage-account-key/index.js";
+import { cognitiveServicesKeyRotator } from "./cognitive-services-key/index.js";
+import { serviceBusKeyRotator } from "./service-bus-key/index.js";
+import { eventHubsKeyRotator } from "./event-hubs-key/index.js";
+import { redisCacheKeyRotator } from "./redis-cache-key/index.js";
+import { searchAdminKeyRotator } from "./search-admin-key/index.js";
+import { appConfigurationKeyRotator } from "./app-configuration-key/index.js";
+import { eventGridKeyRotator } from "./event-grid-key/index.js";
+import { containerRegistryTokenRotator } from "./container-registry-token/index.js";
 
 export const rotators = defineRotators({
   "generated-secret": generatedSecretRotator,
@@ -18,6 +26,15 @@ export const rotators = defineRotators({
   "entra-app-secret": entraAppSecretRotator,
   "postgres-role": postgresRoleRotator,
   "postgres-flexible-admin": postgresFlexibleAdminRotator,
+  // The ARM access-key family (rotators/arm-access-key/): one descriptor per service.
+  "cognitive-services-key": cognitiveServicesKeyRotator,
+  "service-bus-key": serviceBusKeyRotator,
+  "event-hubs-key": eventHubsKeyRotator,
+  "redis-cache-key": redisCacheKeyRotator,
+  "search-admin-key": searchAdminKeyRotator,
+  "app-configuration-key": appConfigurationKeyRotator,
+  "event-grid-key": eventGridKeyRotator,
+  "container-registry-token": containerRegistryTokenRotator,
 });
 
 export type RotatorKind = keyof typeof rotators;

@@ -8,6 +8,7 @@
 //               long-running operation), Microsoft.KeyVault vaults (GET).
 //   blobUrl()   Blob service of each storage account, path-style, Shared Key checked for real.
 //   documentEndpoint  Cosmos DB data plane of each account, path-style, master-key auth checked for real.
+//   accessKeys  the providers of the access-key rotator family and their data planes (access-keys.ts).
 //
 // Real Azure SDK clients are pointed at it in tests: pass `endpoint: arm.url` and
 // `tlsOptions: { ca: arm.tls.caPem }`, and any bearer token (see `testCredential`).
@@ -15,34 +16,21 @@
 // checks, 401/403/404 with ARM's codes, the 202 + Azure-AsyncOperation + Location
 // protocol that the SDK pollers follow, and changes that take effect only when the
 // operation completes. Other than the few operations above, it answers 501.
-import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { serveHttps, type HttpsDouble } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
+import { createAccessKeyServices, type AccessKeyDoubles } from "./access-keys.js";
 import { createBlobHandler } from "./blob.js";
 import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
-import {
-  BodyTooLargeError,
-  headerValue,
-  newRequestId,
-  queryParams,
-  readBody,
-  sendEmpty,
-  sendJson,
-  splitTarget,
-  type FaultsLike,
-  type Headers,
-  type RecordedRequest,
-} from "./http.js";
+import { armFrontDoor } from "./front-door.js";
+import { BodyTooLargeError, pathSegments, sendEmpty, sendJson, splitTarget, type FaultsLike, type RecordedRequest } from "./http.js";
 import { OperationFailedError, OperationRegistry, type OperationUrls } from "./lro.js";
 import {
   COSMOS_KEY_KINDS,
-  DEFAULT_LOCATION,
-  DEFAULT_RESOURCE_GROUP,
-  DEFAULT_SUBSCRIPTION_ID,
   DEFAULT_TENANT_ID,
   RESOURCE_TYPES,
   ResourceStore,
@@ -50,6 +38,7 @@ import {
   cosmosKeysBody,
   cosmosReadOnlyKeysBody,
   newAccountKey,
+  placed,
   postgresServerBody,
   resourceId,
   sqlEncryptionProtectorBody,
@@ -82,7 +71,11 @@ export interface CosmosKeys {
   secondaryReadonlyMasterKey: string;
 }
 
+export type { AccessKeyDoubles, KeyHandle } from "./access-keys.js";
+
 export interface ArmEmulator {
+  /** The providers of the access-key rotator family (access-keys.ts). */
+  readonly accessKeys: AccessKeyDoubles;
   /** ARM endpoint, "https://127.0.0.1:PORT". */
   readonly url: string;
   /** Blob endpoint of a storage account, path-style: "https://127.0.0.1:PORT2/<account>/"; also its primaryEndpoints.blob. */
@@ -199,12 +192,8 @@ interface OperationRoute {
 }
 
 function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined {
-  let segments: string[];
-  try {
-    segments = rawPath.split("/").filter(Boolean).map(decodeURIComponent);
-  } catch {
-    return undefined;
-  }
+  const segments = pathSegments(rawPath);
+  if (!segments) return undefined;
   const lower = segments.map((s) => s.toLowerCase());
   if (lower[0] !== "subscriptions" || segments.length < 2) return undefined;
   const subscriptionId = segments[1]!;
@@ -283,36 +272,16 @@ function callerIds(token: string): { clientId: string; objectId: string } {
   return { clientId: fallback, objectId: fallback };
 }
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      const address = server.address();
-      if (address && typeof address === "object") resolve(address.port);
-      else reject(new Error("ARM double: server has no TCP address"));
-    });
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function guarded(name: string, handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    handler(req, res).catch((error: unknown) => {
-      if (error instanceof BodyTooLargeError) {
-        armError(res, 413, "RequestEntityTooLarge", error.message);
-        return;
-      }
-      // A bug in the double: answer 500 so the test fails loudly, and say where.
-      console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
-      armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
-    });
+/** What one of the three servers answers to an exception: ARM's error body, 413 for a body over the limit. */
+function answerFailure(name: string) {
+  return (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if (error instanceof BodyTooLargeError) {
+      armError(res, 413, "RequestEntityTooLarge", error.message);
+      return;
+    }
+    // A bug in the double: answer 500 so the test fails loudly, and say where.
+    console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
+    armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
   };
 }
 
@@ -326,6 +295,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   let armUrl = "";
   let blobBase = "";
   let cosmosBase = "";
+  const servers: HttpsDouble[] = [];
 
   const consumers = createConsumers(opts.faults);
   const registry = new OperationRegistry({ baseUrl: () => armUrl, lroPolls, retryAfterSeconds });
@@ -338,8 +308,20 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     return denied.some((prefix) => s === prefix || s.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`));
   };
 
+  const accessKeys = createAccessKeyServices({
+    baseUrl: () => armUrl,
+    lroPolls,
+    retryAfterSeconds,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+    isDenied,
+    callerIds,
+    record,
+    subscriptions: () => ({ has: (s) => store.hasSubscription(s), hasGroup: (s, g) => store.hasResourceGroup(s, g) }),
+  });
+
   // Declared before the handler so the operations' work can read the hook at completion time.
   const emulator: ArmEmulator = {
+    accessKeys,
     get url() {
       return armUrl;
     },
@@ -347,17 +329,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     tls,
     consumers: consumers.double,
     addStorageAccount(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const now = new Date().toISOString();
       const account = store.add<StorageAccountState>({
-        type: "storage",
-        id: resourceId(subscriptionId, resourceGroup, "storage", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("storage", o),
         keys: {
           key1: { value: o.keys?.[0] ?? newAccountKey(), creationTime: now },
           key2: { value: o.keys?.[1] ?? newAccountKey(), creationTime: now },
@@ -369,16 +343,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       return { id: account.id, keys: () => ({ key1: account.keys.key1.value, key2: account.keys.key2.value }) };
     },
     addSqlServer(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const server = store.add<SqlServerState>({
-        type: "sql",
-        id: resourceId(subscriptionId, resourceGroup, "sql", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("sql", o),
         administratorLogin: o.administratorLogin,
         password: o.password,
         passwordHistory: [o.password],
@@ -395,18 +361,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       };
     },
     addCosmosAccount(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const now = new Date().toISOString();
       const key = (value: string | undefined) => ({ value: value ?? newAccountKey(), creationTime: now });
       const account = store.add<CosmosAccountState>({
-        type: "cosmos",
-        id: resourceId(subscriptionId, resourceGroup, "cosmos", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("cosmos", o),
         keys: {
           primary: key(o.keys?.primaryMasterKey),
           secondary: key(o.keys?.secondaryMasterKey),
@@ -423,16 +381,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       };
     },
     addPostgresFlexibleServer(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const server = store.add<PostgresServerState>({
-        type: "postgres",
-        id: resourceId(subscriptionId, resourceGroup, "postgres", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("postgres", o),
         administratorLogin: o.administratorLogin,
         password: o.password,
         passwordHistory: [o.password],
@@ -441,16 +391,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
     },
     addVault(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const vault = store.add<VaultState>({
-        type: "vault",
-        id: resourceId(subscriptionId, resourceGroup, "vault", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("vault", o),
         softDelete: o.softDelete ?? true,
         purgeProtection: o.purgeProtection ?? false,
         rbac: o.rbac ?? true,
@@ -472,7 +414,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       log.length = 0;
     },
     stop: async () => {
-      await Promise.all(servers.map(close));
+      await Promise.all(servers.map((server) => server.stop()));
     },
   };
 
@@ -489,30 +431,11 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   };
 
   const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const requestId = newRequestId();
-    const method = (req.method ?? "GET").toUpperCase();
-    const { rawPath, rawQuery } = splitTarget(req.url);
-    const query = queryParams(rawQuery);
-    const headers: Headers = {
-      "x-ms-request-id": requestId,
-      "x-ms-correlation-request-id": headerValue(req, "x-ms-correlation-request-id") ?? requestId,
-      date: new Date().toUTCString(),
-    };
+    if (accessKeys.owns(splitTarget(req.url).rawPath)) return accessKeys.handle(req, res);
     let operation: string | undefined;
-    res.on("finish", () => {
-      log.push({ service: "arm", method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) });
-    });
-    const bodyText = await readBody(req);
-
-    // 1. Authentication: ARM's front door wants a bearer token before anything else.
-    const authorization = headerValue(req, "authorization");
-    if (!authorization) return armErrors.authenticationMissing(res, headers);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-    if (!token) return armErrors.authenticationMalformed(res, headers);
-
-    // 2. api-version.
-    const apiVersion = query.get("api-version");
-    if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+    const door = await armFrontDoor(req, res, (r) => log.push({ service: "arm", ...r, ...(operation ? { operation } : {}) }));
+    if (!door) return;
+    const { method, rawPath, query, headers, bodyText, token, apiVersion } = door;
 
     // Consumers (sites, container apps) route themselves: their paths nest deeper.
     const deny = (scope: string, action: string) => {
@@ -624,9 +547,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           return armErrors.invalidRequestContent(res, headers, "properties.administratorLoginPassword must be a string");
         }
         const { headers: lroHeaders, body: accepted } = registry.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: resource.type === "sql" ? SQL_OPERATION_URLS : POSTGRES_OPERATION_URLS,
           apiVersion,
           work: async () => {
@@ -655,9 +576,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           );
         }
         const { headers: lroHeaders, body: accepted } = registry.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: COSMOS_OPERATION_URLS,
           apiVersion,
           work: async () => {
@@ -685,19 +604,16 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     record: record("cosmos"),
   });
 
-  const serverOptions = { cert: tls.cert, key: tls.key };
-  const armServer = createServer(serverOptions, guarded("arm", handleArm));
-  const blobServer = createServer(serverOptions, guarded("blob", blobHandler));
-  const cosmosServer = createServer(serverOptions, guarded("cosmos", cosmosHandler));
-  const servers = [armServer, blobServer, cosmosServer];
   try {
-    const [armPort, blobPort, cosmosPort] = await Promise.all(servers.map(listen));
-    armUrl = `https://127.0.0.1:${armPort}`;
-    blobBase = `https://127.0.0.1:${blobPort}`;
-    cosmosBase = `https://127.0.0.1:${cosmosPort}`;
+    const serve = [["arm", handleArm], ["blob", blobHandler], ["cosmos", cosmosHandler], ["access-key data planes", accessKeys.handleDataPlane]] as const;
+    for (const [name, handle] of serve) {
+      servers.push(await serveHttps({ tls, handle, onError: answerFailure(name) }));
+    }
   } catch (error) {
-    await Promise.all(servers.map(close));
+    await Promise.all(servers.map((server) => server.stop()));
     throw error;
   }
+  [armUrl, blobBase, cosmosBase] = servers.map((server) => server.url) as [string, string, string];
+  accessKeys.setDataPlaneBase(servers[3]!.url);
   return emulator;
 }

@@ -38,6 +38,14 @@ var isAppInsights = resourceType == 'Microsoft.Insights/components'
 var isCommunicationService = resourceType == 'Microsoft.Communication/communicationServices'
 var isSite = resourceType == 'Microsoft.Web/sites'
 var isContainerApp = resourceType == 'Microsoft.App/containerApps'
+var isCognitiveAccount = resourceType == 'Microsoft.CognitiveServices/accounts'
+var isServiceBusNamespace = resourceType == 'Microsoft.ServiceBus/namespaces'
+var isEventHubsNamespace = resourceType == 'Microsoft.EventHub/namespaces'
+var isRedisCache = resourceType == 'Microsoft.Cache/redis'
+var isSearchService = resourceType == 'Microsoft.Search/searchServices'
+var isAppConfigurationStore = resourceType == 'Microsoft.AppConfiguration/configurationStores'
+var isEventGridDomain = resourceType == 'Microsoft.EventGrid/domains'
+var isContainerRegistry = resourceType == 'Microsoft.ContainerRegistry/registries'
 
 // ---- Key Vault ----------------------------------------------------------------------
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (isVault) {
@@ -213,6 +221,134 @@ resource containerApp 'Microsoft.App/containerApps@2025-01-01' existing = if (is
 resource containerAppRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isContainerApp) {
   name: guid(containerApp.id, principalId, roleDefinitionResourceId)
   scope: containerApp
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Azure AI services account (cognitive-services-key) ------------------------------
+resource cognitiveAccount 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (isCognitiveAccount) {
+  name: resourceName
+}
+
+resource cognitiveAccountRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isCognitiveAccount) {
+  name: guid(cognitiveAccount.id, principalId, roleDefinitionResourceId)
+  scope: cognitiveAccount
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Service Bus namespace (service-bus-key) -----------------------------------------
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2021-11-01' existing = if (isServiceBusNamespace) {
+  name: resourceName
+}
+
+resource serviceBusNamespaceRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isServiceBusNamespace) {
+  name: guid(serviceBusNamespace.id, principalId, roleDefinitionResourceId)
+  scope: serviceBusNamespace
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Event Hubs namespace (event-hubs-key) -------------------------------------------
+resource eventHubsNamespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = if (isEventHubsNamespace) {
+  name: resourceName
+}
+
+resource eventHubsNamespaceRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isEventHubsNamespace) {
+  name: guid(eventHubsNamespace.id, principalId, roleDefinitionResourceId)
+  scope: eventHubsNamespace
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Azure Cache for Redis (redis-cache-key) -----------------------------------------
+resource redisCache 'Microsoft.Cache/redis@2024-11-01' existing = if (isRedisCache) {
+  name: resourceName
+}
+
+resource redisCacheRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isRedisCache) {
+  name: guid(redisCache.id, principalId, roleDefinitionResourceId)
+  scope: redisCache
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- AI Search service (search-admin-key) --------------------------------------------
+resource searchService 'Microsoft.Search/searchServices@2025-05-01' existing = if (isSearchService) {
+  name: resourceName
+}
+
+resource searchServiceRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isSearchService) {
+  name: guid(searchService.id, principalId, roleDefinitionResourceId)
+  scope: searchService
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- App Configuration store (app-configuration-key) ---------------------------------
+resource appConfigurationStore 'Microsoft.AppConfiguration/configurationStores@2024-06-01' existing = if (isAppConfigurationStore) {
+  name: resourceName
+}
+
+resource appConfigurationStoreRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isAppConfigurationStore) {
+  name: guid(appConfigurationStore.id, principalId, roleDefinitionResourceId)
+  scope: appConfigurationStore
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Event Grid domain (event-grid-key) ----------------------------------------------
+resource eventGridDomain 'Microsoft.EventGrid/domains@2025-02-15' existing = if (isEventGridDomain) {
+  name: resourceName
+}
+
+resource eventGridDomainRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isEventGridDomain) {
+  name: guid(eventGridDomain.id, principalId, roleDefinitionResourceId)
+  scope: eventGridDomain
+  properties: {
+    roleDefinitionId: roleDefinitionResourceId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: reason
+  }
+}
+
+// ---- Container Registry (container-registry-token) -----------------------------------
+resource containerRegistry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = if (isContainerRegistry) {
+  name: resourceName
+}
+
+resource containerRegistryRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isContainerRegistry) {
+  name: guid(containerRegistry.id, principalId, roleDefinitionResourceId)
+  scope: containerRegistry
   properties: {
     roleDefinitionId: roleDefinitionResourceId
     principalId: principalId

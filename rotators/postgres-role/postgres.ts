@@ -13,11 +13,6 @@ import { describeAddress, SslMode, type ServerAddress } from "./address.js";
 const CONNECT_TIMEOUT_MS = 15_000;
 const STATEMENT_TIMEOUT_MS = 30_000;
 
-/** SQLSTATEs that mean "try again later": connection exceptions, too many connections, shutdown/startup, serialisation. */
-function transientSqlState(code: string): boolean {
-  return code.startsWith("08") || code.startsWith("53") || code === "57P01" || code === "57P02" || code === "57P03" || code === "40001" || code === "40P01";
-}
-
 /** Authentication refused: wrong password, unknown role, NOLOGIN, expired (VALID UNTIL). */
 export function isLoginRejected(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
@@ -42,8 +37,7 @@ export function pgError(error: unknown, doing: string): KeyturnError {
   const e = error as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : undefined;
   const detail = describeError(error);
-  if (code && /^[0-9A-Z]{5}$/.test(code) && transientSqlState(code)) return new TransientError(`${doing}: ${detail}`, { cause: error });
-  if (isTransient(error) || /timeout|Connection terminated unexpectedly/i.test(String(e.message ?? ""))) {
+  if (isTransient(error) || /timeout/i.test(String(e.message ?? ""))) {
     return new TransientError(`${doing}: ${detail}`, { cause: error });
   }
   if ((code && TLS_CODES.has(code)) || /does not support SSL/i.test(String(e.message ?? ""))) {

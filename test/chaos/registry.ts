@@ -2,6 +2,7 @@
 // between verification attempts and long-running-operation polls than in production
 // (where they wait for Azure's propagation), so that a few hundred rotations with
 // injected faults fit in minutes. Behaviour is otherwise the production code's.
+import { createAccessKeyRotator, type AccessKeyRotator } from "../../rotators/arm-access-key/family.js";
 import { createCosmosDbKeyRotator } from "../../rotators/cosmos-db-key/index.js";
 import { createEntraAppSecretRotator } from "../../rotators/entra-app-secret/index.js";
 import { rotators } from "../../rotators/index.js";
@@ -15,6 +16,12 @@ export const chaosRegistry = createRegistry({
   "sql-server-admin": createSqlServerAdminRotator({ pollIntervalMs: 20, verifyDelaysMs: [0, 100, 300] }),
   "cosmos-db-key": createCosmosDbKeyRotator({ pollIntervalMs: 20, verifyDelaysMs: [0, 100, 300] }),
   "entra-app-secret": createEntraAppSecretRotator({ verifyAttempts: 4, verifyDelayMs: 100, maxVerifyDelayMs: 400 }),
+  // Every kind of the access-key family, found by its descriptor.
+  ...Object.fromEntries(
+    Object.values(rotators)
+      .filter((r): r is AccessKeyRotator & typeof r => "service" in r)
+      .map((r) => [r.kind, createAccessKeyRotator(r.service, { pollIntervalMs: 20, verifyDelaysMs: [0, 100, 300] })]),
+  ),
 });
 
 /** Runs `work` over `items` with at most `limit` in flight. */

@@ -142,6 +142,8 @@ async function main(): Promise<void> {
           certificateClient: runtime.certificateClient,
           keyClient: runtime.keyClient,
           now,
+          // The sweep's own retries of transiently failed items, with shorter pauses (as the SDKs' here).
+          retryDelaysMs: [100, 400],
         },
         { id: job.id },
       );

@@ -198,6 +198,59 @@ describe("postgres-flexible-admin", () => {
     expectNoPasswords(te, error.message);
   });
 
+  it("Key Vault refusing the commit for good gives the server its previous password back, which logs in again", async () => {
+    // No CredentialId tag: the previous version names no login; the restore must still know it.
+    const server = await addServer("kpg-giveback", "givebackadmin", "GiveBack-Admin-Pw-1");
+    const before = kv.seedSecret(VAULT, "pg-giveback-admin", "GiveBack-Admin-Pw-1", { tags: flexTags(server.id) }).version;
+    const te = testEngine(kv, { armEndpoint: arm.url });
+    // 403 is permanent (the identity lost its Key Vault role between the journal write and the commit).
+    kv.faults.add({ match: { operation: "SetSecret", path: "/secrets/pg-giveback-admin" }, status: 403, errorCode: "Forbidden" });
+
+    const error = await rotationError(te, "pg-giveback-admin");
+
+    expect(error.transient).toBe(false);
+    const journal = await readJournal(secretClientFor(kv, VAULT), "pg-giveback-admin");
+    knownPasswords.add(passwordOf(journal!.pending.secretValue));
+    const history = server.passwordHistory();
+    expect(history).toEqual(["GiveBack-Admin-Pw-1", passwordOf(journal!.pending.secretValue), "GiveBack-Admin-Pw-1"]);
+    // ARM holds the previous password again, and it logs in at the real server; the new one does not.
+    expect(server.password()).toBe("GiveBack-Admin-Pw-1");
+    expect(await canLogin("givebackadmin", "GiveBack-Admin-Pw-1")).toBe(true);
+    expect(await canLogin("givebackadmin", passwordOf(journal!.pending.secretValue))).toBe(false);
+    expect((await latest("pg-giveback-admin")).version).toBe(before);
+    expect(journal?.state).toBe(JournalState.RolledBack);
+    expect(te.notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit", rolledBack: true, willRetry: false })]);
+    expectNoPasswords(te, error.message);
+  });
+
+  it("verification failing for good gives the previous password back (json format, CredentialId set)", async () => {
+    const server = await addServer("kpg-noverify", "noverifyadmin", "NoVerify-Admin-Pw-1");
+    const initial = JSON.stringify({ username: "noverifyadmin", password: "NoVerify-Admin-Pw-1" });
+    kv.seedSecret(VAULT, "pg-noverify-admin", initial, { tags: flexTags(server.id, { SecretFormat: "json", CredentialId: "noverifyadmin" }) });
+    const te = testEngine(kv, { armEndpoint: arm.url });
+    // The service accepts the PATCH but the new password never reaches the server (ARM
+    // reports success): the verifying login is refused, which is permanent.
+    let changes = 0;
+    const real = arm.onPasswordChange;
+    arm.onPasswordChange = async (id, login, password) => {
+      changes++;
+      if (changes === 1) return;
+      await real!(id, login, password);
+    };
+    try {
+      const error = await rotationError(te, "pg-noverify-admin");
+      expect(error.kind).toBe(ErrorKind.Verification);
+    } finally {
+      arm.onPasswordChange = real;
+    }
+    expect(server.password()).toBe("NoVerify-Admin-Pw-1");
+    expect(await canLogin("noverifyadmin", "NoVerify-Admin-Pw-1")).toBe(true);
+    expect((await latest("pg-noverify-admin")).value).toBe(initial);
+    expect((await readJournal(secretClientFor(kv, VAULT), "pg-noverify-admin"))?.state).toBe(JournalState.RolledBack);
+    expect(te.notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "verify", rolledBack: true })]);
+    expectNoPasswords(te);
+  }, 20_000);
+
   it("refuses without the ARM role, with the wrong CredentialId, or with a current value that does not log in; nothing changes", async () => {
     const server = await addServer("kpg-refuse", "refuseadmin", "Refuse-Admin-Pw-1");
     const te = testEngine(kv, { armEndpoint: arm.url });

@@ -256,6 +256,30 @@ describe("single user", () => {
     expectNoPasswords(te);
   });
 
+  it("Key Vault refusing the commit for good gives the role its previous password back, which logs in again", async () => {
+    await createLogin("giveback_app", "Old-GiveBack-Pw-1");
+    const first = seed("db-giveback", "Old-GiveBack-Pw-1", tags("giveback_app"));
+    const te = testEngine(kv);
+    // 403 is permanent: the engine must undo the ALTER ROLE it made.
+    kv.faults.add({ match: { operation: "SetSecret", path: "/secrets/db-giveback" }, status: 403, errorCode: "Forbidden" });
+
+    const error = await te.engine.rotateSecret(request("db-giveback")).then(
+      () => undefined,
+      (e: unknown) => e as KeyturnError,
+    );
+
+    expect(error).toBeInstanceOf(KeyturnError);
+    expect(error!.transient).toBe(false);
+    const journal = await readJournal(secretClientFor(kv, VAULT), "db-giveback");
+    knownPasswords.add(journal!.pending.secretValue);
+    expect(journal?.state).toBe(JournalState.RolledBack);
+    expect(await canLogin("giveback_app", "Old-GiveBack-Pw-1")).toBe(true);
+    expect(await canLogin("giveback_app", journal!.pending.secretValue)).toBe(false);
+    expect((await latest("db-giveback")).version).toBe(first);
+    expect(te.notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit", rolledBack: true, willRetry: false })]);
+    expectNoPasswords(te, error!.message);
+  });
+
   it("sends the server a SCRAM verifier, never the plaintext password, even with log_statement=all", async () => {
     await createLogin("scram_app", "Old-Scram-Pw-1");
     seed("db-scram", "Old-Scram-Pw-1", tags("scram_app"));

@@ -37,6 +37,7 @@ import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
 import type { RotatorRegistry } from "../../core/registry.js";
 import { readSqlValue } from "../../rotators/sql-server-admin/format.js";
 import { keyFromValue } from "../../rotators/storage-account-key/format.js";
+import { addAccessKeySecret, type AccessKeyFixture } from "./access-keys.js";
 import { startAzurite, type Azurite } from "./azurite.js";
 import { graphAwareCredential, KEYTURN_TEST_CLIENT_ID, KEYTURN_TEST_CLIENT_SECRET } from "./credential.js";
 import { testEngine, type TestEngine } from "./engine.js";
@@ -166,6 +167,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const storage = new Map<string, string>();
   const cosmos = new Map<string, string>();
   const apps = new Map<string, EmulatedApplication>();
+  const accessKeys = new Map<string, AccessKeyFixture>();
 
   function graphEnv(): Record<string, string> {
     return { KEYTURN_GRAPH_ENDPOINT: graph.url, KEYTURN_AUTHORITY_HOST: graph.url, KEYTURN_TEST_GRAPH_TENANT: graph.tenantId };
@@ -225,6 +227,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
   async function works(s: ManagedSecret, value: string, credentialId?: string): Promise<boolean> {
     switch (s.kind) {
+      // The access-key family: the provider's own key state (what its data plane accepts).
+      case "cognitive-services-key":
+      case "service-bus-key":
+      case "event-hubs-key":
+      case "redis-cache-key":
+      case "search-admin-key":
+      case "app-configuration-key":
+      case "event-grid-key":
+      case "container-registry-token":
+        return accessKeys.get(`${s.vault}/${s.name}`)!.works(value);
       case "generated-secret":
         return generatedPolicyHolds(s.tags, value);
       case "storage-account-key": {
@@ -277,6 +289,22 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     let tags: Record<string, string>;
     const initialValues: string[] = [];
     switch (kind) {
+      case "cognitive-services-key":
+      case "service-bus-key":
+      case "event-hubs-key":
+      case "redis-cache-key":
+      case "search-admin-key":
+      case "app-configuration-key":
+      case "event-grid-key":
+      case "container-registry-token": {
+        const f = addAccessKeySecret(arm, kind, `${vault}-${name}`, variant);
+        accessKeys.set(`${vault}/${name}`, f);
+        providerSecrets.push(() => f.handle.history());
+        initialValues.push(...Object.values(f.handle.keys()));
+        tags = { ...base, ...f.tags };
+        value = f.value;
+        break;
+      }
       case "generated-secret": {
         const policies = [{}, { SecretLength: "48", SecretCharacters: "lower,upper,digit" }, { SecretLength: "24", SecretCharacters: "upper,digit,symbol" }];
         const policy: { SecretLength?: string; SecretCharacters?: string } = policies[variant % policies.length]!;

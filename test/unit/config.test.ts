@@ -40,7 +40,7 @@ describe("settings", () => {
   });
 
   it("reads blank as unset, trims, and gives each setting its default", () => {
-    const config = loadConfig({ KEYTURN_ROTATION_GUARD_MINUTES: "  ", KEYTURN_ARM_ENDPOINT: " https://management.usgovcloudapi.net/ ", KEYTURN_REQUIRE_APP_ROLES: "TRUE" });
+    const config = loadConfig({ KEYTURN_ROTATION_GUARD_MINUTES: "  ", KEYTURN_ARM_ENDPOINT: " https://management.usgovcloudapi.net/ ", KEYTURN_REQUIRE_APP_ROLES: "TRUE", WEBSITE_AUTH_ENABLED: "True" });
     expect(config.rotationGuardMs).toBe(60 * 60_000);
     expect(config.armEndpoint).toBe("https://management.usgovcloudapi.net");
     expect(config.requireAppRoles).toBe(true);
