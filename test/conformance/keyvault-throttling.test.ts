@@ -55,7 +55,10 @@ function options(pacer?: KeyVaultPacer) {
   return {
     disableChallengeResourceVerification: true,
     tlsOptions: { ca: kv.tls.caPem },
-    retryOptions: { maxRetries: 0 },
+    // Without pacing no retries, so that a 429 surfaces. With it, a connection the double
+    // closed while a call waited for its turn is retried as in production; the double's own
+    // count of 429s says whether any was throttled.
+    retryOptions: { maxRetries: pacer ? 3 : 0 },
     ...(pacer ? { additionalPolicies: [{ policy: pacer.policy(), position: "perRetry" as const }] } : {}),
   };
 }
