@@ -84,6 +84,7 @@ export interface BurstFigures {
   readonly rotationLatencyMs: { readonly p50: number; readonly p95: number; readonly max: number };
   /** The same, median by kind (the long-running ARM operations show here). */
   readonly rotationLatencyP50ByKindMs: Record<string, number>;
+  readonly rotationLatencyP95ByKindMs: Record<string, number>;
   readonly hostPeakRssMiB: number | undefined;
   /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
   readonly hostCpuCores: number | undefined;
@@ -328,6 +329,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       max: round(percentile(rotationLatencies, 100), 0),
     },
     rotationLatencyP50ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 50), 0)])),
+    rotationLatencyP95ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 95), 0)])),
     hostPeakRssMiB: hostPeak,
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     benchCpuCores: round((benchCpu.user + benchCpu.system) / 1e6 / ((lastAckAt - t0) / 1000), 2),

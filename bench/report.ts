@@ -120,7 +120,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
         `burst${b.vaults > 1 ? ` (${b.vaults} vaults)` : ""}${b.paced ? "" : " (pacing off)"}: mix per vault ${JSON.stringify(b.mix)}; concurrency ${b.concurrency}; outcomes ${JSON.stringify(b.outcomes)}; ` +
           `redeliveries ${b.redeliveries}; all acknowledged at ${b.allAcknowledgedS} s; Key Vault secret CREATEs ${b.keyVaultCreates} incl. 429s (minimal ${b.minimalCreates}; other transactions minimal ${b.minimalOthers}); ` +
           `delivery→rotated p50 ${b.rotationLatencyMs.p50} ms, p95 ${b.rotationLatencyMs.p95} ms, max ${b.rotationLatencyMs.max} ms; ` +
-          `p50 by kind ${JSON.stringify(b.rotationLatencyP50ByKindMs)}`,
+          `p50 by kind ${JSON.stringify(b.rotationLatencyP50ByKindMs)}; p95 by kind ${JSON.stringify(b.rotationLatencyP95ByKindMs)}`,
       );
       for (const f of b.failureDetails.slice(0, 10)) out.push(`  failure: ${f}`);
     }

@@ -40,16 +40,18 @@ export function getCredential(config: KeyturnConfig): Promise<TokenCredential> {
   return c;
 }
 
-const caCache = new Map<string, string>();
+// One TLS options object per CA file: the SDKs' HTTP clients keep one agent (and its
+// kept-alive connections) per TLS options object, so a fresh object per call opened new ones.
+const tlsByCaFile = new Map<string, { readonly ca: string }>();
 
 export function clientOptions(config: KeyturnConfig): AzureClientOptions {
   if (!config.tlsCaFile) return { retryOptions: { ...RETRY_OPTIONS } };
-  let ca = caCache.get(config.tlsCaFile);
-  if (ca === undefined) {
-    ca = readFileSync(config.tlsCaFile, "utf8");
-    caCache.set(config.tlsCaFile, ca);
+  let tlsOptions = tlsByCaFile.get(config.tlsCaFile);
+  if (tlsOptions === undefined) {
+    tlsOptions = { ca: readFileSync(config.tlsCaFile, "utf8") };
+    tlsByCaFile.set(config.tlsCaFile, tlsOptions);
   }
-  return { retryOptions: { ...RETRY_OPTIONS }, tlsOptions: { ca } };
+  return { retryOptions: { ...RETRY_OPTIONS }, tlsOptions };
 }
 
 const secretClients = new Map<string, Promise<SecretClient>>();

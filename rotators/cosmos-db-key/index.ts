@@ -195,8 +195,9 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
 
     // Read-only: the account and its keys.
     async checkCurrent(ctx, params, current) {
-      const facts = await accountFacts(ctx, params.account);
-      const active = activeSlotOf(params, current, await listKeys(ctx, params, params.pair), facts.documentEndpoint);
+      // Two independent reads, side by side: a rotation holds its delivery while it waits.
+      const [facts, keys] = await Promise.all([accountFacts(ctx, params.account), listKeys(ctx, params, params.pair)]);
+      const active = activeSlotOf(params, current, keys, facts.documentEndpoint);
       return { active, account: facts };
     },
 

@@ -31,6 +31,7 @@
 // again (idempotent), verifies and commits, so the admin is never locked out. The
 // verifying login is retried briefly, since the service may take a moment to accept it.
 // Emergency mode: nothing beyond the rotation itself — the old password is gone.
+import { armClient as processArmClient } from "../../core/arm.js";
 import { ConfigurationError, KeyturnError, ProviderError, TransientError, VerificationError, describeError, isTransient } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
@@ -61,14 +62,10 @@ export interface ServerFacts {
 
 type FlexibleClient = import("@azure/arm-postgresql-flexible").PostgreSQLManagementFlexibleServerClient;
 
-async function armClient(ctx: RotatorContext, server: FlexibleServerRef): Promise<FlexibleClient> {
-  // Loaded on first use: the management SDK is large and cold start matters.
-  const { PostgreSQLManagementFlexibleServerClient } = await import("@azure/arm-postgresql-flexible");
-  return new PostgreSQLManagementFlexibleServerClient(ctx.credential, server.subscriptionId, {
-    ...ctx.clientOptions,
-    endpoint: ctx.armEndpoint,
-    credentialScopes: [`${ctx.armEndpoint}/.default`],
-  });
+function armClient(ctx: RotatorContext, server: FlexibleServerRef): Promise<FlexibleClient> {
+  // One client per process and subscription (core/arm.ts): a client per call opened a TLS
+  // connection and fetched a token each time. Loaded on first use: the SDK is large.
+  return processArmClient(ctx, "arm-postgresql-flexible", server.subscriptionId, async () => (await import("@azure/arm-postgresql-flexible")).PostgreSQLManagementFlexibleServerClient);
 }
 
 /** A long-running operation that failed with one of these codes may succeed when run again. */

@@ -189,7 +189,8 @@ export interface StorageAccountKeyFacts {
 function blobOptions(ctx: RotatorContext) {
   const r = ctx.clientOptions.retryOptions;
   return {
-    ...(ctx.clientOptions.tlsOptions ? { tlsOptions: { ...ctx.clientOptions.tlsOptions } } : {}),
+    // The same object each time: the shared HTTP client keeps an agent per TLS options object.
+    ...(ctx.clientOptions.tlsOptions ? { tlsOptions: ctx.clientOptions.tlsOptions } : {}),
     retryOptions: {
       maxTries: (r?.maxRetries ?? 3) + 1,
       ...(r?.retryDelayInMs !== undefined ? { retryDelayInMs: r.retryDelayInMs } : {}),
@@ -241,9 +242,9 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
 
     // Read-only: listKeys and the account's properties.
     async checkCurrent(ctx, params, current) {
-      const keys = await listKeys(ctx, params.account);
+      // Two independent reads, side by side: a rotation holds its delivery while it waits.
+      const [keys, facts] = await Promise.all([listKeys(ctx, params.account), accountFacts(ctx, params.account)]);
       const active = activeKeyOf(params, current, keys);
-      const facts = await accountFacts(ctx, params.account);
       if (facts.allowSharedKeyAccess === false) {
         throw new ProviderError(
           `storage account ${params.account.id} does not allow Shared Key authorization (allowSharedKeyAccess is false): ` +
