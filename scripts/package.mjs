@@ -180,6 +180,10 @@ export function bundleOptions({ root, entry, out, lock, externalPackages = false
           plugins: [devPackagesOfPackagesExternal(root, lock, optional)],
         }),
     sourcemap,
+    // Smaller source for V8 to keep in memory and pre-parse on every cold start; names stay
+    // (keepNames) because errors and logs report them.
+    minify: true,
+    keepNames: true,
     metafile: true,
     logLevel: "warning",
     legalComments: "none",
