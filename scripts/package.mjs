@@ -212,7 +212,7 @@ async function bundle(manifest, lock) {
     const why = wrong.map((n) => `${n} (${dev.has(n) ? "a devDependency" : "not declared"})`).join(", ");
     throw new PackageError(`the bundle imports packages that are not production dependencies: ${why}`);
   }
-  return [...imported].sort();
+  return [...imported].sort((a, b) => a.localeCompare(b));
 }
 
 /** The lock file's view of production packages: every `node_modules/...` entry not marked dev. */

@@ -198,7 +198,7 @@ export function createAccessKeyServices(deps: {
   const host = (r: KeyResource) => `${String(r.props.namespace)}.servicebus.windows.net`;
   function accessKeys(r: KeyResource): unknown {
     const rule = r.name;
-    const entityPath = r.props.entity ? `;EntityPath=${String(r.props.entity)}` : "";
+    const entityPath = r.props.entity ? `;EntityPath=${r.props.entity as string}` : "";
     const cs = (key: string) => `Endpoint=sb://${host(r)}/;SharedAccessKeyName=${rule};SharedAccessKey=${key}${entityPath}`;
     return {
       primaryConnectionString: cs(r.keys.PrimaryKey!.value),

@@ -60,7 +60,6 @@ import {
   storageKeysBody,
   vaultBody,
   type CosmosAccountState,
-  type CosmosKeyKind,
   type Placement,
   type PostgresServerState,
   type ResourceState,
@@ -664,7 +663,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
         if (route.action === "readonlykeys") return sendJson(res, 200, cosmosReadOnlyKeysBody(resource), headers);
         // regenerateKey: a long-running operation; the key changes when it completes.
         const requested = typeof body.keyKind === "string" ? body.keyKind.toLowerCase() : "";
-        const keyKind = COSMOS_KEY_KINDS.find((k) => k.toLowerCase() === requested) as CosmosKeyKind | undefined;
+        const keyKind = COSMOS_KEY_KINDS.find((k) => k.toLowerCase() === requested);
         if (!keyKind) {
           return armError(
             res,

@@ -37,7 +37,8 @@ export const searchAdminKey: AccessKeyService<"search-admin-key"> = {
         throw new ProviderError(`${a.id} has API-key authentication disabled (disableLocalAuth): its keys authorise nothing. Stop rotating this secret, or enable keys`);
       }
       const endpoint = str(body, "properties", "endpoint");
-      return endpoint ? { endpoint } : ({} as Record<string, string>);
+      const facts: Record<string, string> = endpoint ? { endpoint } : {};
+      return facts;
     },
   },
   list: {
