@@ -83,8 +83,13 @@ export function inProcessBackend(): Backend {
       wrap(async () => {
         const { rt, ref } = await vaultRef(vault);
         const [{ TriggerKind }, { rotationResponse }] = await Promise.all([import("../core/engine.js"), import("../app/responses.js")]);
-        rt.log.info("CLI rotation requested", { vault: ref.name, secret, mode, reason });
-        const result = await rt.engine.rotateSecret({ vault: ref, secret, mode, trigger: { kind: TriggerKind.Cli, id: randomUUID(), detail: reason } });
+        // Who runs the CLI: the identity of its own credential (the token is cached and
+        // reused by the engine's clients). Unknown when no token has claims to read.
+        const [{ callerFromAccessToken }, { getCredential }] = await Promise.all([import("../core/auth.js"), import("../core/azure.js")]);
+        const token = await (await getCredential(rt.config)).getToken(`${rt.config.armEndpoint}/.default`).catch(() => null);
+        const caller = token ? callerFromAccessToken(token.token) : undefined;
+        rt.log.info("CLI rotation requested", { vault: ref.name, secret, mode, reason, callerName: caller?.name ?? null, callerId: caller?.objectId ?? null });
+        const result = await rt.engine.rotateSecret({ vault: ref, secret, mode, trigger: { kind: TriggerKind.Cli, id: randomUUID(), detail: reason, ...(caller ? { caller } : {}) } });
         return rotationResponse(result, mode);
       }),
     status: (vault, secret) =>

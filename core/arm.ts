@@ -143,6 +143,30 @@ export function cachedArmClient<T>(
   return client;
 }
 
+/** Timings of a rotator that changes an ARM resource (tests shorten them). */
+export interface ArmRotatorTimings {
+  /** Poll interval of a long-running operation when ARM sends no Retry-After (SDK default 2 s). */
+  readonly pollIntervalMs?: number;
+  /** Pauses before each verification attempt: a change can take seconds to reach every front end. */
+  readonly verifyDelaysMs?: readonly number[];
+}
+
+/** A management client class, as each @azure/arm-* package exports one. */
+type ArmClientClass<T> = new (credential: TokenCredential, subscriptionId: string, options: ReturnType<typeof armClientOptions>) => T;
+
+/**
+ * The process's client of one ARM SDK for a subscription. `load` imports the SDK on first
+ * use: most take a second or more to load, and most invocations need none of them.
+ */
+export function armClient<T>(
+  ctx: Pick<RotatorContext, "credential" | "armEndpoint" | "clientOptions">,
+  kind: string,
+  subscriptionId: string,
+  load: () => Promise<ArmClientClass<T>>,
+): Promise<T> {
+  return cachedArmClient(ctx, kind, subscriptionId, async () => new (await load())(ctx.credential, subscriptionId, armClientOptions(ctx)));
+}
+
 /** A refusal from ARM, with ARM's error code (`AuthorizationFailed`, `PasswordNotComplex`, ...). */
 export class ArmProviderError extends ProviderError {
   readonly code: string;

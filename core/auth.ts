@@ -13,6 +13,8 @@
 // One place decides: `authorize(route role, headers, enabled)`, applied to every HTTP
 // route from the route table (functions/routes.ts).
 
+import { hasControlCharacter } from "./text.js";
+
 export const AppRole = {
   /** May rotate (and read). */
   Operator: "Rotation.Operator",
@@ -22,6 +24,9 @@ export const AppRole = {
 export type AppRole = (typeof AppRole)[keyof typeof AppRole];
 
 export const CLIENT_PRINCIPAL_HEADER = "x-ms-client-principal";
+/** Set by App Service Authentication beside the principal: the caller's name and object id. */
+export const CLIENT_PRINCIPAL_NAME_HEADER = "x-ms-client-principal-name";
+export const CLIENT_PRINCIPAL_ID_HEADER = "x-ms-client-principal-id";
 
 /** Roles that satisfy a route's requirement: an Operator may do whatever a Reader may. */
 const satisfiedBy: Record<AppRole, readonly AppRole[]> = {
@@ -36,6 +41,71 @@ const MAX_PRINCIPAL_CHARS = 16 * 1024;
 export interface ClientPrincipal {
   readonly authType: string | undefined;
   readonly roles: readonly string[];
+  /** The name claim (name_typ; e.g. the user principal name), when present. */
+  readonly name?: string;
+  /** The object id claim (oid), when present. */
+  readonly objectId?: string;
+}
+
+/** Who asked for a manual rotation, as App Service Authentication vouches for it. */
+export interface Caller {
+  readonly name?: string;
+  readonly objectId?: string;
+}
+
+const NAME_CLAIM_TYPES = ["name", "preferred_username", "upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"];
+const OID_CLAIM_TYPES = ["oid", "http://schemas.microsoft.com/identity/claims/objectidentifier"];
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A name fit for a log line, a tag (256 characters) and a notification: no control characters. */
+function cleanName(v: string | null | undefined): string | undefined {
+  const t = v?.trim();
+  if (!t || hasControlCharacter(t)) return undefined;
+  return t.slice(0, 256);
+}
+
+function cleanId(v: string | null | undefined): string | undefined {
+  const t = v?.trim();
+  return t && GUID.test(t) ? t.toLowerCase() : undefined;
+}
+
+/**
+ * The identity an access token was issued to (the CLI's own credential: the operator's
+ * `az login`, a runbook's managed identity), from its upn / preferred_username / name and
+ * oid claims. Not a verification: the token is keyturn's own, from its own credential.
+ */
+export function callerFromAccessToken(token: string): Caller | undefined {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  let claims: Record<string, unknown>;
+  try {
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const str = (k: string) => {
+    const value = claims[k];
+    return typeof value === "string" ? value : undefined;
+  };
+  const name = cleanName(str("upn") ?? str("preferred_username") ?? str("unique_name") ?? str("name") ?? str("appid"));
+  const objectId = cleanId(str("oid"));
+  if (name === undefined && objectId === undefined) return undefined;
+  return { ...(name !== undefined ? { name } : {}), ...(objectId !== undefined ? { objectId } : {}) };
+}
+
+/**
+ * The caller of a request, from App Service Authentication's headers
+ * (`x-ms-client-principal-name`, `-id`, else the principal's name and oid claims).
+ * Only when `trusted` (authentication is on, KEYTURN_REQUIRE_APP_ROLES): without the
+ * module in front, anyone with a function key could write those headers.
+ */
+export function callerOf(headers: { get(name: string): string | null }, trusted: boolean): Caller | undefined {
+  if (!trusted) return undefined;
+  const principal = parseClientPrincipal(headers.get(CLIENT_PRINCIPAL_HEADER));
+  const name = cleanName(headers.get(CLIENT_PRINCIPAL_NAME_HEADER)) ?? principal?.name;
+  const objectId = cleanId(headers.get(CLIENT_PRINCIPAL_ID_HEADER)) ?? principal?.objectId;
+  if (name === undefined && objectId === undefined) return undefined;
+  return { ...(name !== undefined ? { name } : {}), ...(objectId !== undefined ? { objectId } : {}) };
 }
 
 /** Decode `x-ms-client-principal`; undefined when it is missing or not a principal. */
@@ -48,16 +118,27 @@ export function parseClientPrincipal(header: string | null | undefined): ClientP
     return undefined;
   }
   if (typeof raw !== "object" || raw === null || !Array.isArray((raw as { claims?: unknown }).claims)) return undefined;
-  const p = raw as { auth_typ?: unknown; role_typ?: unknown; claims: unknown[] };
+  const p = raw as { auth_typ?: unknown; role_typ?: unknown; name_typ?: unknown; claims: unknown[] };
   const roleTypes = new Set(ROLE_CLAIM_TYPES);
   if (typeof p.role_typ === "string" && p.role_typ !== "") roleTypes.add(p.role_typ.toLowerCase());
+  const nameTypes = [...(typeof p.name_typ === "string" && p.name_typ !== "" ? [p.name_typ.toLowerCase()] : []), ...NAME_CLAIM_TYPES];
   const roles: string[] = [];
+  const values = new Map<string, string>();
   for (const c of p.claims) {
     if (typeof c !== "object" || c === null) continue;
     const { typ, val } = c as { typ?: unknown; val?: unknown };
-    if (typeof typ === "string" && typeof val === "string" && roleTypes.has(typ.toLowerCase())) roles.push(val);
+    if (typeof typ !== "string" || typeof val !== "string") continue;
+    if (roleTypes.has(typ.toLowerCase())) roles.push(val);
+    if (!values.has(typ.toLowerCase())) values.set(typ.toLowerCase(), val);
   }
-  return { authType: typeof p.auth_typ === "string" ? p.auth_typ : undefined, roles };
+  const name = nameTypes.map((t) => cleanName(values.get(t))).find((v) => v !== undefined);
+  const objectId = OID_CLAIM_TYPES.map((t) => cleanId(values.get(t))).find((v) => v !== undefined);
+  return {
+    authType: typeof p.auth_typ === "string" ? p.auth_typ : undefined,
+    roles,
+    ...(name !== undefined ? { name } : {}),
+    ...(objectId !== undefined ? { objectId } : {}),
+  };
 }
 
 /** Encode a principal the way App Service Authentication does (tests, local tooling). */

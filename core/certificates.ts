@@ -25,14 +25,11 @@
 // keyturn from acting on the certificate (events and sweep). Nothing here reads a
 // private key or the certificate's secret: properties, policy and operation only.
 import type { CertificateClient, CertificateOperation, CertificatePolicy, KeyVaultCertificateWithPolicy } from "@azure/keyvault-certificates";
-import type { KeyturnConfig } from "./config.js";
 import { ProviderError, classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
-import type { RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier, type ObjectNotification } from "./notify.js";
-import { ObjectKind, PreambleSkip, guarded, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, tagKey, tagValue, type Tags } from "./tags.js";
-import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
 
@@ -79,23 +76,14 @@ export type CertificateOutcome =
     }
   /** The CA has not finished within the wait: the operation runs on in Key Vault. */
   | { readonly status: "pending"; readonly name: string; readonly version: string; readonly issuer: string }
-  | { readonly status: "skipped"; readonly name: string; readonly version?: string; readonly reason: CertificateSkip };
+  | Skipped<CertificateSkip>;
 
-export interface CertificateRequest {
-  readonly vault: VaultRef;
-  readonly name: string;
-  /** The version an event is about: when a newer completed version exists, there is nothing to do. */
-  readonly expectedVersion?: string;
-  readonly trigger: Trigger;
-}
+/** `expectedVersion`: when a newer completed version exists, there is nothing to do. */
+export type CertificateRequest = GuardedRequest;
 
-export interface CertificateDeps {
-  readonly config: Pick<KeyturnConfig, "rotationGuardMs">;
-  readonly lock: RotationLock;
+export interface CertificateDeps extends PreambleDeps {
   readonly notifier: Notifier;
-  readonly log: Logger;
   certificateClient(vaultUrl: string): Promise<CertificateClient>;
-  now?(): Date;
   /** Between polls of a renewal operation; default 5 s (tests use a few ms). */
   readonly pollIntervalMs?: number;
   /** How long one invocation waits for a renewal to complete; default 2 minutes. */

@@ -24,29 +24,17 @@
 // Failures never throw out of this module's entry points: every consumer gets an
 // outcome (current, lagging, no-reference, failed) carrying its resource ID and a
 // scrubbed detail. The engine decides what an outcome means (docs/rotators.md).
-// Role: CONSUMER_ROLE_ACTIONS below, as the custom role infra/ defines.
+// Role: ConsumerAccess in core/access.ts, one of the custom roles `npm run roles` generates.
 import type { Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
 import { z } from "zod";
+import { ConsumerAccess } from "./access.js";
 import { ArmProviderError, cachedArmClient, parseArmResourceId, sleep, type ArmResourceId } from "./arm.js";
 import { ConfigurationError, TransientError, describeError, isTransient, type KeyturnError } from "./errors.js";
 import type { RotatorContext } from "./rotator.js";
 import { MAX_TAG_VALUE, Tag, type Tags } from "./tags.js";
 
-/**
- * The ARM actions keyturn needs on each consumer, and nothing else: the source of the
- * custom role in infra/ (infra/consumer-role-actions.json must equal it; a test checks).
- * App Service publishes no action narrower than sites/config/Write that covers the
- * refresh POST on config/configreferences; Container Apps publishes restart on its own.
- */
-export const CONSUMER_ROLE_ACTIONS = [
-  "Microsoft.Web/sites/config/Read",
-  "Microsoft.Web/sites/config/Write",
-  "Microsoft.App/containerApps/read",
-  "Microsoft.App/containerApps/revisions/read",
-  "Microsoft.App/containerApps/revisions/restart/action",
-  "Microsoft.App/containerApps/revisions/replicas/read",
-] as const;
-export const CONSUMER_ROLE_NAME = "keyturn Consumer Refresh";
+/** The role keyturn needs on each consumer (core/access.ts ConsumerAccess; infra/ deploys it from roles.json). */
+export const CONSUMER_ROLE_NAME = ConsumerAccess.roleName;
 
 /** api-versions keyturn sends (azure-rest-api-specs: Microsoft.Web AppService stable 2024-04-01, Microsoft.App ContainerApps stable 2025-01-01). */
 export const CONSUMER_API_VERSIONS = { "microsoft.web": "2024-04-01", "microsoft.app": "2025-01-01" } as const;
@@ -54,10 +42,12 @@ export const CONSUMER_API_VERSIONS = { "microsoft.web": "2024-04-01", "microsoft
 export const ConsumerKind = { AppService: "app-service", ContainerApp: "container-app" } as const;
 export type ConsumerKind = (typeof ConsumerKind)[keyof typeof ConsumerKind];
 
-const KIND_BY_TYPE: Readonly<Record<string, ConsumerKind>> = {
-  "microsoft.web/sites": ConsumerKind.AppService,
-  "microsoft.app/containerapps": ConsumerKind.ContainerApp,
+// Keyed by the role's resource types, so a type the role is not assigned on cannot be a consumer.
+const KIND_OF_TYPE: Readonly<Record<(typeof ConsumerAccess.resourceTypes)[number], ConsumerKind>> = {
+  "Microsoft.Web/sites": ConsumerKind.AppService,
+  "Microsoft.App/containerApps": ConsumerKind.ContainerApp,
 };
+const KIND_BY_TYPE: Readonly<Record<string, ConsumerKind>> = Object.fromEntries(Object.entries(KIND_OF_TYPE).map(([t, k]) => [t.toLowerCase(), k]));
 
 export interface ConsumerRef {
   readonly kind: ConsumerKind;

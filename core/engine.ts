@@ -48,7 +48,7 @@ import {
   withTag,
   type Tags,
 } from "./tags.js";
-import { ObjectKind, PreambleSkip, guarded, isAutomatic, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, callerFields, guarded, isAutomatic, type Trigger } from "./preamble.js";
 import type { VaultRef } from "./vaults.js";
 import type { RotatorRegistry } from "./registry.js";
 
@@ -387,7 +387,7 @@ export function createEngine(deps: EngineDeps): Engine {
         if (rotator.model === CredentialModel.Single) {
           await enter(Step.Journal);
           stillHeld();
-          const origin = { trigger: req.trigger.kind, mode: req.mode };
+          const origin = { trigger: req.trigger.kind, mode: req.mode, ...callerFields(req.trigger) };
           const journalVersion = await writeJournal(client, req.secret, current.version, rotator.kind, pending, origin);
           journal = { journalVersion, secretName: req.secret, supersedes: current.version, rotator: rotator.kind, state: JournalState.Pending, pending, createdOn: started, ...origin };
         }
@@ -477,6 +477,7 @@ export function createEngine(deps: EngineDeps): Engine {
         rotator: rotator.kind,
         trigger: req.trigger.kind,
         triggerId: req.trigger.id,
+        ...callerFields(req.trigger),
         mode: req.mode,
         ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
         expiresOn: expiresOn.toISOString(),
@@ -531,6 +532,7 @@ export function createEngine(deps: EngineDeps): Engine {
           ...(plan ? { rotator: plan.rotator.kind } : {}),
           trigger: req.trigger.kind,
           triggerId: req.trigger.id,
+          ...callerFields(req.trigger),
           mode: req.mode,
           ...(owner !== undefined ? { owner } : {}),
           step,

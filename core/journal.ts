@@ -27,6 +27,9 @@ export const JournalTag = {
   /** What started the rotation (event, http, sweep, cli) and its mode: read by the status route. */
   Trigger: "KeyturnTrigger",
   Mode: "KeyturnMode",
+  /** Who asked for a manual rotation (App Service Authentication's principal name and object id). */
+  CallerName: "KeyturnCallerName",
+  CallerId: "KeyturnCallerId",
 } as const;
 export const JournalState = { Pending: "pending", Committed: "committed", RolledBack: "rolled-back" } as const;
 export type JournalState = (typeof JournalState)[keyof typeof JournalState];
@@ -53,18 +56,25 @@ export interface JournalEntry {
   readonly createdOn: Date | undefined;
   readonly trigger?: string;
   readonly mode?: string;
+  readonly callerName?: string;
+  readonly callerId?: string;
 }
 
 /** What started a journalled rotation; kept in the journal's tags (never the user's secret's). */
 export interface JournalOrigin {
   readonly trigger?: string;
   readonly mode?: string;
+  readonly callerName?: string;
+  readonly callerId?: string;
 }
 
 function originTags(origin: JournalOrigin): Record<string, string> {
   return {
     ...(origin.trigger !== undefined ? { [JournalTag.Trigger]: origin.trigger } : {}),
     ...(origin.mode !== undefined ? { [JournalTag.Mode]: origin.mode } : {}),
+    // Key Vault tag values hold 256 characters.
+    ...(origin.callerName !== undefined ? { [JournalTag.CallerName]: origin.callerName.slice(0, 256) } : {}),
+    ...(origin.callerId !== undefined ? { [JournalTag.CallerId]: origin.callerId } : {}),
   };
 }
 
@@ -116,6 +126,8 @@ export async function readJournal(client: SecretClient, secretName: string): Pro
     createdOn: secret.properties.createdOn,
     ...(tags[JournalTag.Trigger] !== undefined ? { trigger: tags[JournalTag.Trigger] } : {}),
     ...(tags[JournalTag.Mode] !== undefined ? { mode: tags[JournalTag.Mode] } : {}),
+    ...(tags[JournalTag.CallerName] !== undefined ? { callerName: tags[JournalTag.CallerName] } : {}),
+    ...(tags[JournalTag.CallerId] !== undefined ? { callerId: tags[JournalTag.CallerId] } : {}),
   };
 }
 

@@ -23,14 +23,11 @@
 // Keys that back a certificate (`managed`) are the certificate's: keyturn leaves them
 // alone. `RotationPaused=true` on the key stops keyturn from acting on it.
 import type { KeyClient, KeyRotationPolicyProperties, KeyVaultKey } from "@azure/keyvault-keys";
-import type { KeyturnConfig } from "./config.js";
 import { classify, classifyObjectRead, describeError, mustReport, type KeyturnError } from "./errors.js";
-import type { RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
-import { ObjectKind, PreambleSkip, guarded, type Guarded, type Trigger } from "./preamble.js";
+import { ObjectKind, PreambleSkip, guarded, type Guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, choiceTag, parseTag, tagKey, tagValue, type Tags } from "./tags.js";
-import type { VaultRef } from "./vaults.js";
 
 const DAY_MS = 86_400_000;
 /** The shortest lifetime keyturn gives a rotated version that has no expiry from a policy (3 × the near-expiry window). */
@@ -84,22 +81,13 @@ export type KeyOutcome =
       readonly policy: PolicyState;
     }
   | { readonly status: "checked"; readonly name: string; readonly version: string; readonly policy: PolicyState }
-  | { readonly status: "skipped"; readonly name: string; readonly version?: string; readonly reason: KeySkip };
+  | Skipped<KeySkip>;
 
-export interface KeyRequest {
-  readonly vault: VaultRef;
-  readonly name: string;
-  readonly expectedVersion?: string;
-  readonly trigger: Trigger;
-}
+export type KeyRequest = GuardedRequest;
 
-export interface KeyDeps {
-  readonly config: Pick<KeyturnConfig, "rotationGuardMs">;
-  readonly lock: RotationLock;
+export interface KeyDeps extends PreambleDeps {
   readonly notifier: Notifier;
-  readonly log: Logger;
   keyClient(vaultUrl: string): Promise<KeyClient>;
-  now?(): Date;
 }
 
 export interface KeyService {

@@ -52,6 +52,9 @@ export interface RotationNotification {
   readonly rotator?: string;
   readonly trigger: string;
   readonly triggerId: string;
+  /** Manual rotations: who asked (principal name and object id from App Service Authentication). */
+  readonly callerName?: string;
+  readonly callerId?: string;
   readonly mode: RotationMode;
   readonly owner?: string;
   readonly expiresOn?: string;
@@ -151,7 +154,8 @@ export class EventGridNotifier implements Notifier {
 export class LogNotifier implements Notifier {
   constructor(private readonly log: Logger) {}
   async notify(n: Notification): Promise<void> {
-    this.log.info(`notification ${n.type}`, { step: "notify", ...objectFields(n), version: n.version, error: n.error });
+    const caller = isObjectNotification(n) ? {} : { callerName: n.callerName, callerId: n.callerId };
+    this.log.info(`notification ${n.type}`, { step: "notify", ...objectFields(n), version: n.version, error: n.error, ...caller });
   }
 }
 
@@ -169,7 +173,8 @@ export class CompositeNotifier implements Notifier {
 export function describeNotification(n: Notification): { subject: string; text: string } {
   if (isObjectNotification(n)) return describeObjectNotification(n);
   const where = `${n.secret} in vault ${n.vault}`;
-  const by = `trigger ${n.trigger}${n.mode !== "normal" ? `, mode ${n.mode}` : ""}`;
+  const caller = n.callerName !== undefined || n.callerId !== undefined ? `, requested by ${[n.callerName, n.callerId && `(${n.callerId})`].filter(Boolean).join(" ")}` : "";
+  const by = `trigger ${n.trigger}${caller}${n.mode !== "normal" ? `, mode ${n.mode}` : ""}`;
   if (n.type === NotificationType.SecretRotated) {
     const lines = [
       `keyturn rotated ${where} (${n.rotator ?? "unknown rotator"}; ${by}).`,

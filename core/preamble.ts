@@ -5,6 +5,7 @@
 //
 // Written once so that the three services cannot drift apart: what "stale", "paused"
 // and "too recent" mean, and who counts as an automatic trigger, live here alone.
+import type { Caller } from "./auth.js";
 import type { KeyturnConfig } from "./config.js";
 import { acquireLock, lockKey, type LockLease, type RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
@@ -20,6 +21,16 @@ export interface Trigger {
   readonly id: string;
   /** Event type, or the operator's reason. */
   readonly detail?: string;
+  /** Manual rotations: who asked, as App Service Authentication vouches (functions/rotateSecret.ts). */
+  readonly caller?: Caller;
+}
+
+/** The caller as log, journal and notification fields (none when no caller is known). */
+export function callerFields(trigger: Trigger): { callerName?: string; callerId?: string } {
+  return {
+    ...(trigger.caller?.name !== undefined ? { callerName: trigger.caller.name } : {}),
+    ...(trigger.caller?.objectId !== undefined ? { callerId: trigger.caller.objectId } : {}),
+  };
 }
 
 /** Events and the sweep act on their own; a person (HTTP, CLI) asked for this one. */
@@ -33,6 +44,14 @@ export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
 /** The preamble's own reasons to do nothing. */
 export const PreambleSkip = { StaleEvent: "stale-event", Paused: "paused" } as const;
 export type PreambleSkip = (typeof PreambleSkip)[keyof typeof PreambleSkip];
+
+/** The outcome of a certificate or key left alone, and why (`version`: the one looked at, when there was one). */
+export interface Skipped<Reason extends string> {
+  readonly status: "skipped";
+  readonly name: string;
+  readonly version?: string;
+  readonly reason: Reason;
+}
 
 export interface GuardedRequest {
   readonly vault: VaultRef;
@@ -87,7 +106,7 @@ export interface PreambleDeps {
 const LOCK_PREFIX: Record<ObjectKind, string> = { secret: "", certificate: "certificates/", key: "keys/" };
 
 export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: Preamble<O, R>): Promise<R> {
-  const log = deps.log.child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id });
+  const log = deps.log.child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id, ...callerFields(req.trigger) });
   let lease: LockLease | undefined;
   try {
     // A lock store that fails (unreachable, 5xx, refusing) leaves classified, through

@@ -6,6 +6,7 @@
 // engine writes the journal and the new version, so a failed vault write can never
 // leave the provider ahead of the vault without a journal to roll forward from.
 import type { TokenCredential } from "@azure/core-auth";
+import type { KindAccess } from "./access.js";
 import type { Logger } from "./log.js";
 
 /** How a kind holds its credential at the provider. */
@@ -92,6 +93,12 @@ export interface Rotator<P = unknown, F = void> {
   readonly resourceTypes?: readonly string[];
   /** Tags this kind reads besides the common ones (documentation and the audit). */
   readonly tags: readonly string[];
+  /**
+   * What the kind calls in Azure (a `rotators/<kind>/access.ts` constant), or why it needs
+   * no role of its own. Every registered kind declares it (test/infra/roles.test.ts); the
+   * deployed custom roles are generated from it (scripts/roles.ts).
+   */
+  readonly access?: KindAccess;
 
   /** Parse and validate the kind's parameters from tags; throw ConfigurationError naming the tag. Pure. */
   parse(tags: Readonly<Record<string, string>>): P;

@@ -4,6 +4,7 @@
 // 200 {status, version, previousVersion, credentialId, expiresOn, rotator, mode, ...}.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { z } from "zod";
+import { callerOf } from "../core/auth.js";
 import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind } from "../core/engine.js";
 import { rotationReason } from "../app/requests.js";
@@ -57,12 +58,22 @@ export async function rotateSecret(
     const vault = vaultOf(request, config);
     const name = secretNameOf(request);
     const body = await readRotateBody(request);
-    log.info("manual rotation requested", { vault: vault.name, secret: name, mode: body.mode, invocationId: context.invocationId, reason: body.reason });
+    // Who asked: App Service Authentication's principal, trusted only when it guards the API.
+    const caller = callerOf(request.headers, config.requireAppRoles);
+    log.info("manual rotation requested", {
+      vault: vault.name,
+      secret: name,
+      mode: body.mode,
+      invocationId: context.invocationId,
+      reason: body.reason,
+      callerName: caller?.name ?? null,
+      callerId: caller?.objectId ?? null,
+    });
     const result = await engine.rotateSecret({
       vault,
       secret: name,
       mode: body.mode,
-      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason },
+      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason, ...(caller ? { caller } : {}) },
     });
     return json(200, rotationResponse(result, body.mode));
   } catch (error) {

@@ -3,7 +3,7 @@ metadata description = 'Deploys keyturn, the serverless secret-rotation orchestr
 
 targetScope = 'subscription'
 
-import { builtInRoleIds, vaultType, targetResourceType } from 'modules/types.bicep'
+import { builtInRoleIds, vaultType, targetResourceType, parseVaults, parseTargets, parseResourceIds } from 'modules/types.bicep'
 
 // ---------------------------------------------------------------------------------------
 // Parameters
@@ -14,16 +14,55 @@ import { builtInRoleIds, vaultType, targetResourceType } from 'modules/types.bic
 @maxLength(64)
 param environmentName string
 
-@description('Required. Region of the keyturn resources. Vaults and targets stay where they are.')
-@minLength(1)
+@description('Required. Region of the keyturn resources: one that offers Flex Consumption (the list of the Flex Consumption azd quickstart; `az functionapp list-flexconsumption-locations` has the current one). Vaults and targets stay where they are.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Optional. Resource group for the keyturn resources. Default: rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Required. Vaults keyturn watches and rotates in. Each must use the Azure RBAC permission model.')
-@minLength(1)
-param vaults vaultType[]
+@description('Optional. Vaults keyturn watches and rotates in, as objects (for a parameters file of your own). Each must use the Azure RBAC permission model. With azd, use vaultList.')
+param vaults vaultType[] = []
+
+@description('Optional. Vaults as azd sets them (KEYTURN_VAULT_LIST): comma-separated `[<subscription id>/]<resource group>/<vault name>[+certificates][+keys]`. Checked by the preprovision hook (infra/hooks/check-env.mjs). Together with `vaults`, at least one vault.')
+param vaultList string = ''
 
 @description('Optional. Storage accounts whose access keys keyturn rotates (storage-account-key rotator).')
 param storageAccountTargets targetResourceType[] = []
@@ -64,14 +103,29 @@ param eventGridDomainTargets targetResourceType[] = []
 @description('Optional. Container registries whose token passwords keyturn rotates (container-registry-token rotator; the role goes on the registry).')
 param containerRegistryTargets targetResourceType[] = []
 
-@description('Optional. GUID of a custom role to use on PostgreSQL flexible servers instead of the built-in Contributor (see docs/access-model.md for the actions it needs). Empty: Contributor, scoped to each server.')
-param postgresRoleDefinitionId string = ''
-
 @description('Optional. App Service / Function apps named in secrets\' Consumers tags: keyturn refreshes their Key Vault references after a rotation (custom role keyturn Consumer Refresh).')
 param consumerAppTargets targetResourceType[] = []
 
 @description('Optional. Container Apps named in secrets\' Consumers tags: keyturn restarts their active revision after a rotation (custom role keyturn Consumer Refresh).')
 param consumerContainerAppTargets targetResourceType[] = []
+
+@description('Optional. Consumers as azd sets them (KEYTURN_CONSUMERS): comma-separated full resource IDs of App Service / Function apps (Microsoft.Web/sites) and Container Apps (Microsoft.App/containerApps), as Consumers tags hold them; each gets the keyturn Consumer Refresh role (consumerKinds). Checked by the preprovision hook.')
+param consumerIdList string = ''
+
+@description('Optional. Targets of any kind as azd sets them (KEYTURN_TARGETS): comma-separated full resource IDs, as ProviderAddress tags hold them; each gets the role of the kind that rotates its resource type (targetKinds). Checked by the preprovision hook.')
+param targetIdList string = ''
+
+@description('Optional. Storage accounts as azd sets them (KEYTURN_STORAGE_TARGETS): comma-separated `[<subscription id>/]<resource group>/<name>`.')
+param storageTargetList string = ''
+
+@description('Optional. Azure SQL servers as azd sets them (KEYTURN_SQL_TARGETS), in the same form.')
+param sqlTargetList string = ''
+
+@description('Optional. Cosmos DB accounts as azd sets them (KEYTURN_COSMOS_TARGETS), in the same form.')
+param cosmosTargetList string = ''
+
+@description('Optional. PostgreSQL flexible servers as azd sets them (KEYTURN_POSTGRES_TARGETS), in the same form.')
+param postgresTargetList string = ''
 
 @description('Optional. Create the Event Grid subscriptions. Event Grid validates an Azure Function endpoint on creation, so the very first provision (before any code is deployed) runs with false; the azd postdeploy hook sets it to true and provisions again.')
 param subscribeToVaultEvents bool = false
@@ -110,8 +164,20 @@ param logLevel string = 'info'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Optional. Client ID of the Entra app registration (with app roles Rotation.Operator and Rotation.Reader) that protects the HTTP API through App Service Authentication. Empty: not configured.')
+@description('Optional. How the HTTP API is protected. entra (default): App Service Authentication with Microsoft Entra in front of the API, app roles Rotation.Operator / Rotation.Reader required, and the caller named in logs, journals and notifications; the deployment creates the app registration unless apiAuthClientId names one. function-keys: the opt-out for teams that must stay on function keys alone (no caller is recorded; see docs/access-model.md).')
+@allowed([
+  'entra'
+  'function-keys'
+])
+param apiAuthentication string = 'entra'
+
+@description('Optional. Client ID of an existing Entra app registration (with app roles Rotation.Operator and Rotation.Reader) to use instead of the one the deployment creates. Only with apiAuthentication entra.')
 param apiAuthClientId string = ''
+
+@description('Required. E-mail address of the on-call team: the action group of every keyturn alert (a rotation failed, the sweep is overdue, Key Vault events dead-lettered or undelivered). azd: KEYTURN_ONCALL_EMAIL.')
+@minLength(3)
+@maxLength(254)
+param onCallEmail string
 
 @description('Optional. Also deploy Communication Services with an Email Communication Service and an Azure-managed domain.')
 param deployEmail bool = false
@@ -152,150 +218,130 @@ var handledEventTypes = [
   'Microsoft.KeyVault.KeyNearExpiry'
 ]
 
+// The vaults and targets: objects given as such, and those azd gives as lists.
+var allVaults = concat(vaults, parseVaults(vaultList))
+var allStorageAccountTargets = concat(storageAccountTargets, parseTargets(storageTargetList))
+var allSqlServerTargets = concat(sqlServerTargets, parseTargets(sqlTargetList))
+var allCosmosAccountTargets = concat(cosmosAccountTargets, parseTargets(cosmosTargetList))
+var allPostgresServerTargets = concat(postgresServerTargets, parseTargets(postgresTargetList))
+
 // KEYTURN_VAULTS: the allow-list is exactly the vaults this deployment grants roles on.
-var vaultUrls = join(map(vaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
+var vaultUrls = join(map(allVaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
 // KEYTURN_VAULT_RESOURCE_IDS: the same vaults as ARM resources, for the posture audit.
-var vaultResourceIds = join(map(vaults, v => '/subscriptions/${subscription().subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}'), ',')
+var vaultResourceIds = join(map(allVaults, v => '/subscriptions/${v.?subscriptionId ?? thisSubscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}'), ',')
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
 var loginEndpoint = environment().authentication.loginEndpoint
 var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
 
 // ---------------------------------------------------------------------------------------
+// keyturn's custom roles: exactly the operations the code declares it calls
+// (core/access.ts, rotators/<kind>/access.ts), generated into roles.json by
+// `npm run roles`. Each definition's GUID is derived from its key, so the role list
+// below names it before it exists; assignable wherever a vault or target lives.
+// ---------------------------------------------------------------------------------------
+
+var keyturnRoles = loadJsonContent('roles.json').roles
+var customRoleIds = toObject(items(keyturnRoles), r => r.key, r => guid(subscription().id, 'keyturn', environmentName, r.key))
+var idTargets = parseResourceIds(targetIdList)
+var idConsumers = parseResourceIds(consumerIdList)
+var allTargets = concat(idTargets, allStorageAccountTargets, allSqlServerTargets, allCosmosAccountTargets, allPostgresServerTargets, cognitiveAccountTargets, serviceBusNamespaceTargets, eventHubsNamespaceTargets, redisCacheTargets, searchServiceTargets, appConfigurationStoreTargets, eventGridTopicTargets, eventGridDomainTargets, containerRegistryTargets)
+var allConsumers = concat(consumerAppTargets, consumerContainerAppTargets, idConsumers)
+var roleSubscriptions = union([thisSubscriptionId], map(allVaults, v => v.?subscriptionId ?? thisSubscriptionId), map(allTargets, t => t.?subscriptionId ?? thisSubscriptionId), map(allConsumers, t => t.?subscriptionId ?? thisSubscriptionId))
+
+// ---------------------------------------------------------------------------------------
 // The one role list: (principal, scope resource, role). Every assignment keyturn makes is
 // an entry here, scoped to one resource; role-assignments.bicep deploys them all.
 // ---------------------------------------------------------------------------------------
 
-// The custom role for consumers (resource consumerRole below): its ID is deterministic,
-// so the role list can name it before the definition is deployed.
-var consumerRoleName = 'keyturn Consumer Refresh'
-var consumerRoleId = guid(subscription().id, consumerRoleName)
-var postgresRoleId = empty(postgresRoleDefinitionId) ? builtInRoleIds.Contributor : postgresRoleDefinitionId
-
-// Read each secret and its tags, write the new version and the journal, clear the journal.
-var vaultSecretRoles = map(vaults, v => {
+// Read each secret and its tags, write the new version and the journal; read the vault's settings (audit).
+var vaultSecretRoles = map(allVaults, v => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Key Vault Secrets Officer']
+  roleDefinitionId: customRoleIds['vault-secrets']
   scope: {
     resourceType: 'Microsoft.KeyVault/vaults'
     subscriptionId: v.?subscriptionId ?? thisSubscriptionId
     resourceGroup: v.resourceGroup
     name: v.name
   }
-  reason: 'keyturn: read secrets and tags, write new secret versions and rotation journals'
+  reason: keyturnRoles['vault-secrets'].description
 })
 
-// Only where certificates are in scope: renew certificates (new versions, policies).
-var vaultCertificateRoles = map(filter(vaults, v => v.?certificates ?? false), v => {
+// Only where certificates are in scope: renew certificates (new versions from their policy).
+var vaultCertificateRoles = map(filter(allVaults, v => v.?certificates ?? false), v => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Key Vault Certificates Officer']
+  roleDefinitionId: customRoleIds['vault-certificates']
   scope: {
     resourceType: 'Microsoft.KeyVault/vaults'
     subscriptionId: v.?subscriptionId ?? thisSubscriptionId
     resourceGroup: v.resourceGroup
     name: v.name
   }
-  reason: 'keyturn: renew certificates near expiry'
+  reason: keyturnRoles['vault-certificates'].description
 })
 
-// Only where keys are in scope: rotate keys (new key versions).
-var vaultKeyRoles = map(filter(vaults, v => v.?keys ?? false), v => {
+// Only where keys are in scope: rotate keys and their rotation policy, no crypto operation.
+var vaultKeyRoles = map(filter(allVaults, v => v.?keys ?? false), v => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Key Vault Crypto Officer']
+  roleDefinitionId: customRoleIds['vault-keys']
   scope: {
     resourceType: 'Microsoft.KeyVault/vaults'
     subscriptionId: v.?subscriptionId ?? thisSubscriptionId
     resourceGroup: v.resourceGroup
     name: v.name
   }
-  reason: 'keyturn: rotate keys near expiry'
+  reason: keyturnRoles['vault-keys'].description
 })
 
-// listKeys + regenerateKey and nothing else: the storage-account-key rotator.
-var storageKeyRoles = map(storageAccountTargets, t => {
+// Each rotator kind's role on each target of its type: (targets, their resource type, the
+// kind, its role). The resource type is one the role is assigned on (roles.json assignedOn).
+var targetKinds = [
+  { targets: allStorageAccountTargets, resourceType: 'Microsoft.Storage/storageAccounts', kind: 'storage-account-key', role: keyturnRoles['storage-account-key'] }
+  { targets: allSqlServerTargets, resourceType: 'Microsoft.Sql/servers', kind: 'sql-server-admin', role: keyturnRoles['sql-server-admin'] }
+  { targets: allCosmosAccountTargets, resourceType: 'Microsoft.DocumentDB/databaseAccounts', kind: 'cosmos-db-key', role: keyturnRoles['cosmos-db-key'] }
+  { targets: allPostgresServerTargets, resourceType: 'Microsoft.DBforPostgreSQL/flexibleServers', kind: 'postgres-flexible-admin', role: keyturnRoles['postgres-flexible-admin'] }
+  // The ARM access-key family: one custom role per kind, derived from its descriptor (actionsOf).
+  { targets: cognitiveAccountTargets, resourceType: 'Microsoft.CognitiveServices/accounts', kind: 'cognitive-services-key', role: keyturnRoles['cognitive-services-key'] }
+  { targets: serviceBusNamespaceTargets, resourceType: 'Microsoft.ServiceBus/namespaces', kind: 'service-bus-key', role: keyturnRoles['service-bus-key'] }
+  { targets: eventHubsNamespaceTargets, resourceType: 'Microsoft.EventHub/namespaces', kind: 'event-hubs-key', role: keyturnRoles['event-hubs-key'] }
+  { targets: redisCacheTargets, resourceType: 'Microsoft.Cache/redis', kind: 'redis-cache-key', role: keyturnRoles['redis-cache-key'] }
+  { targets: searchServiceTargets, resourceType: 'Microsoft.Search/searchServices', kind: 'search-admin-key', role: keyturnRoles['search-admin-key'] }
+  { targets: appConfigurationStoreTargets, resourceType: 'Microsoft.AppConfiguration/configurationStores', kind: 'app-configuration-key', role: keyturnRoles['app-configuration-key'] }
+  { targets: eventGridTopicTargets, resourceType: 'Microsoft.EventGrid/topics', kind: 'event-grid-key', role: keyturnRoles['event-grid-key'] }
+  { targets: eventGridDomainTargets, resourceType: 'Microsoft.EventGrid/domains', kind: 'event-grid-key', role: keyturnRoles['event-grid-key'] }
+  { targets: containerRegistryTargets, resourceType: 'Microsoft.ContainerRegistry/registries', kind: 'container-registry-token', role: keyturnRoles['container-registry-token'] }
+]
+var targetRoles = flatten(map(targetKinds, k => map(concat(k.targets, filter(idTargets, t => toLower(t.type) == toLower(k.resourceType))), t => {
   principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Storage Account Key Operator Service Role']
+  roleDefinitionId: customRoleIds[k.kind]
   scope: {
-    resourceType: 'Microsoft.Storage/storageAccounts'
+    resourceType: k.resourceType
     subscriptionId: t.?subscriptionId ?? thisSubscriptionId
     resourceGroup: t.resourceGroup
     name: t.name
   }
-  reason: 'keyturn: regenerate and list the account keys it rotates'
-})
-
-// PATCH administratorLoginPassword on the server. SQL Server Contributor excludes the
-// server's auditing and security-policy settings, which plain Contributor would allow.
-var sqlServerRoles = map(sqlServerTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['SQL Server Contributor']
-  scope: {
-    resourceType: 'Microsoft.Sql/servers'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: set the server administrator password it rotates'
-})
-
-// Cosmos DB: the narrowest built-in role that can regenerate keys. Cosmos DB Operator
-// lists databaseAccounts/regenerateKey/* and listKeys/* among its NotActions, so it cannot
-// rotate; Cosmos DB Account Reader Role only reads read-only keys. DocumentDB Account
-// Contributor (Microsoft.DocumentDb/databaseAccounts/*) is the narrowest that can.
-var cosmosAccountRoles = map(cosmosAccountTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['DocumentDB Account Contributor']
-  scope: {
-    resourceType: 'Microsoft.DocumentDB/databaseAccounts'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: regenerate and list the account keys it rotates'
-})
-
-// PostgreSQL flexible server: no built-in role narrower than Contributor carries
-// Microsoft.DBforPostgreSQL/flexibleServers/write (the only PostgreSQL built-in role is for
-// long-term-retention backup). Contributor is scoped to the one server; a custom role can
-// replace it through postgresRoleDefinitionId.
-var postgresServerRoles = map(postgresServerTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: postgresRoleId
-  scope: {
-    resourceType: 'Microsoft.DBforPostgreSQL/flexibleServers'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: set the server administrator password it rotates'
-})
+  reason: k.role.description
+})))
 
 // Consumers: refresh and read Key Vault references (sites), restart and read revisions
-// (container apps), nothing else: the custom role of modules/consumer-role.bicep.
-var consumerRoles = concat(
-  map(consumerAppTargets, t => {
-    principal: 'keyturn'
-    roleDefinitionId: consumerRoleId
-    scope: {
-      resourceType: 'Microsoft.Web/sites'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
-    }
-    reason: 'keyturn: refresh the Key Vault references of an app that reads a rotated secret'
-  }),
-  map(consumerContainerAppTargets, t => {
-    principal: 'keyturn'
-    roleDefinitionId: consumerRoleId
-    scope: {
-      resourceType: 'Microsoft.App/containerApps'
-      subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-      resourceGroup: t.resourceGroup
-      name: t.name
-    }
-    reason: 'keyturn: restart the revision of a container app that reads a rotated secret'
-  })
-)
+// (container apps), nothing else: the consumers' custom role of roles.json, on each app
+// given as a list of its type or in KEYTURN_CONSUMERS. The resource types are the role's
+// assignedOn (test/infra/roles.test.ts compares them).
+var consumerKinds = [
+  { targets: consumerAppTargets, resourceType: 'Microsoft.Web/sites' }
+  { targets: consumerContainerAppTargets, resourceType: 'Microsoft.App/containerApps' }
+]
+var consumerRoles = flatten(map(consumerKinds, k => map(concat(k.targets, filter(idConsumers, t => toLower(t.type) == toLower(k.resourceType))), t => {
+  principal: 'keyturn'
+  roleDefinitionId: customRoleIds['consumers']
+  scope: {
+    resourceType: k.resourceType
+    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
+    resourceGroup: t.resourceGroup
+    name: t.name
+  }
+  reason: keyturnRoles['consumers'].description
+})))
 
 // keyturn's own resources, in its own resource group.
 var ownResourceRoles = [
@@ -382,121 +428,8 @@ var emailRoles = deployEmail ? [
   }
 ] : []
 
-// The access-key family (docs/access-model.md#arm-access-key-kinds): the narrowest built-in
-// role with the kind's list and regenerate actions, on the one resource. Service Bus, Event
-// Hubs and Container Registry have no built-in role narrower than Contributor with them,
-// and EventGrid Contributor's ID is not yet verified here, so Event Grid takes Contributor.
-// A custom role with the descriptor's actions (actionsOf) is narrower still.
-var cognitiveAccountRoles = map(cognitiveAccountTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Cognitive Services Contributor']
-  scope: {
-    resourceType: 'Microsoft.CognitiveServices/accounts'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the account keys it rotates'
-})
-
-var serviceBusNamespaceRoles = map(serviceBusNamespaceTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Contributor']
-  scope: {
-    resourceType: 'Microsoft.ServiceBus/namespaces'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the authorization-rule keys it rotates'
-})
-
-var eventHubsNamespaceRoles = map(eventHubsNamespaceTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Contributor']
-  scope: {
-    resourceType: 'Microsoft.EventHub/namespaces'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the authorization-rule keys it rotates'
-})
-
-var redisCacheRoles = map(redisCacheTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Redis Cache Contributor']
-  scope: {
-    resourceType: 'Microsoft.Cache/redis'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the access keys it rotates'
-})
-
-var searchServiceRoles = map(searchServiceTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Search Service Contributor']
-  scope: {
-    resourceType: 'Microsoft.Search/searchServices'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the admin keys it rotates'
-})
-
-var appConfigurationStoreRoles = map(appConfigurationStoreTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['App Configuration Contributor']
-  scope: {
-    resourceType: 'Microsoft.AppConfiguration/configurationStores'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the access keys it rotates'
-})
-
-var eventGridTopicKeyRoles = map(eventGridTopicTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Contributor']
-  scope: {
-    resourceType: 'Microsoft.EventGrid/topics'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the access keys it rotates'
-})
-
-var eventGridDomainRoles = map(eventGridDomainTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Contributor']
-  scope: {
-    resourceType: 'Microsoft.EventGrid/domains'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: list and regenerate the access keys it rotates'
-})
-
-var containerRegistryRoles = map(containerRegistryTargets, t => {
-  principal: 'keyturn'
-  roleDefinitionId: builtInRoleIds['Contributor']
-  scope: {
-    resourceType: 'Microsoft.ContainerRegistry/registries'
-    subscriptionId: t.?subscriptionId ?? thisSubscriptionId
-    resourceGroup: t.resourceGroup
-    name: t.name
-  }
-  reason: 'keyturn: read its tokens and generate the token passwords it rotates'
-})
-
 // THE list.
-var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, storageKeyRoles, sqlServerRoles, cosmosAccountRoles, postgresServerRoles, consumerRoles, ownResourceRoles, emailRoles, cognitiveAccountRoles, serviceBusNamespaceRoles, eventHubsNamespaceRoles, redisCacheRoles, searchServiceRoles, appConfigurationStoreRoles, eventGridTopicKeyRoles, eventGridDomainRoles, containerRegistryRoles)
+var roleAssignments = concat(vaultSecretRoles, vaultCertificateRoles, vaultKeyRoles, targetRoles, consumerRoles, ownResourceRoles, emailRoles)
 
 // ---------------------------------------------------------------------------------------
 // Resources
@@ -507,6 +440,27 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   location: location
   tags: allTags
 }
+
+resource customRoles 'Microsoft.Authorization/roleDefinitions@2022-04-01' = [
+  for r in items(keyturnRoles): {
+    name: customRoleIds[r.key]
+    properties: {
+      // Role names are unique in the tenant: one set per azd environment.
+      roleName: '${r.value.roleName} (${environmentName})'
+      description: r.value.description
+      type: 'CustomRole'
+      permissions: [
+        {
+          actions: r.value.actions
+          notActions: []
+          dataActions: r.value.dataActions
+          notDataActions: []
+        }
+      ]
+      assignableScopes: map(roleSubscriptions, id => '/subscriptions/${id}')
+    }
+  }
+]
 
 module keyturnIdentity 'modules/identity.bicep' = {
   name: 'keyturn-identity'
@@ -573,27 +527,29 @@ module email 'modules/email.bicep' = if (deployEmail) {
   }
 }
 
-// A custom role with only the ARM actions keyturn needs on consumers. The actions are
-// core/consumers.ts's CONSUMER_ROLE_ACTIONS, kept in consumer-role-actions.json so that
-// Bicep can read them (test/integration/consumers.test.ts checks the two are equal).
-resource consumerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(consumerAppTargets) || !empty(consumerContainerAppTargets)) {
-  name: consumerRoleId
-  properties: {
-    roleName: consumerRoleName
-    description: 'keyturn: make the apps that read a rotated secret pick up its new version (App Service Key Vault reference refresh, Container Apps revision restart) and read whether they did.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: loadJsonContent('consumer-role-actions.json')
-        notActions: []
-      }
-    ]
-    assignableScopes: union(
-      [subscription().id],
-      map(concat(consumerAppTargets, consumerContainerAppTargets), t => '/subscriptions/${t.?subscriptionId ?? thisSubscriptionId}')
-    )
+module alerts 'modules/alerts.bicep' = {
+  name: 'keyturn-alerts'
+  scope: rg
+  params: {
+    actionGroupName: 'ag-keyturn-${resourceToken}'
+    onCallEmail: onCallEmail
+    appInsightsName: monitoring.outputs.appInsightsName
+    location: location
+    tags: allTags
   }
 }
+
+// The API's app registration, unless the team brings its own or stays on function keys.
+module apiApp 'modules/api-app.bicep' = if (apiAuthentication == 'entra' && empty(apiAuthClientId)) {
+  name: 'keyturn-api-app'
+  scope: rg
+  params: {
+    uniqueName: 'keyturn-api-${resourceToken}'
+    displayName: 'keyturn API (${environmentName})'
+  }
+}
+
+var effectiveApiClientId = apiAuthentication == 'entra' ? (empty(apiAuthClientId) ? apiApp.outputs.clientId : apiAuthClientId) : ''
 
 module roles 'modules/role-assignments.bicep' = {
   name: 'keyturn-role-assignments'
@@ -605,13 +561,13 @@ module roles 'modules/role-assignments.bicep' = {
       eventGridDeadLetter: deadLetterIdentity.outputs.principalId
     }
   }
-  // The scopes inside this resource group must exist before roles are assigned on them.
+  // The scopes inside this resource group, and the custom roles, must exist before roles are assigned.
   dependsOn: [
+    customRoles
     storage
     monitoring
     notifyTopic
     email
-    consumerRole
   ]
 }
 
@@ -639,7 +595,7 @@ module functionApp 'modules/function-app.bicep' = {
     rotationGuardMinutes: rotationGuardMinutes
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount
-    apiAuthClientId: apiAuthClientId
+    apiAuthClientId: effectiveApiClientId
     emailEndpoint: deployEmail ? email.outputs.endpoint : ''
     emailSender: deployEmail ? email.outputs.senderAddress : ''
     notifyWebhookSecretUri: notifyWebhookSecretUri
@@ -651,7 +607,7 @@ module functionApp 'modules/function-app.bicep' = {
 }
 
 module vaultEvents 'modules/vault-events.bicep' = [
-  for v in vaults: {
+  for v in allVaults: {
     name: take('keyturn-events-${v.name}', 64)
     scope: resourceGroup(v.?subscriptionId ?? thisSubscriptionId, v.resourceGroup)
     params: {
@@ -666,6 +622,7 @@ module vaultEvents 'modules/vault-events.bicep' = [
       deadLetterContainerName: storage.outputs.deadLetterContainerName
       maxDeliveryAttempts: maxDeliveryAttempts
       eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+      actionGroupId: alerts.outputs.actionGroupId
     }
     // The dead-letter identity's role on the container is assigned first.
     dependsOn: [
@@ -707,6 +664,14 @@ output KEYTURN_SUBSCRIBE_EVENTS bool = subscribeToVaultEvents
 
 @description('Number of role assignments keyturn\'s deployment made.')
 output KEYTURN_ROLE_ASSIGNMENT_COUNT int = roles.outputs.count
+
+// Not named KEYTURN_API_CLIENT_ID: azd would feed it back as apiAuthClientId and the
+// deployment would stop managing the registration it created.
+@description('Client ID of the app registration that protects the HTTP API (empty with apiAuthentication function-keys).')
+output KEYTURN_API_APP_ID string = effectiveApiClientId
+
+@description('Token scope for `keyturn --via` against this deployment (KEYTURN_VIA_SCOPE); empty with function keys alone.')
+output KEYTURN_VIA_SCOPE string = empty(effectiveApiClientId) ? '' : '${effectiveApiClientId}/.default'
 
 @description('Communication Services endpoint (empty unless deployEmail).')
 output KEYTURN_EMAIL_ENDPOINT string = deployEmail ? email.outputs.endpoint : ''

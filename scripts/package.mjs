@@ -8,20 +8,28 @@
 //                                  and compile dozens to hundreds of package files (zod 4:
 //                                  ~100, @azure/keyvault-secrets with its core: ~120), which
 //                                  is most of a cold start's first rotation (docs/benchmarks.md).
-//                                  EXTERNAL_PACKAGES (@azure/functions) stay external and
-//                                  load as published.
+//                                  @azure/functions is bundled too; only what the Functions
+//                                  worker provides stays external (EXTERNAL_PACKAGES).
 //   host.json                      copied
-//   package.json                   name, version, type, main, engines, production dependencies
-//   package-lock.json              the root lock file without its dev-only entries
-//   node_modules/                  exactly the lock file's non-dev packages, copied from the
-//                                  root node_modules (no network, same bytes as tested)
+//   package.json                   name, version, type, main, engines, and as dependencies
+//                                  only the packages the bundle still imports
+//   package-lock.json              the root lock file cut to those packages and theirs
+//   node_modules/                  exactly those packages (the lock file's closure of the
+//                                  bundle's external imports, copied from the root
+//                                  node_modules: none by default, where every package is
+//                                  bundled (see EXTERNAL_PACKAGES); with --external-packages,
+//                                  the packages the bundle imports and theirs).
+// No source maps: the Functions worker starts Node without --enable-source-maps, so they
+// would never be read (pass --sourcemap to get them, e.g. for a debugging build).
 //
-// `azd deploy` zips dist/package (azure.yaml `dist`); `az functionapp deployment source
-// config-zip` / zip deploy take dist/keyturn.zip. Plain Node ESM; the only tool used is
-// esbuild (a devDependency).
+// `npm run build` runs this script: azd's Node.js service runs `npm run build` for both its
+// build and package steps and then deploys the folder azure.yaml names (dist/package), so
+// that build must leave the artifact. `az functionapp deployment source config-zip` / zip
+// deploy take dist/keyturn.zip. Plain Node ESM; the only tool used is esbuild (a
+// devDependency).
 //
 // Usage: node scripts/package.mjs [--root DIR] [--entry FILE] [--out DIR] [--zip FILE]
-//                                  [--no-zip] [--no-verify] [--external-packages]
+//                                  [--no-zip] [--no-verify] [--external-packages] [--sourcemap]
 //   --external-packages   bundle only our code and leave every npm package external (the
 //                         artifact as it was before packages were bundled; for comparison)
 import { build } from "esbuild";
@@ -53,6 +61,7 @@ const { values: opts } = parseArgs({
     "no-zip": { type: "boolean", default: false },
     "no-verify": { type: "boolean", default: false },
     "external-packages": { type: "boolean", default: false },
+    sourcemap: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -83,16 +92,21 @@ function packageNameOf(specifier) {
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 /**
- * Packages that stay external (loaded from node_modules as published), and why:
- *   @azure/functions        the programming model the Functions worker talks to through
- *                           @azure/functions-core; kept exactly as the worker expects it
- *   @azure/functions-core   provided by the worker at run time, never installed
+ * Packages that stay external, and why:
+ *   @azure/functions-core   provided by the Functions worker at run time, never installed:
+ *                           the worker answers `require("@azure/functions-core")` itself
+ *                           (it wraps Module.prototype.require), which the bundled
+ *                           @azure/functions still calls through the chunks' require().
+ * Everything else, @azure/functions included, is bundled, so the artifact needs no
+ * node_modules at all. That matters to azd: its Node.js packaging copies the `dist`
+ * folder without node_modules directories (framework_service_npm.go, excludeNodeModules),
+ * so a package left beside the bundle would never reach Azure.
  * (A package's optional import of a package that is not installed, such as pg's
  * `pg-native`, stays external too: see devPackagesOfPackagesExternal.)
  * Checked for bundling: no bundled package reads files from next to its own module at
  * run time (storage-common's CRC64 WebAssembly is embedded as base64 in crc64.js).
  */
-export const EXTERNAL_PACKAGES = ["@azure/functions", "@azure/functions-core"];
+export const EXTERNAL_PACKAGES = ["@azure/functions-core"];
 
 /** The lock file key of the package a node_modules path belongs to: `node_modules/a/node_modules/@s/b/x.js` -> `node_modules/a/node_modules/@s/b`. */
 function lockKeyOf(inputPath) {
@@ -139,7 +153,7 @@ function devPackagesOfPackagesExternal(root, lock, optional) {
  * packages it uses (EXTERNAL_PACKAGES aside), or, with `externalPackages`, our code only.
  * `optional` collects the packages' optional imports left external.
  */
-export function bundleOptions({ root, entry, out, lock, externalPackages = false, optional = new Set() }) {
+export function bundleOptions({ root, entry, out, lock, externalPackages = false, optional = new Set(), sourcemap = false }) {
   return {
     absWorkingDir: root,
     entryPoints: [entry],
@@ -165,7 +179,7 @@ export function bundleOptions({ root, entry, out, lock, externalPackages = false
           banner: { js: 'import { createRequire as __keyturnCreateRequire } from "node:module"; const require = __keyturnCreateRequire(import.meta.url);' },
           plugins: [devPackagesOfPackagesExternal(root, lock, optional)],
         }),
-    sourcemap: true,
+    sourcemap,
     metafile: true,
     logLevel: "warning",
     legalComments: "none",
@@ -177,7 +191,7 @@ async function bundle(manifest, lock) {
   if (!existsSync(entry)) {
     throw new PackageError(`entry point ${relative(root, entry)} does not exist (the Functions entry, package.json "main" compiled)`);
   }
-  const result = await build(bundleOptions({ root, entry, out, lock, externalPackages: opts["external-packages"], optional }));
+  const result = await build(bundleOptions({ root, entry, out, lock, externalPackages: opts["external-packages"], optional, sourcemap: opts.sourcemap }));
   // Every package the bundle still imports must be a production dependency, or the
   // deployed app fails at its first cold start instead of here.
   const prod = new Set(Object.keys(manifest.dependencies ?? {}));
@@ -215,18 +229,59 @@ async function bundle(manifest, lock) {
   return [...imported].sort((a, b) => a.localeCompare(b));
 }
 
-/** The lock file's view of production packages: every `node_modules/...` entry not marked dev. */
-function productionPackages(lock) {
+function checkLock(lock) {
   if (!lock.packages || (lock.lockfileVersion ?? 0) < 2) {
     throw new PackageError("package-lock.json must be lockfileVersion 2 or 3 (with a `packages` map)");
   }
-  return Object.entries(lock.packages).filter(([path, meta]) => path.startsWith("node_modules/") && meta.dev !== true && meta.link !== true);
 }
 
-function copyProductionModules(lock) {
+/**
+ * The lock file entries the bundle's external imports need at run time: each package and,
+ * recursively, its dependencies, resolved as Node does (a nested node_modules first, then
+ * each parent's). Returns lock keys (`node_modules/a`, `node_modules/a/node_modules/b`).
+ */
+function runtimeClosure(lock, names) {
+  const keys = new Set();
+  const visit = (key) => {
+    if (keys.has(key)) return;
+    const meta = lock.packages[key];
+    if (!meta) throw new PackageError(`${key} is not in package-lock.json`);
+    if (meta.link === true) throw new PackageError(`${key} is a link; the artifact needs the package itself`);
+    keys.add(key);
+    for (const dep of [...Object.keys(meta.dependencies ?? {}), ...Object.keys(meta.optionalDependencies ?? {})]) {
+      const found = resolveFrom(lock, key, dep);
+      if (found === undefined) {
+        if (meta.optionalDependencies?.[dep] !== undefined) continue;
+        throw new PackageError(`${key} depends on ${dep}, which package-lock.json does not hold`);
+      }
+      visit(found);
+    }
+  };
+  for (const name of names) {
+    const key = `node_modules/${name}`;
+    if (!lock.packages[key]) throw new PackageError(`the bundle imports ${name}, which package-lock.json does not hold at top level`);
+    visit(key);
+  }
+  return [...keys].sort((a, b) => a.localeCompare(b));
+}
+
+function resolveFrom(lock, fromKey, dep) {
+  let base = fromKey;
+  for (;;) {
+    const candidate = `${base}/node_modules/${dep}`;
+    if (lock.packages[candidate]) return candidate;
+    const cut = base.lastIndexOf("/node_modules/");
+    if (cut < 0) break;
+    base = base.slice(0, cut);
+  }
+  return lock.packages[`node_modules/${dep}`] ? `node_modules/${dep}` : undefined;
+}
+
+function copyRuntimeModules(lock, keys) {
   let copied = 0;
   let skippedOptional = 0;
-  for (const [path, meta] of productionPackages(lock)) {
+  for (const path of keys) {
+    const meta = lock.packages[path];
     const src = join(root, path);
     if (!existsSync(src)) {
       // An optional dependency for another platform (e.g. a native binary) is absent here.
@@ -258,20 +313,14 @@ function nativeAddons(dir, found = []) {
   return found;
 }
 
-function prunedLock(lock) {
-  const packages = {};
-  for (const [path, meta] of Object.entries(lock.packages)) {
-    if (path === "") {
-      const { devDependencies: _dev, ...rootMeta } = meta;
-      packages[path] = rootMeta;
-    } else if (meta.dev !== true) {
-      packages[path] = meta;
-    }
-  }
+function prunedLock(lock, keys, dependencies) {
+  const { devDependencies: _dev, dependencies: _all, ...rootMeta } = lock.packages[""] ?? {};
+  const packages = { "": { ...rootMeta, dependencies } };
+  for (const key of keys) packages[key] = lock.packages[key];
   return { ...lock, packages };
 }
 
-function writePackageJson(manifest, mainFile) {
+function writePackageJson(manifest, mainFile, dependencies) {
   const pkg = {
     name: manifest.name,
     version: manifest.version,
@@ -279,7 +328,7 @@ function writePackageJson(manifest, mainFile) {
     ...(manifest.type ? { type: manifest.type } : {}),
     main: mainFile,
     ...(manifest.engines ? { engines: manifest.engines } : {}),
-    dependencies: manifest.dependencies ?? {},
+    dependencies,
   };
   writeFileSync(join(out, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
 }
@@ -327,6 +376,7 @@ async function main() {
   const lockPath = join(root, "package-lock.json");
   if (!existsSync(lockPath)) throw new PackageError("package-lock.json is missing: production dependencies are taken from it");
   const lock = readJson(lockPath);
+  checkLock(lock);
   const hostJson = join(root, "host.json");
   if (!existsSync(hostJson)) throw new PackageError("host.json is missing");
   // The output folder is deleted and rebuilt: never let it be the project or one of its parents.
@@ -340,9 +390,12 @@ async function main() {
   if (!existsSync(join(out, mainFile))) throw new PackageError(`esbuild did not write ${mainFile}`);
 
   cpSync(hostJson, join(out, "host.json"));
-  writePackageJson(manifest, mainFile);
-  writeFileSync(join(out, "package-lock.json"), `${JSON.stringify(prunedLock(lock), null, 2)}\n`);
-  const { copied, skippedOptional } = copyProductionModules(lock);
+  // The shipped manifest names only what the bundle still imports, at the versions declared.
+  const dependencies = Object.fromEntries(imported.map((name) => [name, manifest.dependencies[name]]));
+  const keys = runtimeClosure(lock, imported);
+  writePackageJson(manifest, mainFile, dependencies);
+  writeFileSync(join(out, "package-lock.json"), `${JSON.stringify(prunedLock(lock, keys, dependencies), null, 2)}\n`);
+  const { copied, skippedOptional } = copyRuntimeModules(lock, keys);
   const native = existsSync(join(out, "node_modules")) ? nativeAddons(join(out, "node_modules")) : [];
   if (native.length > 0) {
     log(`warning: native add-ons in the package (${native.join(", ")}): deploy a package built on linux-x64, or let the platform build remotely`);
@@ -352,7 +405,7 @@ async function main() {
   const zipped = opts["no-zip"] ? false : zip();
 
   const mb = (directorySize(out) / 1024 / 1024).toFixed(1);
-  log(`${relative(root, out)}: main ${mainFile}, ${copied} production packages${skippedOptional ? ` (${skippedOptional} optional not installed here)` : ""}, ${mb} MB`);
+  log(`${relative(root, out)}: main ${mainFile}, ${copied} runtime packages${skippedOptional ? ` (${skippedOptional} optional not installed here)` : ""}, ${mb} MB`);
   log(`external imports: ${imported.join(", ") || "none"}`);
   if (zipped) log(`${relative(root, zipFile)}: ${(statSync(zipFile).size / 1024 / 1024).toFixed(1)} MB`);
 }

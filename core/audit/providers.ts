@@ -1,6 +1,6 @@
 // Audit of the providers that rotation tags (ProviderAddress) point at, storage accounts
 // and SQL servers: encryption with platform-managed or customer-managed keys (ARM).
-import { armClientOptions, cachedArmClient } from "../arm.js";
+import { armClient } from "../arm.js";
 import { describeError } from "../errors.js";
 import { withConcurrency } from "../sweep.js";
 import { AuditCheck, CONCURRENCY, Severity, type AuditRun, type ProviderEncryption } from "./model.js";
@@ -20,20 +20,14 @@ export async function auditProviders(run: AuditRun, references: readonly Provide
       let encryption: ProviderEncryption["encryption"];
       let key: string | undefined;
       if (storage) {
-        const client = await cachedArmClient(armCtx, "storage", subscriptionId, async () => {
-          const { StorageManagementClient } = await import("@azure/arm-storage");
-          return new StorageManagementClient(deps.credential, subscriptionId, armClientOptions(armCtx));
-        });
+        const client = await armClient(armCtx, "storage", subscriptionId, async () => (await import("@azure/arm-storage")).StorageManagementClient);
         const account = await client.storageAccounts.getProperties(resourceGroup, name);
         const source = account.encryption?.keySource?.toLowerCase();
         encryption = source === "microsoft.keyvault" ? "customer-managed" : source === "microsoft.storage" ? "platform-managed" : "unknown";
         const kv = account.encryption?.keyVaultProperties;
         if (kv?.keyVaultUri && kv.keyName) key = `${kv.keyVaultUri.replace(/\/+$/, "")}/keys/${kv.keyName}${kv.keyVersion ? `/${kv.keyVersion}` : ""}`;
       } else {
-        const client = await cachedArmClient(armCtx, "sql", subscriptionId, async () => {
-          const { SqlManagementClient } = await import("@azure/arm-sql");
-          return new SqlManagementClient(deps.credential, subscriptionId, armClientOptions(armCtx));
-        });
+        const client = await armClient(armCtx, "sql", subscriptionId, async () => (await import("@azure/arm-sql")).SqlManagementClient);
         const protector = await client.encryptionProtectors.get(resourceGroup, name, "current");
         encryption = protector.serverKeyType === "AzureKeyVault" ? "customer-managed" : protector.serverKeyType === "ServiceManaged" ? "platform-managed" : "unknown";
         if (protector.uri) key = protector.uri;

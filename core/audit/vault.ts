@@ -3,7 +3,7 @@
 // KEYTURN_VAULT_RESOURCE_IDS (a setting, rather than searching subscriptions: keyturn's
 // identity needs Reader on the vault only, and no guessing which subscription a name
 // lives in).
-import { armClientOptions, cachedArmClient } from "../arm.js";
+import { armClient } from "../arm.js";
 import { describeError } from "../errors.js";
 import { AuditCheck, Severity, type AuditReport, type AuditRun } from "./model.js";
 
@@ -26,10 +26,7 @@ export async function auditVault(run: AuditRun): Promise<AuditReport["vaultPrope
   } else {
     const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\//i.exec(vaultId)!;
     try {
-      const client = await cachedArmClient(armCtx, "keyvault", m[1]!, async () => {
-        const { KeyVaultManagementClient } = await import("@azure/arm-keyvault");
-        return new KeyVaultManagementClient(deps.credential, m[1]!, armClientOptions(armCtx));
-      });
+      const client = await armClient(armCtx, "keyvault", m[1]!, async () => (await import("@azure/arm-keyvault")).KeyVaultManagementClient);
       const found = await client.vaults.get(m[2]!, vault.name);
       const props = found.properties;
       vaultProperties = {
@@ -38,36 +35,33 @@ export async function auditVault(run: AuditRun): Promise<AuditReport["vaultPrope
         purgeProtection: props.enablePurgeProtection === true,
         rbac: props.enableRbacAuthorization === true,
       };
-      run.ran(AuditCheck.VaultSoftDelete, AuditCheck.VaultPurgeProtection, AuditCheck.VaultRbac);
-      if (!vaultProperties.softDelete) {
-        add({
+      // Each property that is off is one finding.
+      const findings = [
+        {
+          on: vaultProperties.softDelete,
           check: AuditCheck.VaultSoftDelete,
           severity: Severity.High,
-          objectType: "vault",
-          name: vault.name,
           finding: "soft delete is off: a deleted secret, key or certificate is gone at once",
           fix: `az keyvault update --name ${vault.name} --enable-soft-delete true (then turn on purge protection too)`,
-        });
-      }
-      if (!vaultProperties.purgeProtection) {
-        add({
+        },
+        {
+          on: vaultProperties.purgeProtection,
           check: AuditCheck.VaultPurgeProtection,
           severity: Severity.Medium,
-          objectType: "vault",
-          name: vault.name,
           finding: "purge protection is off: anyone with purge rights can destroy deleted objects before their retention ends (customer-managed keys require it)",
           fix: `az keyvault update --name ${vault.name} --enable-purge-protection true (it cannot be turned off again)`,
-        });
-      }
-      if (!vaultProperties.rbac) {
-        add({
+        },
+        {
+          on: vaultProperties.rbac,
           check: AuditCheck.VaultRbac,
           severity: Severity.Medium,
-          objectType: "vault",
-          name: vault.name,
           finding: "the vault uses access policies: permissions are per vault, not per object, and outside Azure RBAC's audit and PIM",
           fix: `assign the Key Vault roles (docs/access-model.md), then az keyvault update --name ${vault.name} --enable-rbac-authorization true`,
-        });
+        },
+      ];
+      run.ran(...findings.map((f) => f.check));
+      for (const { on, check, severity, finding, fix } of findings) {
+        if (!on) add({ check, severity, objectType: "vault", name: vault.name, finding, fix });
       }
     } catch (error) {
       add({

@@ -15,8 +15,8 @@
 // The double keeps every accepted message (and its raw body) for tests to search.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { Inbox } from "../shared/inbox.js";
+import { errorBody, readBody, serveHttps } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 
 export const ACS_EMAIL_API_VERSIONS = ["2023-03-31", "2024-07-01-preview", "2025-09-01"] as const;
@@ -67,7 +67,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  sendJson(res, status, { error: { code, message } }, headers);
+  sendJson(res, status, errorBody(code, message), headers);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -77,10 +77,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export async function startAcsEmailEmulator(opts: { tls?: TestTls; port?: number; behaviour?: AcsEmailBehaviour } = {}): Promise<AcsEmailEmulator> {
   const tls = opts.tls ?? testTls();
   const behaviour: AcsEmailBehaviour = { ...opts.behaviour };
-  const messages: ReceivedEmail[] = [];
   const requests: Array<{ method: string; path: string; status: number }> = [];
   const operations = new Map<string, Operation>();
-  const listeners: Array<(m: ReceivedEmail) => void> = [];
+  const inbox = new Inbox<ReceivedEmail>("an e-mail");
   let endpoint = "";
 
   const handle = (req: IncomingMessage, res: ServerResponse, body: string): number => {
@@ -133,8 +132,7 @@ export async function startAcsEmailEmulator(opts: { tls?: TestTls; port?: number
           raw: body,
           authorization,
         };
-        messages.push(received);
-        for (const l of listeners) l(received);
+        inbox.add(received);
       }
       const headers: Record<string, string> = { "operation-location": `${endpoint}/emails/operations/${id}?api-version=${apiVersion}` };
       if (behaviour.retryAfterSeconds !== undefined) headers["retry-after"] = String(behaviour.retryAfterSeconds);
@@ -166,39 +164,23 @@ export async function startAcsEmailEmulator(opts: { tls?: TestTls; port?: number
     return 404;
   };
 
-  const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const status = handle(req, res, Buffer.concat(chunks).toString("utf8"));
+  const double = await serveHttps({
+    tls,
+    ...(opts.port === undefined ? {} : { port: opts.port }),
+    handle: async (req, res) => {
+      const status = handle(req, res, await readBody(req));
       requests.push({ method: req.method ?? "", path: new URL(req.url ?? "/", "https://localhost").pathname, status });
-    });
+    },
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
-  endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = double.url;
 
   return {
     endpoint,
-    messages,
+    messages: inbox.items,
     requests,
     behaviour,
-    waitFor: (predicate, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const found = messages.find(predicate);
-        if (found) return resolve(found);
-        const timer = setTimeout(() => reject(new Error("timed out waiting for an e-mail")), timeoutMs);
-        listeners.push((m) => {
-          if (predicate(m)) {
-            clearTimeout(timer);
-            resolve(m);
-          }
-        });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    waitFor: (predicate, timeoutMs) => inbox.waitFor(predicate, timeoutMs),
+    stop: () => double.stop(),
   };
 }
 

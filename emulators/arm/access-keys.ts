@@ -31,11 +31,10 @@
 // consulted with service "arm" and the RBAC action as `operation`, long-running work done
 // when the operation completes. Keys never appear in anything but the answers that carry them.
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { TestTls } from "../tls.js";
 import { armError, armErrors } from "./errors.js";
-import { headerValue, newRequestId, queryParams, readBody, sendEmpty, sendJson, splitTarget, type FaultsLike, type Headers, type RecordedRequest } from "./http.js";
+import { armFrontDoor } from "./front-door.js";
+import { headerValue, pathSegments, sendEmpty, sendJson, splitTarget, type FaultsLike, type Headers, type RecordedRequest } from "./http.js";
 import { OperationRegistry } from "./lro.js";
 import { DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, type Placement } from "./resources.js";
 
@@ -145,12 +144,12 @@ export interface AccessKeyServices extends AccessKeyDoubles {
   /** Whether a request path is for one of these providers. */
   owns(rawPath: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  readonly dataPlaneServer: Server;
+  /** The data planes' requests (served by index.ts on a port of their own). */
+  handleDataPlane(req: IncomingMessage, res: ServerResponse): void;
   setDataPlaneBase(url: string): void;
 }
 
 export function createAccessKeyServices(deps: {
-  readonly tls: TestTls;
   readonly baseUrl: () => string;
   readonly lroPolls: number;
   readonly retryAfterSeconds: number;
@@ -299,12 +298,8 @@ export function createAccessKeyServices(deps: {
   }
 
   function route(rawPath: string): Route | undefined {
-    let segments: string[];
-    try {
-      segments = rawPath.split("/").filter(Boolean).map(decodeURIComponent);
-    } catch {
-      return undefined;
-    }
+    const segments = pathSegments(rawPath);
+    if (!segments) return undefined;
     const lower = segments.map((s) => s.toLowerCase());
     if (lower[0] !== "subscriptions" || lower[2] !== "resourcegroups" || lower[4] !== "providers") return undefined;
     const rest = segments.slice(5);
@@ -364,21 +359,10 @@ export function createAccessKeyServices(deps: {
   }
 
   async function handleArm(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = newRequestId();
-    const method = (req.method ?? "GET").toUpperCase();
-    const { rawPath, rawQuery } = splitTarget(req.url);
-    const query = queryParams(rawQuery);
-    const headers: Headers = { "x-ms-request-id": requestId, "x-ms-correlation-request-id": headerValue(req, "x-ms-correlation-request-id") ?? requestId, date: new Date().toUTCString() };
     let operation: string | undefined;
-    res.on("finish", () => record({ method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) }));
-    const bodyText = await readBody(req);
-
-    const authorization = headerValue(req, "authorization");
-    if (!authorization) return armErrors.authenticationMissing(res, headers);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-    if (!token) return armErrors.authenticationMalformed(res, headers);
-    const apiVersion = query.get("api-version");
-    if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+    const door = await armFrontDoor(req, res, (r) => record({ ...r, ...(operation ? { operation } : {}) }));
+    if (!door) return;
+    const { method, rawPath, headers, bodyText, token, apiVersion } = door;
 
     // Operation URLs of Event Grid's long-running regenerateKey (subscription level).
     const op = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/locations\/([^/]+)\/([^/]+)\/([^/]+)$/i.exec(rawPath);
@@ -453,9 +437,7 @@ export function createAccessKeyServices(deps: {
           return sendJson(res, 200, keysBody(), headers);
         }
         const started = operations.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: { namespace: "Microsoft.EventGrid", style: "arm", asyncSegment: "operationsStatus", resultSegment: "operationResults" },
           apiVersion,
           work: async () => setKey(resource, slot),
@@ -497,9 +479,7 @@ export function createAccessKeyServices(deps: {
         const expiry = typeof body.expiry === "string" ? body.expiry : undefined;
         const slots = named ? [named] : Object.keys(token.keys);
         const started = operations.start({
-          subscriptionId: token.subscriptionId,
-          resourceGroup: token.resourceGroup,
-          location: token.location,
+          on: token,
           // Only its Location URL (below) is ever announced.
           urls: { namespace: "Microsoft.ContainerRegistry", style: "arm", asyncSegment: "-", resultSegment: "operationStatuses" },
           apiVersion,
@@ -551,7 +531,7 @@ export function createAccessKeyServices(deps: {
     return expected === signature;
   }
 
-  const dataPlaneServer = createServer({ cert: deps.tls.cert, key: deps.tls.key }, (req, res) => {
+  const handleDataPlane = (req: IncomingMessage, res: ServerResponse): void => {
     const method = (req.method ?? "GET").toUpperCase();
     const { rawPath } = splitTarget(req.url);
     const openai = /^\/([^/]+)\/openai\/models\/?$/i.exec(rawPath);
@@ -585,7 +565,7 @@ export function createAccessKeyServices(deps: {
       }
       return sendJson(res, 200, { data: [], object: "list" });
     })().catch(() => sendJson(res, 500, { error: { code: "InternalServerError", message: "the double failed" } }));
-  });
+  };
 
   const services: AccessKeyServices = {
     owns: (rawPath) => {
@@ -593,7 +573,7 @@ export function createAccessKeyServices(deps: {
       return m !== null && NAMESPACES.has(m[1]!.toLowerCase());
     },
     handle: handleArm,
-    dataPlaneServer,
+    handleDataPlane,
     setDataPlaneBase: (url) => {
       dataPlaneBase = url;
     },

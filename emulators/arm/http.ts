@@ -1,46 +1,14 @@
-// Small HTTP helpers shared by the ARM double's three servers (ARM, blob, Cosmos).
-//
-// Kept local to emulators/arm on purpose: the other doubles are being written at the
-// same time and their helpers may change shape under us.
+// HTTP helpers of the ARM double's three servers (ARM, blob, Cosmos): ARM's answer
+// headers over the receiving code every double shares (emulators/shared/http.ts).
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendJson as sendSharedJson, type Headers } from "../shared/http.js";
 
-const MAX_BODY_BYTES = 1024 * 1024;
+export { BodyTooLargeError, headerValue, readBody, sendEmpty, type Headers } from "../shared/http.js";
 
-export class BodyTooLargeError extends Error {
-  override readonly name = "BodyTooLargeError";
-}
-
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError(`request body over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-export type Headers = Record<string, string>;
-
+/** ARM's answers are never cached. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
-  const text = JSON.stringify(body);
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, {
-    ...headers,
-    "content-type": "application/json; charset=utf-8",
-    "content-length": String(Buffer.byteLength(text)),
-    "cache-control": "no-cache",
-  });
-  res.end(text);
-}
-
-export function sendEmpty(res: ServerResponse, status: number, headers: Headers = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { ...headers, "content-length": "0" });
-  res.end();
+  sendSharedJson(res, status, body, { ...headers, "cache-control": "no-cache" });
 }
 
 export function sendXml(res: ServerResponse, status: number, xml: string, headers: Headers = {}): void {
@@ -53,12 +21,6 @@ export function sendXml(res: ServerResponse, status: number, xml: string, header
   res.end(xml);
 }
 
-/** First value of a header; node lower-cases names. */
-export function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 export function newRequestId(): string {
   return randomUUID();
 }
@@ -68,6 +30,15 @@ export function splitTarget(target: string | undefined): { rawPath: string; rawQ
   const value = target ?? "/";
   const q = value.indexOf("?");
   return q < 0 ? { rawPath: value, rawQuery: "" } : { rawPath: value.slice(0, q), rawQuery: value.slice(q + 1) };
+}
+
+/** A raw path's segments, percent-decoded (no empty ones); undefined when one does not decode. */
+export function pathSegments(rawPath: string): string[] | undefined {
+  try {
+    return rawPath.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Query parameters by lower-cased name (last value wins), percent-decoded. */

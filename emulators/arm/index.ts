@@ -16,9 +16,9 @@
 // checks, 401/403/404 with ARM's codes, the 202 + Azure-AsyncOperation + Location
 // protocol that the SDK pollers follow, and changes that take effect only when the
 // operation completes. Other than the few operations above, it answers 501.
-import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { serveHttps, type HttpsDouble } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 import { supportedVersions } from "./api-versions.js";
 import { createAccessKeyServices, type AccessKeyDoubles } from "./access-keys.js";
@@ -26,25 +26,11 @@ import { createBlobHandler } from "./blob.js";
 import { createConsumers, type ConsumerDouble } from "./consumers.js";
 import { createCosmosHandler } from "./cosmos-data.js";
 import { armError, armErrors } from "./errors.js";
-import {
-  BodyTooLargeError,
-  headerValue,
-  newRequestId,
-  queryParams,
-  readBody,
-  sendEmpty,
-  sendJson,
-  splitTarget,
-  type FaultsLike,
-  type Headers,
-  type RecordedRequest,
-} from "./http.js";
+import { armFrontDoor } from "./front-door.js";
+import { BodyTooLargeError, pathSegments, sendEmpty, sendJson, splitTarget, type FaultsLike, type RecordedRequest } from "./http.js";
 import { OperationFailedError, OperationRegistry, type OperationUrls } from "./lro.js";
 import {
   COSMOS_KEY_KINDS,
-  DEFAULT_LOCATION,
-  DEFAULT_RESOURCE_GROUP,
-  DEFAULT_SUBSCRIPTION_ID,
   DEFAULT_TENANT_ID,
   RESOURCE_TYPES,
   ResourceStore,
@@ -52,6 +38,7 @@ import {
   cosmosKeysBody,
   cosmosReadOnlyKeysBody,
   newAccountKey,
+  placed,
   postgresServerBody,
   resourceId,
   sqlEncryptionProtectorBody,
@@ -204,12 +191,8 @@ interface OperationRoute {
 }
 
 function parseRoute(rawPath: string): ResourceRoute | OperationRoute | undefined {
-  let segments: string[];
-  try {
-    segments = rawPath.split("/").filter(Boolean).map(decodeURIComponent);
-  } catch {
-    return undefined;
-  }
+  const segments = pathSegments(rawPath);
+  if (!segments) return undefined;
   const lower = segments.map((s) => s.toLowerCase());
   if (lower[0] !== "subscriptions" || segments.length < 2) return undefined;
   const subscriptionId = segments[1]!;
@@ -288,36 +271,16 @@ function callerIds(token: string): { clientId: string; objectId: string } {
   return { clientId: fallback, objectId: fallback };
 }
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      const address = server.address();
-      if (address && typeof address === "object") resolve(address.port);
-      else reject(new Error("ARM double: server has no TCP address"));
-    });
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function guarded(name: string, handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    handler(req, res).catch((error: unknown) => {
-      if (error instanceof BodyTooLargeError) {
-        armError(res, 413, "RequestEntityTooLarge", error.message);
-        return;
-      }
-      // A bug in the double: answer 500 so the test fails loudly, and say where.
-      console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
-      armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
-    });
+/** What one of the three servers answers to an exception: ARM's error body, 413 for a body over the limit. */
+function answerFailure(name: string) {
+  return (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if (error instanceof BodyTooLargeError) {
+      armError(res, 413, "RequestEntityTooLarge", error.message);
+      return;
+    }
+    // A bug in the double: answer 500 so the test fails loudly, and say where.
+    console.error(`ARM double (${name}) failed on ${req.method} ${req.url}:`, error);
+    armError(res, 500, "InternalServerError", `The ARM double failed: ${(error as Error)?.message ?? String(error)}`);
   };
 }
 
@@ -331,6 +294,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   let armUrl = "";
   let blobBase = "";
   let cosmosBase = "";
+  const servers: HttpsDouble[] = [];
 
   const consumers = createConsumers(opts.faults);
   const registry = new OperationRegistry({ baseUrl: () => armUrl, lroPolls, retryAfterSeconds });
@@ -344,7 +308,6 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
   };
 
   const accessKeys = createAccessKeyServices({
-    tls,
     baseUrl: () => armUrl,
     lroPolls,
     retryAfterSeconds,
@@ -365,17 +328,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     tls,
     consumers: consumers.double,
     addStorageAccount(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const now = new Date().toISOString();
       const account = store.add<StorageAccountState>({
-        type: "storage",
-        id: resourceId(subscriptionId, resourceGroup, "storage", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("storage", o),
         keys: {
           key1: { value: o.keys?.[0] ?? newAccountKey(), creationTime: now },
           key2: { value: o.keys?.[1] ?? newAccountKey(), creationTime: now },
@@ -387,16 +342,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       return { id: account.id, keys: () => ({ key1: account.keys.key1.value, key2: account.keys.key2.value }) };
     },
     addSqlServer(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const server = store.add<SqlServerState>({
-        type: "sql",
-        id: resourceId(subscriptionId, resourceGroup, "sql", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("sql", o),
         administratorLogin: o.administratorLogin,
         password: o.password,
         passwordHistory: [o.password],
@@ -413,18 +360,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       };
     },
     addCosmosAccount(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const now = new Date().toISOString();
       const key = (value: string | undefined) => ({ value: value ?? newAccountKey(), creationTime: now });
       const account = store.add<CosmosAccountState>({
-        type: "cosmos",
-        id: resourceId(subscriptionId, resourceGroup, "cosmos", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("cosmos", o),
         keys: {
           primary: key(o.keys?.primaryMasterKey),
           secondary: key(o.keys?.secondaryMasterKey),
@@ -441,16 +380,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       };
     },
     addPostgresFlexibleServer(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const server = store.add<PostgresServerState>({
-        type: "postgres",
-        id: resourceId(subscriptionId, resourceGroup, "postgres", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("postgres", o),
         administratorLogin: o.administratorLogin,
         password: o.password,
         passwordHistory: [o.password],
@@ -459,16 +390,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       return { id: server.id, password: () => server.password, passwordHistory: () => [...server.passwordHistory] };
     },
     addVault(o) {
-      const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
-      const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
       const vault = store.add<VaultState>({
-        type: "vault",
-        id: resourceId(subscriptionId, resourceGroup, "vault", o.name),
-        subscriptionId,
-        resourceGroup,
-        name: o.name,
-        location: o.location ?? DEFAULT_LOCATION,
-        tags: {},
+        ...placed("vault", o),
         softDelete: o.softDelete ?? true,
         purgeProtection: o.purgeProtection ?? false,
         rbac: o.rbac ?? true,
@@ -490,7 +413,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
       log.length = 0;
     },
     stop: async () => {
-      await Promise.all(servers.map(close));
+      await Promise.all(servers.map((server) => server.stop()));
     },
   };
 
@@ -508,30 +431,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
 
   const handleArm = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (accessKeys.owns(splitTarget(req.url).rawPath)) return accessKeys.handle(req, res);
-    const requestId = newRequestId();
-    const method = (req.method ?? "GET").toUpperCase();
-    const { rawPath, rawQuery } = splitTarget(req.url);
-    const query = queryParams(rawQuery);
-    const headers: Headers = {
-      "x-ms-request-id": requestId,
-      "x-ms-correlation-request-id": headerValue(req, "x-ms-correlation-request-id") ?? requestId,
-      date: new Date().toUTCString(),
-    };
     let operation: string | undefined;
-    res.on("finish", () => {
-      log.push({ service: "arm", method, path: rawPath, status: res.statusCode, ...(operation ? { operation } : {}) });
-    });
-    const bodyText = await readBody(req);
-
-    // 1. Authentication: ARM's front door wants a bearer token before anything else.
-    const authorization = headerValue(req, "authorization");
-    if (!authorization) return armErrors.authenticationMissing(res, headers);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-    if (!token) return armErrors.authenticationMalformed(res, headers);
-
-    // 2. api-version.
-    const apiVersion = query.get("api-version");
-    if (!apiVersion) return armErrors.missingApiVersion(res, headers);
+    const door = await armFrontDoor(req, res, (r) => log.push({ service: "arm", ...r, ...(operation ? { operation } : {}) }));
+    if (!door) return;
+    const { method, rawPath, headers, bodyText, token, apiVersion } = door;
 
     // Consumers (sites, container apps) route themselves: their paths nest deeper.
     const deny = (scope: string, action: string) => {
@@ -643,9 +546,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           return armErrors.invalidRequestContent(res, headers, "properties.administratorLoginPassword must be a string");
         }
         const { headers: lroHeaders, body: accepted } = registry.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: resource.type === "sql" ? SQL_OPERATION_URLS : POSTGRES_OPERATION_URLS,
           apiVersion,
           work: async () => {
@@ -674,9 +575,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
           );
         }
         const { headers: lroHeaders, body: accepted } = registry.start({
-          subscriptionId: resource.subscriptionId,
-          resourceGroup: resource.resourceGroup,
-          location: resource.location,
+          on: resource,
           urls: COSMOS_OPERATION_URLS,
           apiVersion,
           work: async () => {
@@ -704,20 +603,16 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     record: record("cosmos"),
   });
 
-  const serverOptions = { cert: tls.cert, key: tls.key };
-  const armServer = createServer(serverOptions, guarded("arm", handleArm));
-  const blobServer = createServer(serverOptions, guarded("blob", blobHandler));
-  const cosmosServer = createServer(serverOptions, guarded("cosmos", cosmosHandler));
-  const servers = [armServer, blobServer, cosmosServer, accessKeys.dataPlaneServer];
   try {
-    const [armPort, blobPort, cosmosPort, openaiPort] = await Promise.all(servers.map(listen));
-    accessKeys.setDataPlaneBase(`https://127.0.0.1:${openaiPort}`);
-    armUrl = `https://127.0.0.1:${armPort}`;
-    blobBase = `https://127.0.0.1:${blobPort}`;
-    cosmosBase = `https://127.0.0.1:${cosmosPort}`;
+    const serve = [["arm", handleArm], ["blob", blobHandler], ["cosmos", cosmosHandler], ["access-key data planes", accessKeys.handleDataPlane]] as const;
+    for (const [name, handle] of serve) {
+      servers.push(await serveHttps({ tls, handle, onError: answerFailure(name) }));
+    }
   } catch (error) {
-    await Promise.all(servers.map(close));
+    await Promise.all(servers.map((server) => server.stop()));
     throw error;
   }
+  [armUrl, blobBase, cosmosBase] = servers.map((server) => server.url) as [string, string, string];
+  accessKeys.setDataPlaneBase(servers[3]!.url);
   return emulator;
 }

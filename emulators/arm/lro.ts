@@ -86,9 +86,8 @@ export class OperationRegistry {
   constructor(private readonly options: OperationRegistryOptions) {}
 
   start(o: {
-    subscriptionId: string;
-    resourceGroup: string;
-    location: string;
+    /** The resource the operation works on: its subscription, group and location place the operation's URLs. */
+    on: { readonly subscriptionId: string; readonly resourceGroup: string; readonly location: string };
     urls: OperationUrls;
     apiVersion: string;
     work: () => Promise<void>;
@@ -96,9 +95,9 @@ export class OperationRegistry {
   }): { operation: ArmOperation; headers: Headers; body: unknown } {
     const operation: ArmOperation = {
       id: randomUUID(),
-      subscriptionId: o.subscriptionId,
-      resourceGroup: o.resourceGroup,
-      location: o.location,
+      subscriptionId: o.on.subscriptionId,
+      resourceGroup: o.on.resourceGroup,
+      location: o.on.location,
       urls: o.urls,
       apiVersion: o.apiVersion,
       startTime: new Date().toISOString(),

@@ -107,6 +107,21 @@ export function resourceId(subscriptionId: string, resourceGroup: string, kind: 
   return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${namespace}/${type}/${name}`;
 }
 
+/** The fields a seeded resource starts with: its id and place (defaults filled in), no tags. */
+export function placed<K extends ResourceState["type"]>(type: K, o: Placement & { name: string }): Base & { type: K } {
+  const subscriptionId = o.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+  const resourceGroup = o.resourceGroup ?? DEFAULT_RESOURCE_GROUP;
+  return {
+    type,
+    id: resourceId(subscriptionId, resourceGroup, type, o.name),
+    subscriptionId,
+    resourceGroup,
+    name: o.name,
+    location: o.location ?? DEFAULT_LOCATION,
+    tags: {},
+  };
+}
+
 export class ResourceStore {
   private readonly subscriptions = new Set<string>();
   private readonly resourceGroups = new Set<string>();

@@ -3,8 +3,8 @@
 // (`application/cloudevents-batch+json`, an array) and keeps the events for tests and
 // for the demo's console.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { Inbox } from "../shared/inbox.js";
+import { errorBody, readBody, serveHttps } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 
 export interface ReceivedCloudEvent {
@@ -35,31 +35,30 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 
 export async function startEventGridTopic(opts: { tls?: TestTls; port?: number } = {}): Promise<EventGridTopicEmulator> {
   const tls = opts.tls ?? testTls();
-  const events: ReceivedCloudEvent[] = [];
-  const listeners: Array<(e: ReceivedCloudEvent) => void> = [];
+  const inbox = new Inbox<ReceivedCloudEvent>("a notification");
 
   const handle = (req: IncomingMessage, res: ServerResponse, body: string) => {
     const url = new URL(req.url ?? "/", "https://localhost");
-    if (url.pathname !== "/api/events") return send(res, 404, { error: { code: "NotFound", message: "no such path" } });
-    if (req.method !== "POST") return send(res, 405, { error: { code: "MethodNotAllowed", message: "POST only" } });
+    if (url.pathname !== "/api/events") return send(res, 404, errorBody("NotFound", "no such path"));
+    if (req.method !== "POST") return send(res, 405, errorBody("MethodNotAllowed", "POST only"));
     if (!/^Bearer \S+/.test(req.headers.authorization ?? "")) {
-      return send(res, 401, { error: { code: "Unauthorized", message: "The request authorization was missing." } });
+      return send(res, 401, errorBody("Unauthorized", "The request authorization was missing."));
     }
     const type = req.headers["content-type"] ?? "";
     if (!type.startsWith("application/cloudevents-batch+json") && !type.startsWith("application/cloudevents+json")) {
-      return send(res, 415, { error: { code: "BadRequest", message: `unexpected content type ${type}` } });
+      return send(res, 415, errorBody("BadRequest", `unexpected content type ${type}`));
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
-      return send(res, 400, { error: { code: "BadRequest", message: "body is not JSON" } });
+      return send(res, 400, errorBody("BadRequest", "body is not JSON"));
     }
     const list = Array.isArray(parsed) ? parsed : [parsed];
     for (const item of list) {
       const e = item as Record<string, unknown>;
       if (e.specversion !== "1.0" || typeof e.type !== "string" || typeof e.source !== "string" || typeof e.id !== "string") {
-        return send(res, 400, { error: { code: "BadRequest", message: "not a CloudEvent 1.0" } });
+        return send(res, 400, errorBody("BadRequest", "not a CloudEvent 1.0"));
       }
     }
     for (const item of list) {
@@ -73,40 +72,22 @@ export async function startEventGridTopic(opts: { tls?: TestTls; port?: number }
         data: (e.data ?? {}) as Record<string, unknown>,
         raw: body,
       };
-      events.push(received);
-      for (const l of listeners) l(received);
+      inbox.add(received);
     }
     send(res, 200);
   };
 
-  const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")));
+  const double = await serveHttps({
+    tls,
+    ...(opts.port === undefined ? {} : { port: opts.port }),
+    handle: async (req, res) => handle(req, res, await readBody(req)),
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
 
   return {
-    endpoint: `https://127.0.0.1:${port}/api/events`,
-    events,
-    onEvent: (l) => listeners.push(l),
-    waitFor: (predicate, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const found = events.find(predicate);
-        if (found) return resolve(found);
-        const timer = setTimeout(() => reject(new Error("timed out waiting for a notification")), timeoutMs);
-        listeners.push((e) => {
-          if (predicate(e)) {
-            clearTimeout(timer);
-            resolve(e);
-          }
-        });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    endpoint: `${double.url}/api/events`,
+    events: inbox.items,
+    onEvent: (l) => inbox.onItem(l),
+    waitFor: (predicate, timeoutMs) => inbox.waitFor(predicate, timeoutMs),
+    stop: () => double.stop(),
   };
 }

@@ -1,46 +1,11 @@
-// Small HTTP helpers shared by the Graph and identity-platform halves of the double.
-import type { IncomingMessage, ServerResponse } from "node:http";
+// HTTP helpers of the Graph and identity-platform halves of the double: Graph's answer
+// headers over the receiving code every double shares (emulators/shared/http.ts).
+import type { ServerResponse } from "node:http";
+import { sendJson as sendSharedJson, type Headers } from "../shared/http.js";
 
-const MAX_BODY_BYTES = 1024 * 1024;
+export { BodyTooLargeError, headerValue, readBody, sendEmpty } from "../shared/http.js";
 
-export class BodyTooLargeError extends Error {
-  override readonly name = "BodyTooLargeError";
-}
-
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError(`request body over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-export function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-    "cache-control": "no-store, no-cache",
-    ...headers,
-  });
-  res.end(text);
-}
-
-export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-length": 0, ...headers });
-  res.end();
-}
-
-export function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
+/** Graph and the token endpoint answer `no-store`, unless the caller says otherwise. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
+  sendSharedJson(res, status, body, { "cache-control": "no-store, no-cache", ...headers });
 }

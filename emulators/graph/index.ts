@@ -11,9 +11,8 @@
 // own options (an IdentityClient, i.e. a core-rest-pipeline ServiceClient), so `tlsOptions`
 // reaches MSAL's requests; child processes can use NODE_EXTRA_CA_CERTS=emulator.tls.caFile.
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { serveHttps } from "../shared/http.js";
 import { testTls, type TestTls } from "../tls.js";
 import { Directory } from "./directory.js";
 import { graphRoute, handleGraphRequest, sendGraphBadSegment, sendGraphMethodNotAllowed } from "./graph-api.js";
@@ -181,30 +180,24 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     sendJson(res, 404, { error: { code: "NotFound", message: `No route for ${method} ${path} in the Graph double.` } });
   }
 
-  const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
-    route(req, res)
-      .catch((err: unknown) => {
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        const tooLarge = err instanceof BodyTooLargeError;
-        sendJson(res, tooLarge ? 413 : 500, {
-          error: { code: tooLarge ? "RequestEntityTooLarge" : "InternalServerError", message: String(err) },
-        });
-      })
-      // Logged once the answer is written, before any client can have read it.
-      .finally(() => opts.log?.(`${req.method} ${req.url} -> ${res.statusCode}`));
+  const double = await serveHttps({
+    tls,
+    handle: (req, res) =>
+      route(req, res)
+        .catch((err: unknown) => {
+          if (res.headersSent) {
+            res.destroy();
+            return;
+          }
+          const tooLarge = err instanceof BodyTooLargeError;
+          sendJson(res, tooLarge ? 413 : 500, {
+            error: { code: tooLarge ? "RequestEntityTooLarge" : "InternalServerError", message: String(err) },
+          });
+        })
+        // Logged once the answer is written, before any client can have read it.
+        .finally(() => opts.log?.(`${req.method} ${req.url} -> ${res.statusCode}`)),
   });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  baseUrl = double.url;
 
   return {
     url: baseUrl,
@@ -229,10 +222,6 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     },
     denyApplication: (id) => directory.deny(id),
     tokensIssued: () => issued.map((t) => ({ ...t })),
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    stop: () => double.stop(),
   };
 }

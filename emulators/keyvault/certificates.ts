@@ -24,8 +24,9 @@ import { randomBytes } from "node:crypto";
 import { KeyVaultHttpError, kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import type { KeyStore } from "./keys.js";
-import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { SECRET_NAME_PATTERN, recoveryAttributes, assertTags, byVersionId, newVersionId, type SecretStore } from "./store.js";
+import type { SecretStore } from "./store.js";
+import { OBJECT_NAME_PATTERN, VersionedObjects, applyAttributePatch, assertObjectName, assertTags, newVersionAttributes, newVersionId, type ObjectRecord, type ObjectVersion } from "./versioned.js";
+import { addressed, attributesBody, isObject, optionalTags, page, parseAttributes, patchAttributes, versionsPage } from "./wire.js";
 import {
   backingSecretValue,
   certificateSigningRequest,
@@ -60,19 +61,12 @@ export interface WirePolicy {
   attributes: { enabled: boolean; created: number; updated: number };
 }
 
-export interface CertificateVersion {
-  readonly version: string;
+export interface CertificateVersion extends ObjectVersion {
   /** Absent while the version's operation has not completed. */
   cert?: IssuedCertificate;
   readonly key: KeyMaterial;
   nbf: number;
   exp: number;
-  readonly created: number;
-  updated: number;
-  enabled: boolean;
-  tags?: Record<string, string>;
-  nearExpiryNotified: boolean;
-  expiredNotified: boolean;
 }
 
 export interface CertificateOperation {
@@ -91,9 +85,7 @@ export interface CertificateOperation {
   readonly enabled: boolean;
 }
 
-export interface CertificateRecord {
-  readonly name: string;
-  readonly versions: CertificateVersion[];
+export interface CertificateRecord extends ObjectRecord<CertificateVersion> {
   policy: WirePolicy;
   operation?: CertificateOperation;
 }
@@ -128,26 +120,26 @@ export interface SeedCertificateInput {
   lifetimeActions?: WirePolicy["lifetime_actions"];
 }
 
-export class CertificateStore {
-  private readonly live = new Map<string, CertificateRecord>();
+export class CertificateStore extends VersionedObjects<CertificateVersion, CertificateRecord> {
   private readonly issuers = new Map<string, IssuerRecord>();
 
   constructor(
-    private readonly now: () => number,
+    now: () => number,
     private readonly secrets: SecretStore,
     private readonly keys: KeyStore,
     /** GETs of …/pending answered "inProgress" before a Self/CA operation completes. */
     private readonly operationPolls: number,
     /** The vault's URL, for the backing secret's `kid`. */
     private readonly vaultUrl: () => string,
-  ) {}
+  ) {
+    super(now, kvErrors.certificateNotFound);
+  }
 
   /** Starts a new version: a pending operation with a fresh key and its CSR. */
   create(name: string, input: CreateCertificateInput): CertificateRecord {
-    assertCertificateName(name);
+    assertObjectName(name);
     if (input.tags) assertTags(input.tags);
-    const key = name.toLowerCase();
-    const existing = this.live.get(key);
+    const existing = this.find(name);
     if (existing?.operation?.status === "inProgress") throw kvErrors.operationInProgress(existing.name);
     this.assertNameFree(name);
     if (input.policy === undefined && !existing) throw kvErrors.badParameter("Property 'policy' is required to create the first version of a certificate.");
@@ -156,21 +148,8 @@ export class CertificateStore {
     this.issuerOf(policy.issuer.name); // unknown issuer names are refused at create, not at completion
     const reuse = policy.key_props.reuse_key && existing?.versions.at(-1);
     const material = reuse ? existing!.versions.at(-1)!.key : generateKeyMaterial({ kty: "RSA", keySize: policy.key_props.key_size ?? 2048 });
-    const record: CertificateRecord = existing ?? { name, versions: [], policy };
-    record.policy = policy;
     const versionId = newVersionId();
-    record.versions.push({
-      version: versionId,
-      key: material,
-      nbf: now - 600,
-      exp: addMonths(now, policy.x509_props.validity_months),
-      created: now,
-      updated: now,
-      enabled: false,
-      ...(input.tags === undefined ? {} : { tags: { ...input.tags } }),
-      nearExpiryNotified: false,
-      expiredNotified: false,
-    });
+    const record = this.addPendingVersion(name, policy, { version: versionId, key: material, nbf: now - 600, exp: addMonths(now, policy.x509_props.validity_months), tags: input.tags }, now);
     record.operation = {
       requestId: randomBytes(16).toString("hex"),
       version: versionId,
@@ -184,7 +163,6 @@ export class CertificateStore {
       ...(input.tags === undefined ? {} : { tags: { ...input.tags } }),
       enabled: input.enabled ?? true,
     };
-    this.live.set(key, record);
     return record;
   }
 
@@ -270,7 +248,7 @@ export class CertificateStore {
 
   /** Direct seeding (tests, demo): a completed version with the given validity, no operation. */
   seed(name: string, input: SeedCertificateInput): { record: CertificateRecord; version: CertificateVersion } {
-    assertCertificateName(name);
+    assertObjectName(name);
     if (input.tags) assertTags(input.tags);
     const existing = this.find(name);
     if (existing?.operation?.status === "inProgress") throw kvErrors.operationInProgress(existing.name);
@@ -305,46 +283,17 @@ export class CertificateStore {
       // Unknown: a certificate "from an external CA" the owner merged earlier.
       issuer: issuer?.ca ?? (issuerName.toLowerCase() === UNKNOWN_ISSUER.toLowerCase() ? this.externalCa() : undefined),
     });
-    const record: CertificateRecord = existing ?? { name, versions: [], policy };
-    record.policy = policy;
-    this.live.set(name.toLowerCase(), record);
     const versionId = newVersionId();
-    record.versions.push({
-      version: versionId,
-      key: material,
-      nbf: notBefore,
-      exp: notAfter,
-      created: now,
-      updated: now,
-      enabled: false,
-      ...(input.tags === undefined ? {} : { tags: { ...input.tags } }),
-      nearExpiryNotified: false,
-      expiredNotified: false,
-    });
+    const record = this.addPendingVersion(name, policy, { version: versionId, key: material, nbf: notBefore, exp: notAfter, tags: input.tags }, now);
     const version = this.complete(record, versionId, cert, input.enabled ?? true);
     return { record, version };
-  }
-
-  get(name: string, version?: string): { record: CertificateRecord; version: CertificateVersion } {
-    assertCertificateName(name);
-    const record = this.find(name);
-    const found = record && (version ? record.versions.find((v) => v.version === version) : record.versions.at(-1));
-    if (!record || !found) throw kvErrors.certificateNotFound(version ? `${name}/${version}` : name);
-    return { record, version: found };
-  }
-
-  find(name: string): CertificateRecord | undefined {
-    return this.live.get(name.toLowerCase());
   }
 
   update(name: string, version: string | undefined, patch: { tags?: Record<string, string> | null; enabled?: boolean; policy?: unknown }): { record: CertificateRecord; version: CertificateVersion } {
     const found = this.get(name, version);
     if (patch.tags) assertTags(patch.tags);
-    if (patch.tags === null) delete found.version.tags;
-    else if (patch.tags !== undefined) found.version.tags = { ...patch.tags };
-    if (patch.enabled !== undefined) found.version.enabled = patch.enabled;
     if (patch.policy !== undefined) this.updatePolicy(name, patch.policy);
-    found.version.updated = this.now();
+    applyAttributePatch(found.version, { ...(patch.tags === undefined ? {} : { tags: patch.tags }), ...(patch.enabled === undefined ? {} : { enabled: patch.enabled }) }, this.now());
     return found;
   }
 
@@ -358,9 +307,9 @@ export class CertificateStore {
   }
 
   /** Certificates to list with the version each is listed by: the newest, or the newest completed one unless `includePending`. */
-  list(includePending: boolean): Array<{ record: CertificateRecord; version: CertificateVersion }> {
+  listWithVersions(includePending: boolean): Array<{ record: CertificateRecord; version: CertificateVersion }> {
     const out: Array<{ record: CertificateRecord; version: CertificateVersion }> = [];
-    for (const [, record] of [...this.live.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const record of super.list()) {
       const latest = record.versions.at(-1);
       const version = latest?.cert || includePending ? latest : latestCompleted(record);
       if (version) out.push({ record, version });
@@ -368,12 +317,8 @@ export class CertificateStore {
     return out;
   }
 
-  records(): IterableIterator<CertificateRecord> {
-    return this.live.values();
-  }
-
   setIssuer(name: string, provider: string, accountId: string | undefined, enabled: boolean): IssuerRecord {
-    if (!SECRET_NAME_PATTERN.test(name) || [SELF_ISSUER, UNKNOWN_ISSUER].some((n) => n.toLowerCase() === name.toLowerCase())) {
+    if (!OBJECT_NAME_PATTERN.test(name) || [SELF_ISSUER, UNKNOWN_ISSUER].some((n) => n.toLowerCase() === name.toLowerCase())) {
       throw kvErrors.invalidName(name);
     }
     const now = this.now();
@@ -439,6 +384,25 @@ export class CertificateStore {
     if (key && !key.managed) throw new KeyVaultHttpError(409, "Conflict", `A key named ${key.name} exists; a certificate cannot use the name of a key it does not manage.`);
   }
 
+  /** A new version, disabled and without its certificate until its operation completes (or seeding completes it). */
+  private addPendingVersion(
+    name: string,
+    policy: WirePolicy,
+    planned: { version: string; key: KeyMaterial; nbf: number; exp: number; tags: Record<string, string> | undefined },
+    now: number,
+  ): CertificateRecord {
+    const { version: versionId, key, nbf, exp, tags } = planned;
+    const version: CertificateVersion = {
+      ...newVersionAttributes({ version: versionId, enabled: false, ...(tags === undefined ? {} : { tags }) }, now),
+      key,
+      nbf,
+      exp,
+    };
+    const record = this.append(name, version, () => ({ name, versions: [], policy }));
+    record.policy = policy;
+    return record;
+  }
+
   private pendingVersion(record: CertificateRecord, versionId: string): CertificateVersion {
     const version = record.versions.find((v) => v.version === versionId);
     if (!version) throw new Error(`certificate ${record.name} has no version ${versionId}`);
@@ -483,10 +447,6 @@ function addMonths(unixSeconds: number, months: number): number {
   const d = new Date(unixSeconds * 1000);
   d.setUTCMonth(d.getUTCMonth() + months);
   return Math.floor(d.getTime() / 1000);
-}
-
-function assertCertificateName(name: string): void {
-  if (!SECRET_NAME_PATTERN.test(name)) throw kvErrors.invalidName(name);
 }
 
 /** Merges a wire policy (possibly partial, as the SDK sends it) over `base` or the service's defaults. */
@@ -660,8 +620,7 @@ function mergeCertificate(request: RouteRequest): RouteResponse {
 }
 
 function getCertificate(request: RouteRequest): RouteResponse {
-  const [name, version] = request.params;
-  const found = request.vault.certificates.get(name!, version || undefined);
+  const found = addressed(request, request.vault.certificates);
   return { status: 200, body: certificateBundle(request.vault, found.record, found.version) };
 }
 
@@ -669,16 +628,12 @@ function updateCertificate(request: RouteRequest): RouteResponse {
   const [name, version] = request.params;
   const body = request.body ?? {};
   if (!isObject(body)) throw kvErrors.badParameter("The request body must be a JSON object.");
-  const patch: { tags?: Record<string, string> | null; enabled?: boolean; policy?: unknown } = {};
-  if (body.tags === null) patch.tags = null;
-  else {
-    const tags = optionalTags(body.tags);
-    if (tags) patch.tags = tags;
-  }
-  if (body.attributes !== undefined && body.attributes !== null) {
-    const a = parseAttributes(body.attributes);
-    if (a.enabled !== undefined) patch.enabled = a.enabled;
-  }
+  // A certificate's nbf and exp come from its X.509 certificate: only tags and enabled change.
+  const { tags, enabled } = patchAttributes(body);
+  const patch: { tags?: Record<string, string> | null; enabled?: boolean; policy?: unknown } = {
+    ...(tags === undefined ? {} : { tags }),
+    ...(enabled === undefined ? {} : { enabled }),
+  };
   if (body.policy !== undefined && body.policy !== null) patch.policy = body.policy;
   const found = request.vault.certificates.update(name!, version || undefined, patch);
   return { status: 200, body: certificateBundle(request.vault, found.record, found.version) };
@@ -686,7 +641,7 @@ function updateCertificate(request: RouteRequest): RouteResponse {
 
 function getCertificates(request: RouteRequest): RouteResponse {
   const includePending = (request.query.get("includePending") ?? "").toLowerCase() === "true";
-  const listed = request.vault.certificates.list(includePending);
+  const listed = request.vault.certificates.listWithVersions(includePending);
   return {
     status: 200,
     body: page(request, "/certificates", listed, ({ record }) => record.name.toLowerCase(), ({ record, version }) => certificateItem(request.vault, record, version, false)),
@@ -695,14 +650,10 @@ function getCertificates(request: RouteRequest): RouteResponse {
 
 // Listed like secrets and keys: ascending version-id order, 200 with no items for a
 // name that does not exist.
+// Listed like secrets and keys: ascending version-id order, 200 with no items for a
+// name that does not exist.
 function getVersions(request: RouteRequest): RouteResponse {
-  const name = request.params[0]!;
-  const record = request.vault.certificates.find(name);
-  const versions = record ? byVersionId(record.versions) : [];
-  return {
-    status: 200,
-    body: page(request, `/certificates/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => certificateItem(request.vault, record!, v, true)),
-  };
+  return versionsPage(request, "certificates", request.vault.certificates, (record, v) => certificateItem(request.vault, record, v, true));
 }
 
 function getPolicy(request: RouteRequest): RouteResponse {
@@ -758,17 +709,6 @@ export function certificateId(vault: VaultContext, name: string, version?: strin
   return version ? `${vault.url}/certificates/${name}/${version}` : `${vault.url}/certificates/${name}`;
 }
 
-function attributes(vault: VaultContext, version: CertificateVersion): Record<string, unknown> {
-  return {
-    enabled: version.enabled,
-    nbf: version.nbf,
-    exp: version.exp,
-    created: version.created,
-    updated: version.updated,
-    ...recoveryAttributes(vault.recovery),
-  };
-}
-
 function policyBody(vault: VaultContext, record: CertificateRecord): Record<string, unknown> {
   const p = record.policy;
   return {
@@ -794,7 +734,7 @@ function certificateBundle(vault: VaultContext, record: CertificateRecord, versi
           cer: version.cert.der.toString("base64"),
         }
       : {}),
-    attributes: attributes(vault, version),
+    attributes: attributesBody(vault, version),
     policy: policyBody(vault, record),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(pending ? { pending: { id: `${certificateId(vault, record.name)}/pending` } } : {}),
@@ -805,7 +745,7 @@ function certificateItem(vault: VaultContext, record: CertificateRecord, version
   return {
     id: certificateId(vault, record.name, withVersion ? version.version : undefined),
     ...(version.cert ? { x5t: version.cert.thumbprint.toString("base64url") } : {}),
-    attributes: attributes(vault, version),
+    attributes: attributesBody(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
   };
 }

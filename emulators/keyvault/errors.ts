@@ -59,12 +59,7 @@ export const kvErrors = {
         ),
   invalidName: (name: string) => new KeyVaultHttpError(400, "BadParameter", `The request URI contains an invalid name: ${name}`),
   badParameter: (message: string) => new KeyVaultHttpError(400, "BadParameter", message),
-  secretNotFound: (nameOrId: string) =>
-    new KeyVaultHttpError(
-      404,
-      "SecretNotFound",
-      `A secret with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
-    ),
+  secretNotFound: (nameOrId: string) => objectNotFound("SecretNotFound", "secret", nameOrId),
   deletedSecretNotFound: (name: string) => new KeyVaultHttpError(404, "SecretNotFound", `Deleted Secret not found: ${name}`),
   secretDisabled: () =>
     new KeyVaultHttpError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled"),
@@ -105,18 +100,8 @@ export const kvErrors = {
     ),
   managedSecretDelete: () =>
     new KeyVaultHttpError(403, "Forbidden", `Operation "delete" is not allowed as this object's lifetime is managed by Key Vault.`, "SecretManagedByKeyVault"),
-  keyNotFound: (nameOrId: string) =>
-    new KeyVaultHttpError(
-      404,
-      "KeyNotFound",
-      `A key with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
-    ),
-  certificateNotFound: (nameOrId: string) =>
-    new KeyVaultHttpError(
-      404,
-      "CertificateNotFound",
-      `A certificate with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
-    ),
+  keyNotFound: (nameOrId: string) => objectNotFound("KeyNotFound", "key", nameOrId),
+  certificateNotFound: (nameOrId: string) => objectNotFound("CertificateNotFound", "certificate", nameOrId),
   pendingCertificateNotFound: (name: string) => new KeyVaultHttpError(404, "PendingCertificateNotFound", `Pending certificate not found: ${name}`),
   issuerNotFound: (name: string) => new KeyVaultHttpError(404, "CertificateIssuerNotFound", `Issuer not found: ${name}`),
   operationInProgress: (name: string) =>
@@ -129,3 +114,12 @@ export const kvErrors = {
   methodNotAllowed: (method: string, path: string) =>
     new KeyVaultHttpError(405, "MethodNotAllowed", `The requested method ${method} is not allowed on ${path}.`),
 } as const;
+
+/** The service's 404 for a secret, key or certificate (same words, its own noun and code). */
+function objectNotFound(code: string, noun: string, nameOrId: string): KeyVaultHttpError {
+  return new KeyVaultHttpError(
+    404,
+    code,
+    `A ${noun} with (name/id) ${nameOrId} was not found in this key vault. If you recently deleted this ${noun} you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+  );
+}

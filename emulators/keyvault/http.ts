@@ -7,9 +7,8 @@
 // register their routes in secrets.ts, certificates.ts and keys.ts.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { FaultInjector } from "../faults.js";
+import { BodyTooLargeError, parseJsonBody, readBody, sendJson, serveHttps, type HttpsDouble } from "../shared/http.js";
 import type { TestTls } from "../tls.js";
 import type { CertificateStore } from "./certificates.js";
 import { KeyVaultHttpError, kvErrors } from "./errors.js";
@@ -30,7 +29,6 @@ export const SUPPORTED_API_VERSIONS: readonly string[] = [
 ];
 
 const SERVICE_VERSION = "1.9.2164.1";
-const MAX_BODY_BYTES = 1024 * 1024;
 
 /** What a route handler may touch of its vault. */
 export interface VaultContext {
@@ -87,34 +85,18 @@ export interface VaultServerOptions {
   preAuth?: (req: IncomingMessage, url: URL, res: ServerResponse) => boolean;
 }
 
-/** Starts listening on 127.0.0.1; resolves to the server and its port. */
-export async function listenVault(
-  port: number,
-  tls: TestTls,
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-): Promise<{ server: Server; port: number }> {
-  const server = createServer({ cert: tls.cert, key: tls.key }, handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-export function createVaultHandler(options: VaultServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    void handleRequest(options, req, res);
-  };
+/** Starts one vault's HTTPS server on 127.0.0.1 (`port` 0: a free one). */
+export function serveVault(port: number, options: VaultServerOptions): Promise<HttpsDouble> {
+  return serveHttps({ tls: options.tls, port, handle: (req, res) => handleRequest(options, req, res) });
 }
 
 async function handleRequest(options: VaultServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const headers = responseHeaders(req);
   try {
     // Always drain the body first: the SDK's challenge probe sends none, the retry does.
-    const raw = await readBody(req);
+    const raw = await readBody(req).catch((error: unknown) => {
+      throw error instanceof BodyTooLargeError ? kvErrors.badParameter("The request body is too large.") : error;
+    });
     const url = new URL(req.url ?? "/", options.vault.url);
     if (options.preAuth?.(req, url, res)) return;
 
@@ -193,37 +175,14 @@ function responseHeaders(req: IncomingMessage): Record<string, string> {
 }
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  if (body !== undefined) return sendJson(res, status, body, headers);
   if (res.headersSent || res.destroyed) return;
-  if (body === undefined) {
-    res.writeHead(status, headers).end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res
-    .writeHead(status, {
-      ...headers,
-      "content-type": "application/json; charset=utf-8",
-      "content-length": String(Buffer.byteLength(text)),
-    })
-    .end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw kvErrors.badParameter("The request body is too large.");
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  res.writeHead(status, headers).end();
 }
 
 function parseJson(raw: string): unknown {
-  if (raw.trim() === "") return undefined;
   try {
-    return JSON.parse(raw) as unknown;
+    return parseJsonBody(raw);
   } catch {
     throw kvErrors.badParameter("The request body is not valid JSON.");
   }

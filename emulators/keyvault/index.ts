@@ -19,11 +19,11 @@ import { FaultInjector } from "../faults.js";
 import { testTls, type TestTls } from "../tls.js";
 import { CertificateStore, UNKNOWN_ISSUER, certificateRoutes, latestCompleted, type CertificateRecord, type WirePolicy } from "./certificates.js";
 import { EventBus, KeyVaultEventTypes, objectEvent, type DeliveryRecord, type EventSchema, type KeyVaultObjectType } from "./events.js";
-import { createVaultHandler, listenVault, type VaultContext } from "./http.js";
+import { serveVault, type VaultContext } from "./http.js";
 import { KeyStore, keyRoutes, type LifetimeActionState } from "./keys.js";
 import { secretId, secretRoutes } from "./secrets.js";
 import { DEFAULT_RECOVERY, SecretStore, type RecoveryPolicy } from "./store.js";
-import type { Server } from "node:https";
+import type { HttpsDouble } from "../shared/http.js";
 
 export { KeyVaultEventTypes, type DeliveryRecord, type EventSchema } from "./events.js";
 export { SUPPORTED_API_VERSIONS } from "./http.js";
@@ -138,7 +138,7 @@ const DAY_SECONDS = 86_400;
 interface VaultRuntime extends VaultContext {
   url: string;
   readonly topic: string;
-  server?: Server;
+  server?: HttpsDouble;
 }
 
 export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Promise<KeyVaultEmulator> {
@@ -302,7 +302,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
         },
       };
       counters.set(name, {});
-      const handler = createVaultHandler({
+      vault.server = await serveVault(opts.ports?.[name] ?? 0, {
         vault,
         routes: [...secretRoutes, ...certificateRoutes, ...keyRoutes],
         tls,
@@ -313,13 +313,11 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
         },
         preAuth: (req, url, res) => bus.handleValidationRequest(req, url, res),
       });
-      const { server, port } = await listenVault(opts.ports?.[name] ?? 0, tls, handler);
-      vault.server = server;
-      vault.url = `https://127.0.0.1:${port}`;
+      vault.url = vault.server.url;
       vaults.set(name, vault);
     }
   } catch (error) {
-    await Promise.all([...vaults.values()].map((v) => closeServer(v.server)));
+    await Promise.all([...vaults.values()].flatMap((v) => (v.server ? [v.server.stop()] : [])));
     throw error;
   }
 
@@ -421,17 +419,9 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
       stopped ??= (async () => {
         clearInterval(scanTimer);
         await bus.stop();
-        await Promise.all([...vaults.values()].map((v) => closeServer(v.server)));
+        await Promise.all([...vaults.values()].flatMap((v) => (v.server ? [v.server.stop()] : [])));
       })();
       return stopped;
     },
   };
-}
-
-function closeServer(server: Server | undefined): Promise<void> {
-  if (!server) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }

@@ -15,8 +15,8 @@
 // through /keys. Not here: delete/recover/purge, import, backup, cryptographic operations.
 import { kvErrors } from "./errors.js";
 import type { Route, RouteRequest, RouteResponse, VaultContext } from "./http.js";
-import { isObject, optionalTags, page, parseAttributes } from "./secrets.js";
-import { SECRET_NAME_PATTERN, recoveryAttributes, assertTags, byVersionId, newVersionId } from "./store.js";
+import { VersionedObjects, applyAttributePatch, assertObjectName, assertTags, newVersionAttributes, type AttributePatch, type ObjectRecord, type ObjectVersion, type VersionInput } from "./versioned.js";
+import { addressed, attributesBody, createAttributes, isObject, page, patchAttributes, versionsPage } from "./wire.js";
 import { SUPPORTED_CURVES, SUPPORTED_RSA_SIZES, generateKeyMaterial, type KeyMaterial, type KeySpec } from "./x509.js";
 
 const DAY = 86_400;
@@ -25,19 +25,10 @@ const EC_OPS = ["sign", "verify"];
 const KEY_TYPES = ["RSA", "RSA-HSM", "EC", "EC-HSM"] as const;
 type KeyType = (typeof KEY_TYPES)[number];
 
-export interface KeyVersion {
-  readonly version: string;
+export interface KeyVersion extends ObjectVersion {
   readonly kty: KeyType;
   readonly material: KeyMaterial;
   keyOps: string[];
-  tags?: Record<string, string>;
-  enabled: boolean;
-  nbf?: number;
-  exp?: number;
-  readonly created: number;
-  updated: number;
-  nearExpiryNotified: boolean;
-  expiredNotified: boolean;
 }
 
 export interface LifetimeActionState {
@@ -52,35 +43,24 @@ export interface RotationPolicyState {
   updated: number;
 }
 
-export interface KeyRecord {
-  readonly name: string;
-  readonly versions: KeyVersion[];
+export interface KeyRecord extends ObjectRecord<KeyVersion> {
   /** Backs a certificate: rotated and updated only through the certificate. */
   readonly managed: boolean;
   policy?: RotationPolicyState;
 }
 
-export interface KeyInput {
+export interface KeyInput extends VersionInput {
   kty: KeyType;
   keySize?: number;
   crv?: string;
   keyOps?: string[];
-  tags?: Record<string, string>;
-  enabled?: boolean;
-  nbf?: number;
-  exp?: number;
-  /** Certificate-backed keys: the certificate's version id and key material. */
+  /** Certificate-backed keys (with the certificate's `version` id): its key material. */
   managed?: boolean;
-  version?: string;
   material?: KeyMaterial;
 }
 
-export interface KeyPatch {
+export interface KeyPatch extends AttributePatch {
   keyOps?: string[];
-  tags?: Record<string, string> | null;
-  enabled?: boolean;
-  nbf?: number | null;
-  exp?: number | null;
 }
 
 /** ISO 8601 duration (PnYnMnWnDTnHnMnS) in seconds; years are 365 days, months 30. Undefined when it does not parse. */
@@ -91,73 +71,34 @@ export function isoDurationSeconds(value: string): number | undefined {
   return ((y * 365 + mo * 30 + w * 7 + d) * 24 + h) * 3600 + mi * 60 + s;
 }
 
-export class KeyStore {
-  private readonly live = new Map<string, KeyRecord>();
-
-  constructor(private readonly now: () => number) {}
+export class KeyStore extends VersionedObjects<KeyVersion, KeyRecord> {
+  constructor(now: () => number) {
+    super(now, kvErrors.keyNotFound);
+  }
 
   create(name: string, input: KeyInput): { record: KeyRecord; version: KeyVersion } {
-    assertKeyName(name);
+    assertObjectName(name);
     if (input.tags) assertTags(input.tags);
-    const existing = this.live.get(name.toLowerCase());
+    const existing = this.find(name);
     if (existing?.managed && !input.managed) throw kvErrors.objectIsManaged("key", existing.name);
     const spec: KeySpec = input.kty.startsWith("EC")
       ? { kty: "EC", crv: input.crv ?? "P-256" }
       : { kty: "RSA", keySize: input.keySize ?? 2048 };
-    const now = this.now();
     const version: KeyVersion = {
-      version: input.version ?? newVersionId(),
+      ...newVersionAttributes(input, this.now()),
       kty: input.kty,
       material: input.material ?? generateKeyMaterial(spec),
       keyOps: input.keyOps ?? (spec.kty === "RSA" ? [...RSA_OPS] : [...EC_OPS]),
-      ...(input.tags === undefined ? {} : { tags: { ...input.tags } }),
-      enabled: input.enabled ?? true,
-      ...(input.nbf === undefined ? {} : { nbf: input.nbf }),
-      ...(input.exp === undefined ? {} : { exp: input.exp }),
-      created: now,
-      updated: now,
-      nearExpiryNotified: false,
-      expiredNotified: false,
     };
-    let record = existing;
-    if (!record) {
-      record = { name, versions: [], managed: input.managed ?? false };
-      this.live.set(name.toLowerCase(), record);
-    }
-    record.versions.push(version);
+    const record = this.append(name, version, () => ({ name, versions: [], managed: input.managed ?? false }));
     return { record, version };
-  }
-
-  get(name: string, version?: string): { record: KeyRecord; version: KeyVersion } {
-    assertKeyName(name);
-    const record = this.live.get(name.toLowerCase());
-    const found = record && (version ? record.versions.find((v) => v.version === version) : record.versions.at(-1));
-    if (!record || !found) throw kvErrors.keyNotFound(version ? `${name}/${version}` : name);
-    return { record, version: found };
-  }
-
-  find(name: string): KeyRecord | undefined {
-    return this.live.get(name.toLowerCase());
   }
 
   update(name: string, version: string | undefined, patch: KeyPatch): { record: KeyRecord; version: KeyVersion } {
     const found = this.get(name, version);
     if (found.record.managed) throw kvErrors.objectIsManaged("key", found.record.name);
-    const target = found.version;
-    if (patch.tags) assertTags(patch.tags);
-    if (patch.keyOps) target.keyOps = [...patch.keyOps];
-    if (patch.tags === null) delete target.tags;
-    else if (patch.tags !== undefined) target.tags = { ...patch.tags };
-    if (patch.enabled !== undefined) target.enabled = patch.enabled;
-    if (patch.nbf === null) delete target.nbf;
-    else if (patch.nbf !== undefined) target.nbf = patch.nbf;
-    if (patch.exp !== undefined && (patch.exp ?? undefined) !== target.exp) {
-      target.nearExpiryNotified = false;
-      target.expiredNotified = false;
-      if (patch.exp === null) delete target.exp;
-      else target.exp = patch.exp;
-    }
-    target.updated = this.now();
+    applyAttributePatch(found.version, patch, this.now()); // first: it refuses bad tags before anything changes
+    if (patch.keyOps) found.version.keyOps = [...patch.keyOps];
     return found;
   }
 
@@ -190,14 +131,6 @@ export class KeyStore {
     return record.policy;
   }
 
-  list(): KeyRecord[] {
-    return [...this.live.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-  }
-
-  records(): IterableIterator<KeyRecord> {
-    return this.live.values();
-  }
-
   /** Seconds before `exp` that KeyNearExpiry is sent: the policy's Notify action, else the default. */
   notifyLeadSeconds(record: KeyRecord, defaultSeconds: number): number {
     const notify = record.policy?.lifetimeActions.find((a) => a.action.type === "Notify" && a.trigger.timeBeforeExpiry);
@@ -217,10 +150,6 @@ export class KeyStore {
     }
     return false;
   }
-}
-
-function assertKeyName(name: string): void {
-  if (!SECRET_NAME_PATTERN.test(name)) throw kvErrors.invalidName(name);
 }
 
 /** The service's rules for rotation policies (its 400 messages, paraphrased). */
@@ -288,15 +217,7 @@ function createKey(request: RouteRequest): RouteResponse {
     input.crv = crv;
   }
   if (body.key_ops !== undefined && body.key_ops !== null) input.keyOps = parseKeyOps(body.key_ops);
-  const tags = optionalTags(body.tags);
-  if (tags) input.tags = tags;
-  if (body.attributes !== undefined && body.attributes !== null) {
-    const a = parseAttributes(body.attributes);
-    if (a.enabled !== undefined) input.enabled = a.enabled;
-    if (a.nbf !== undefined && a.nbf !== null) input.nbf = a.nbf;
-    if (a.exp !== undefined && a.exp !== null) input.exp = a.exp;
-  }
-  const { record, version } = request.vault.keys.create(name, input);
+  const { record, version } = request.vault.keys.create(name, { ...input, ...createAttributes(body) });
   request.vault.keyVersionCreated(record.name, version.version);
   return { status: 200, body: keyBundle(request.vault, record, version) };
 }
@@ -308,8 +229,7 @@ function rotateKey(request: RouteRequest): RouteResponse {
 }
 
 function getKey(request: RouteRequest): RouteResponse {
-  const [name, version] = request.params;
-  const found = request.vault.keys.get(name!, version || undefined);
+  const found = addressed(request, request.vault.keys);
   return { status: 200, body: keyBundle(request.vault, found.record, found.version) };
 }
 
@@ -320,17 +240,7 @@ function updateKey(request: RouteRequest): RouteResponse {
   if (body !== undefined) {
     if (!isObject(body)) throw kvErrors.badParameter("The request body must be a JSON object.");
     if (body.key_ops !== undefined && body.key_ops !== null) patch.keyOps = parseKeyOps(body.key_ops);
-    if (body.tags === null) patch.tags = null;
-    else {
-      const tags = optionalTags(body.tags);
-      if (tags) patch.tags = tags;
-    }
-    if (body.attributes !== undefined && body.attributes !== null) {
-      const a = parseAttributes(body.attributes);
-      if (a.enabled !== undefined) patch.enabled = a.enabled;
-      if (a.nbf !== undefined) patch.nbf = a.nbf;
-      if (a.exp !== undefined) patch.exp = a.exp;
-    }
+    Object.assign(patch, patchAttributes(body));
   }
   const found = request.vault.keys.update(name!, version || undefined, patch);
   return { status: 200, body: keyBundle(request.vault, found.record, found.version) };
@@ -346,14 +256,9 @@ function getKeys(request: RouteRequest): RouteResponse {
 
 // Like secrets: ascending version-id order, and 200 with no items for a key that does
 // not exist (recorded: "list 0 versions of a nonexisting key").
+// Like secrets: ascending version-id order, and 200 with no items for a key that does not exist.
 function getKeyVersions(request: RouteRequest): RouteResponse {
-  const name = request.params[0]!;
-  const record = request.vault.keys.find(name);
-  const versions = record ? byVersionId(record.versions) : [];
-  return {
-    status: 200,
-    body: page(request, `/keys/${record?.name ?? name}/versions`, versions, (v) => v.version, (v) => keyItem(request.vault, record!, v, true)),
-  };
+  return versionsPage(request, "keys", request.vault.keys, (record, v) => keyItem(request.vault, record, v, true));
 }
 
 function getRotationPolicy(request: RouteRequest): RouteResponse {
@@ -407,21 +312,10 @@ export function keyId(vault: VaultContext, name: string, version?: string): stri
   return version ? `${vault.url}/keys/${name}/${version}` : `${vault.url}/keys/${name}`;
 }
 
-function keyAttributes(vault: VaultContext, version: KeyVersion): Record<string, unknown> {
-  return {
-    enabled: version.enabled,
-    ...(version.nbf === undefined ? {} : { nbf: version.nbf }),
-    ...(version.exp === undefined ? {} : { exp: version.exp }),
-    created: version.created,
-    updated: version.updated,
-    ...recoveryAttributes(vault.recovery),
-  };
-}
-
 function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion): Record<string, unknown> {
   return {
     key: { kid: keyId(vault, record.name, version.version), kty: version.kty, key_ops: [...version.keyOps], ...version.material.publicJwk },
-    attributes: keyAttributes(vault, version),
+    attributes: attributesBody(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };
@@ -430,7 +324,7 @@ function keyBundle(vault: VaultContext, record: KeyRecord, version: KeyVersion):
 function keyItem(vault: VaultContext, record: KeyRecord, version: KeyVersion, withVersion: boolean): Record<string, unknown> {
   return {
     kid: keyId(vault, record.name, withVersion ? version.version : undefined),
-    attributes: keyAttributes(vault, version),
+    attributes: attributesBody(vault, version),
     ...(version.tags === undefined ? {} : { tags: { ...version.tags } }),
     ...(record.managed ? { managed: true } : {}),
   };

@@ -10,8 +10,8 @@
 // the same way for that long after each of them. 0, the default, settles at once.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { kvErrors } from "./errors.js";
+import { VersionedObjects, applyAttributePatch, assertObjectName, assertTags, newVersionAttributes, type AttributePatch, type ObjectRecord, type ObjectVersion, type VersionInput } from "./versioned.js";
 
-export const SECRET_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 export const VERSION_PATTERN = /^[0-9a-f]{32}$/;
 /** A vault's soft-delete settings: retention 7..90 days, purge protection on or off. */
 export interface RecoveryPolicy {
@@ -31,37 +31,17 @@ export function recoveryAttributes(policy: RecoveryPolicy): { recoveryLevel: str
   return { recoveryLevel: policy.purgeProtection ? base : `${base}+Purgeable`, recoverableDays: policy.days };
 }
 
-const MAX_TAGS = 15;
-const MAX_TAG_NAME = 512;
-const MAX_TAG_VALUE = 256;
 const MAX_VALUE_BYTES = 25 * 1024;
 
-export interface SecretVersion {
-  readonly version: string;
+export interface SecretVersion extends ObjectVersion {
   readonly value: string;
   contentType?: string;
-  tags?: Record<string, string>;
-  enabled: boolean;
-  /** Unix seconds. */
-  nbf?: number;
-  /** Unix seconds. */
-  exp?: number;
-  readonly created: number;
-  updated: number;
-  /** Event bookkeeping: each is sent once per version (reset when `exp` changes). */
-  nearExpiryNotified: boolean;
-  expiredNotified: boolean;
   /** The secret backs a certificate (Key Vault sets `managed: true` and `kid`); see certificates.ts. */
   managed?: boolean;
   kid?: string;
 }
 
-export interface SecretRecord {
-  /** The name as first created. */
-  readonly name: string;
-  /** Oldest first; the last one is the current version. */
-  readonly versions: SecretVersion[];
-}
+export type SecretRecord = ObjectRecord<SecretVersion>;
 
 export interface DeletedSecretRecord {
   readonly secret: SecretRecord;
@@ -70,33 +50,23 @@ export interface DeletedSecretRecord {
   readonly scheduledPurgeDate: number;
 }
 
-export interface SecretInput {
+export interface SecretInput extends VersionInput {
   value: string;
   contentType?: string;
-  tags?: Record<string, string>;
-  enabled?: boolean;
-  nbf?: number;
-  exp?: number;
-  /** Certificate-backed secrets only: the certificate's version id, `managed: true` and the key id. */
-  version?: string;
+  /** Certificate-backed secrets only (with the certificate's `version` id): `managed: true` and the key id. */
   managed?: boolean;
   kid?: string;
 }
 
 /** `null` clears an attribute, `undefined` leaves it alone. */
-export interface SecretPatch {
+export interface SecretPatch extends AttributePatch {
   contentType?: string | null;
-  tags?: Record<string, string> | null;
-  enabled?: boolean;
-  nbf?: number | null;
-  exp?: number | null;
 }
 
 /** A delete, recover or purge the service has accepted but not yet finished everywhere. */
 type Transition = "deleting" | "recovering" | "purging";
 
-export class SecretStore {
-  private readonly live = new Map<string, SecretRecord>();
+export class SecretStore extends VersionedObjects<SecretVersion, SecretRecord> {
   private readonly deleted = new Map<string, DeletedSecretRecord>();
   private readonly transitions = new Map<string, { state: Transition; untilMs: number }>();
 
@@ -107,11 +77,13 @@ export class SecretStore {
    * as restore works across vaults of a subscription).
    */
   constructor(
-    private readonly now: () => number,
+    now: () => number,
     private readonly settleMs: () => number = () => 0,
     private readonly backupKey: Buffer = randomBytes(32),
     private readonly recovery: RecoveryPolicy = DEFAULT_RECOVERY,
-  ) {}
+  ) {
+    super(now, kvErrors.secretNotFound);
+  }
 
   /** The unfinished transition of a name, if any. */
   private transition(key: string): Transition | undefined {
@@ -129,7 +101,7 @@ export class SecretStore {
   }
 
   /** The live record as readers see it: a secret being recovered is not readable yet. */
-  private visible(key: string): SecretRecord | undefined {
+  protected override visible(key: string): SecretRecord | undefined {
     return this.transition(key) === "recovering" ? undefined : this.live.get(key);
   }
 
@@ -142,7 +114,7 @@ export class SecretStore {
   }
 
   set(name: string, input: SecretInput): { record: SecretRecord; version: SecretVersion } {
-    assertName(name);
+    assertObjectName(name);
     const key = name.toLowerCase();
     this.assertSettled(key, name);
     const deleted = this.deleted.get(key);
@@ -153,70 +125,29 @@ export class SecretStore {
     if (input.tags) assertTags(input.tags);
     const current = this.live.get(key)?.versions.at(-1);
     if (current?.managed && !input.managed) throw kvErrors.objectIsManaged("secret", name);
-    const now = this.now();
     const version: SecretVersion = {
-      version: input.version ?? newVersionId(),
+      ...newVersionAttributes(input, this.now()),
       value: input.value,
       ...(input.contentType === undefined ? {} : { contentType: input.contentType }),
-      ...(input.tags === undefined ? {} : { tags: { ...input.tags } }),
-      enabled: input.enabled ?? true,
-      ...(input.nbf === undefined ? {} : { nbf: input.nbf }),
-      ...(input.exp === undefined ? {} : { exp: input.exp }),
-      created: now,
-      updated: now,
-      nearExpiryNotified: false,
-      expiredNotified: false,
       ...(input.managed ? { managed: true } : {}),
       ...(input.kid === undefined ? {} : { kid: input.kid }),
     };
-    let record = this.live.get(key);
-    if (!record) {
-      record = { name, versions: [] };
-      this.live.set(key, record);
-    }
-    record.versions.push(version);
+    const record = this.append(name, version, () => ({ name, versions: [] }));
     return { record, version };
-  }
-
-  /** The named version, or the current one when `version` is empty. Throws SecretNotFound. */
-  get(name: string, version?: string): { record: SecretRecord; version: SecretVersion } {
-    assertName(name);
-    const record = this.visible(name.toLowerCase());
-    const found = record && (version ? record.versions.find((v) => v.version === version) : record.versions.at(-1));
-    if (!record || !found) throw kvErrors.secretNotFound(version ? `${name}/${version}` : name);
-    return { record, version: found };
-  }
-
-  /** The live record, or undefined. */
-  find(name: string): SecretRecord | undefined {
-    return this.visible(name.toLowerCase());
   }
 
   update(name: string, version: string | undefined, patch: SecretPatch): { record: SecretRecord; version: SecretVersion } {
     const found = this.get(name, version);
     const target = found.version;
-    if (patch.tags) assertTags(patch.tags);
+    applyAttributePatch(target, patch, this.now()); // first: it refuses bad tags before anything changes
     if (patch.contentType === null) delete target.contentType;
     else if (patch.contentType !== undefined) target.contentType = patch.contentType;
-    if (patch.tags === null) delete target.tags;
-    else if (patch.tags !== undefined) target.tags = { ...patch.tags };
-    if (patch.enabled !== undefined) target.enabled = patch.enabled;
-    if (patch.nbf === null) delete target.nbf;
-    else if (patch.nbf !== undefined) target.nbf = patch.nbf;
-    if (patch.exp !== undefined && (patch.exp ?? undefined) !== target.exp) {
-      // A new expiry is a new deadline: its near-expiry and expiry events are due again.
-      target.nearExpiryNotified = false;
-      target.expiredNotified = false;
-      if (patch.exp === null) delete target.exp;
-      else target.exp = patch.exp;
-    }
-    target.updated = this.now();
     return found;
   }
 
   /** Soft-deletes the secret with all its versions; a certificate's backing secret cannot be. */
   delete(name: string): DeletedSecretRecord {
-    assertName(name);
+    assertObjectName(name);
     const key = name.toLowerCase();
     const record = this.visible(key);
     if (!record) throw kvErrors.secretNotFound(name);
@@ -234,7 +165,7 @@ export class SecretStore {
   }
 
   getDeleted(name: string): DeletedSecretRecord {
-    assertName(name);
+    assertObjectName(name);
     const key = name.toLowerCase();
     // Until the delete has finished, the deleted secret is not found (recorded: the
     // SDK's delete poller reads 404 before 200).
@@ -244,7 +175,7 @@ export class SecretStore {
   }
 
   recover(name: string): SecretRecord {
-    assertName(name);
+    assertObjectName(name);
     const key = name.toLowerCase();
     if (this.transition(key) === "deleting") throw kvErrors.secretBeingDeleted(name);
     const deleted = this.getDeleted(name);
@@ -255,7 +186,7 @@ export class SecretStore {
   }
 
   purge(name: string): void {
-    assertName(name);
+    assertObjectName(name);
     const key = name.toLowerCase();
     if (this.transition(key) === "deleting") throw kvErrors.secretBeingDeleted(name);
     this.getDeleted(name);
@@ -287,35 +218,11 @@ export class SecretStore {
     return record;
   }
 
-  /** Live secrets sorted by lower-cased name (the order list pages are cut in). */
-  list(): SecretRecord[] {
-    return [...this.live.entries()]
-      .filter(([key]) => this.transition(key) !== "recovering")
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, record]) => record);
-  }
-
-  /** Live secrets in no particular order (for scans that do not need list()'s sort). */
-  records(): IterableIterator<SecretRecord> {
-    return this.live.values();
-  }
-
   listDeleted(): DeletedSecretRecord[] {
     return [...this.deleted.entries()]
       .filter(([key]) => this.transition(key) !== "deleting")
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, record]) => record);
-  }
-
-  /**
-   * Versions of a live secret in ascending version-id order, which is how Key Vault
-   * lists them (not by age); none for a name that does not exist (the service answers
-   * 200 with an empty list, not 404).
-   */
-  versions(name: string): SecretVersion[] {
-    assertName(name);
-    const record = this.visible(name.toLowerCase());
-    return record ? byVersionId(record.versions) : [];
   }
 
   /** Removes deleted secrets whose retention ended (Key Vault purges them itself). */
@@ -325,11 +232,6 @@ export class SecretStore {
       if (deleted.scheduledPurgeDate <= now) this.deleted.delete(key);
     }
   }
-}
-
-/** Key Vault's version listings are in ascending version-id order (see versions()). */
-export function byVersionId<T extends { readonly version: string }>(versions: readonly T[]): T[] {
-  return [...versions].sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
 }
 
 /** The first bytes of the service's secret backup blobs (seen in the SDK's recordings). */
@@ -349,27 +251,5 @@ function openBackup(blob: Buffer, key: Buffer): SecretRecord {
     return record;
   } catch {
     throw kvErrors.malformedBackup();
-  }
-}
-
-/** A new object version id: 32 lower-case hex digits, as Key Vault makes them. */
-export function newVersionId(): string {
-  return randomBytes(16).toString("hex");
-}
-
-function assertName(name: string): void {
-  if (!SECRET_NAME_PATTERN.test(name)) throw kvErrors.invalidName(name);
-}
-
-/** Key Vault's limits on tags, shared by secrets, keys and certificates. */
-export function assertTags(tags: Record<string, string>): void {
-  const entries = Object.entries(tags);
-  if (entries.length > MAX_TAGS) {
-    throw kvErrors.badParameter(`A secret can have at most ${MAX_TAGS} tags; ${entries.length} were given.`);
-  }
-  for (const [name, value] of entries) {
-    if (typeof value !== "string") throw kvErrors.badParameter(`The value of tag '${name}' must be a string.`);
-    if (name.length > MAX_TAG_NAME) throw kvErrors.badParameter(`Tag name '${name.slice(0, 32)}...' is longer than ${MAX_TAG_NAME} characters.`);
-    if (value.length > MAX_TAG_VALUE) throw kvErrors.badParameter(`The value of tag '${name}' is longer than ${MAX_TAG_VALUE} characters.`);
   }
 }

@@ -273,7 +273,9 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(apiAu
           openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
         }
         validation: {
+          // v2 tokens carry the client ID as audience; v1 tokens the application ID URI.
           allowedAudiences: [
+            apiAuthClientId
             'api://${apiAuthClientId}'
           ]
         }

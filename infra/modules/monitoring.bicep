@@ -31,6 +31,10 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: retentionInDays
+    // Queries and ingestion with Entra tokens only (the component sends with its identity).
+    features: {
+      disableLocalAuth: true
+    }
   }
 }
 

@@ -9,32 +9,15 @@ metadata description = 'Types shared by the keyturn templates, and the one table
 // ---------------------------------------------------------------------------------------
 
 @export()
-@description('Built-in role name to role definition ID (GUID). Only roles keyturn assigns are listed.')
+@description('Built-in role name to role definition ID (GUID). Only the built-in roles keyturn assigns (on its own resources) are listed; its access to vaults and targets is through custom roles (main.bicep, roles.json).')
 var builtInRoleIds = {
-  // Security: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security
-  'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
-  'Key Vault Certificates Officer': 'a4417e6f-fecd-4de8-b567-7b0420556985'
-  'Key Vault Crypto Officer': '14b46e9e-c2b7-41b4-b07b-48a6ebf60603'
   // Storage: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage
-  'Storage Account Key Operator Service Role': '81a9662b-bebf-436f-a333-f67b29880f12'
   'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   'Storage Blob Data Contributor': 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  // Databases: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/databases
-  'SQL Server Contributor': '6d8ee4ec-f05a-4a1d-8b00-a9b17e38b437'
-  'DocumentDB Account Contributor': '5bd9cd88-fe45-4216-938b-f97437e15450'
   // Integration: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/integration
   'EventGrid Data Sender': 'd5a91429-5739-47e2-a06b-3470a27159e7'
   // Monitor: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/monitor
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb'
-  // Privileged: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged
-  Contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
-  // The access-key family (docs/access-model.md#arm-access-key-kinds). IDs from the role
-  // definitions' JSON as mirrored (azure-rbac-catalog.org, azadvertizer) and, for App
-  // Configuration Contributor, MicrosoftDocs/azure-docs built-in-roles.md.
-  'Cognitive Services Contributor': '25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68'
-  'Redis Cache Contributor': 'e0f68234-74aa-48ed-b826-c38b57376e17'
-  'Search Service Contributor': '7ca78c08-252a-4471-8644-bb5ff32d4ba0'
-  'App Configuration Contributor': 'fe86443c-f201-4fc4-9d2a-ac61149fbda0'
   // Not found in the copy of the reference available when this was written; the ID is the
   // role's own (raw role definition JSON, mirrored at azure-rbac-catalog.org). Only used
   // with deployEmail. See docs/access-model.md.
@@ -61,10 +44,10 @@ type vaultType = {
   @description('Optional. Subscription that holds the vault. Default: the deployment subscription.')
   subscriptionId: string?
 
-  @description('Optional. keyturn also renews certificates in this vault (grants Key Vault Certificates Officer). Default: false.')
+  @description('Optional. keyturn also renews certificates in this vault (grants the keyturn Certificate Renewer role). Default: false.')
   certificates: bool?
 
-  @description('Optional. keyturn also rotates keys in this vault (grants Key Vault Crypto Officer). Default: false.')
+  @description('Optional. keyturn also rotates keys in this vault (grants the keyturn Key Rotator role). Default: false.')
   keys: bool?
 
   @description('Optional. Name of the vault\'s Event Grid system topic. A source resource can have only one system topic: if the vault already has one, give its name here and it is updated in place (it must be in the vault\'s resource group). Default: evgst-<vault name>.')
@@ -86,6 +69,35 @@ type targetResourceType = {
   @description('Optional. Subscription that holds the resource. Default: the deployment subscription.')
   subscriptionId: string?
 }
+
+// Lists as azd environment values carry them (azd passes strings, not arrays). Entries are
+// separated by commas; white space and empty entries are ignored. The preprovision hook
+// (infra/hooks/check-env.mjs) has checked each entry's form before this runs.
+
+@export()
+@description('Vaults from `[<subscription id>/]<resource group>/<vault name>[+certificates][+keys], ...`.')
+func parseVaults(list string) array => map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e => union(length(split(split(e, '+')[0], '/')) == 3 ? { subscriptionId: split(split(e, '+')[0], '/')[0] } : {}, {
+  resourceGroup: split(split(e, '+')[0], '/')[length(split(split(e, '+')[0], '/')) - 2]
+  name: last(split(split(e, '+')[0], '/'))
+  certificates: contains(skip(split(e, '+'), 1), 'certificates')
+  keys: contains(skip(split(e, '+'), 1), 'keys')
+}))
+
+@export()
+@description('Target resources from `[<subscription id>/]<resource group>/<name>, ...`.')
+func parseTargets(list string) array => map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e => union(length(split(e, '/')) == 3 ? { subscriptionId: split(e, '/')[0] } : {}, {
+  resourceGroup: split(e, '/')[length(split(e, '/')) - 2]
+  name: last(split(e, '/'))
+}))
+
+@export()
+@description('Target resources from full resource IDs, `/subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>, ...` (what ProviderAddress tags hold), with their type.')
+func parseResourceIds(list string) array => map(filter(map(split(list, ','), e => trim(e)), e => !empty(e)), e => {
+  subscriptionId: split(e, '/')[2]
+  resourceGroup: split(e, '/')[4]
+  type: '${split(e, '/')[6]}/${split(e, '/')[7]}'
+  name: split(e, '/')[8]
+})
 
 // ---------------------------------------------------------------------------------------
 // Role assignments: one list of (principal, scope resource, role)

@@ -31,6 +31,9 @@ param deadLetterStorageAccountResourceId string
 @description('Required. Blob container that receives dead letters.')
 param deadLetterContainerName string
 
+@description('Required. Resource ID of the on-call action group that dead-letter and delivery-failure alerts go to.')
+param actionGroupId string
+
 @description('Optional. Delivery attempts before an event is dead-lettered.')
 @minValue(1)
 @maxValue(30)
@@ -103,6 +106,62 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-
     }
   }
 }
+
+
+// Alerts on the system topic's delivery metrics: an event dead-lettered is a near-expiry
+// notice keyturn never saw; failed deliveries mean the function is refusing or down.
+var deliveryAlerts = [
+  {
+    name: 'dead-lettered'
+    metricName: 'DeadLetteredCount'
+    severity: 1
+    description: 'A Key Vault event for ${vaultName} was dead-lettered: keyturn never handled it. Read the dead-letter container and rotate by hand (docs/runbook.md).'
+  }
+  {
+    name: 'delivery-failed'
+    metricName: 'DeliveryAttemptFailCount'
+    severity: 2
+    description: 'Event Grid could not deliver Key Vault events for ${vaultName} to keyturn (it retries, then dead-letters).'
+  }
+]
+
+resource deliveryAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = [
+  for a in deliveryAlerts: {
+    name: take('keyturn-${a.name}-${systemTopicName}', 260)
+    location: 'global'
+    tags: tags
+    properties: {
+      description: a.description
+      severity: a.severity
+      enabled: true
+      scopes: [
+        systemTopic.id
+      ]
+      evaluationFrequency: 'PT5M'
+      windowSize: 'PT15M'
+      criteria: {
+        'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+        allOf: [
+          {
+            criterionType: 'StaticThresholdCriterion'
+            name: a.name
+            metricNamespace: 'Microsoft.EventGrid/systemTopics'
+            metricName: a.metricName
+            operator: 'GreaterThan'
+            threshold: 0
+            timeAggregation: 'Total'
+          }
+        ]
+      }
+      autoMitigate: true
+      actions: [
+        {
+          actionGroupId: actionGroupId
+        }
+      ]
+    }
+  }
+]
 
 @description('Resource ID of the system topic.')
 output systemTopicResourceId string = systemTopic.id

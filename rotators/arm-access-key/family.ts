@@ -32,11 +32,13 @@
 // still works, the latest. ARM 403 names the role; 404 is a configuration error naming
 // ProviderAddress; 429/5xx are retried by the pipeline, then by the trigger. No key ever
 // appears in a message or a log line.
+import type { RotatorAccess } from "../../core/access.js";
 import { armCall, parseResourceAddress, sleep, type ArmResourceId } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, tagValue, type Tags } from "../../core/tags.js";
 import { armRest } from "./arm-rest.js";
+import { connectionStringFields } from "../../core/connection-string.js";
 
 /** A ProviderAddress taken apart: the resource ID and the named segments of its template. */
 export type AccessKeyAddress = ArmResourceId & { readonly segments: Readonly<Record<string, string>> };
@@ -128,6 +130,22 @@ export function actionsOf(service: AccessKeyService): string[] {
   return [...new Set([service.read?.action, service.list?.action, service.regenerate.action].flat().filter((a): a is string => a !== undefined))];
 }
 
+/**
+ * The kind's custom role (core/access.ts), derived from its descriptor: exactly
+ * actionsOf(), assigned on the resource each address template starts with (the registry
+ * for a container registry token, the namespace for an authorization rule).
+ */
+export function accessOf(service: AccessKeyService): RotatorAccess {
+  const resourceTypes = [...new Set(service.addresses.map((a) => a.split("/").slice(0, 2).join("/")))];
+  return {
+    roleName: `keyturn ${service.kind} rotator`,
+    resourceTypes,
+    actions: actionsOf(service),
+    dataActions: [],
+    why: `keyturn: ${service.description}: list or read it, and regenerate the key it rotates`,
+  };
+}
+
 export interface AccessKeyParams {
   readonly address: AccessKeyAddress;
   /** The key the current version holds, as tagged (canonical spelling); undefined: found from the value. */
@@ -183,11 +201,13 @@ export interface AccessKeyFacts {
   readonly listed: KeySet | undefined;
 }
 
-export type AccessKeyRotator<K extends string = string> = Rotator<AccessKeyParams, AccessKeyFacts> & { readonly kind: K; readonly service: AccessKeyService<K> };
+export type AccessKeyRotator<K extends string = string> = Rotator<AccessKeyParams, AccessKeyFacts> & { readonly kind: K; readonly service: AccessKeyService<K>; readonly access: RotatorAccess };
 
 export function createAccessKeyRotator<K extends string>(service: AccessKeyService<K>, options: AccessKeyOptions = {}): AccessKeyRotator<K> {
   const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
-  const call = (address: AccessKeyAddress, action: string) => ({ action, resource: address, role: service.role });
+  const access = accessOf(service);
+  // 403s name the custom role keyturn is deployed with.
+  const call = (address: AccessKeyAddress, action: string) => ({ action, resource: address, role: access.roleName });
 
   async function listKeys(ctx: RotatorContext, address: AccessKeyAddress): Promise<KeySet> {
     const list = service.list!;
@@ -263,6 +283,7 @@ export function createAccessKeyRotator<K extends string>(service: AccessKeyServi
 
   return {
     kind: service.kind,
+    access,
     service,
     model: CredentialModel.Dual,
     description: service.description,
@@ -342,16 +363,6 @@ export function createAccessKeyRotator<K extends string>(service: AccessKeyServi
   } satisfies AccessKeyRotator<K>;
 }
 
-/** A connection string's fields (`k=v;k=v`), names lower-cased; values may contain "=". */
-export function connectionStringFields(value: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of value.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-  }
-  return fields;
-}
 
 /** The value of `field` when `value` is a connection string that has it; otherwise the whole value. */
 export function keyField(value: string, field: string): string {

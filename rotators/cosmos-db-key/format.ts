@@ -3,6 +3,7 @@
 import { createHmac } from "node:crypto";
 import { ConfigurationError } from "../../core/errors.js";
 import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
+import { connectionStringFields } from "../../core/connection-string.js";
 
 export const CosmosTag = { KeyKind: "KeyKind" } as const;
 
@@ -74,16 +75,9 @@ export function cosmosConnectionString(documentEndpoint: string, key: string): s
 /** The key (and endpoint) a value of either format holds. */
 export function readCosmosValue(value: string): { key: string; endpoint?: string } {
   if (!/(^|;)\s*AccountKey\s*=/i.test(value)) return { key: value.trim() };
-  let key = "";
-  let endpoint: string | undefined;
-  for (const part of value.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    const name = part.slice(0, eq).trim().toLowerCase();
-    if (name === "accountkey") key = part.slice(eq + 1).trim();
-    if (name === "accountendpoint") endpoint = part.slice(eq + 1).trim();
-  }
-  return { key, ...(endpoint ? { endpoint } : {}) };
+  const fields = connectionStringFields(value);
+  const endpoint = fields.get("accountendpoint");
+  return { key: fields.get("accountkey") ?? "", ...(endpoint ? { endpoint } : {}) };
 }
 
 /** Endpoints compare equal when they differ only in case, a default :443, or a trailing slash. */

@@ -26,17 +26,17 @@
 //   CredentialId=primary               primary | secondary | primaryReadonly | secondaryReadonly; written by keyturn
 //   KeyKind=readwrite | readonly       optional: which pair; implied by CredentialId
 //   SecretFormat=key | connection-string    connection-string: AccountEndpoint=<documentEndpoint>;AccountKey=<key>;
-// Azure role: DocumentDB Account Contributor on the account. It is the narrowest built-in
-// role with Microsoft.DocumentDB/databaseAccounts/regenerateKey/action and listKeys/action
-// (Cosmos DB Operator excludes both; Cosmos DB Account Reader Role only reads read-only
-// keys). A custom role with read, listKeys, readonlykeys and regenerateKey is narrower.
+// Azure role: the custom role of access.ts on the account (read, listKeys, readonlykeys,
+// regenerateKey and the operation results). No built-in role fits: DocumentDB Account
+// Contributor could also grant itself data-plane roles, Cosmos DB Operator excludes keys.
 // Failure: check current changes nothing; create or verify failing leaves the active
 // key, which Key Vault holds, untouched (only the unused key was regenerated, and the
 // next rotation regenerates it again); a Key Vault commit failure leaves the previous
 // version, whose key still works, the latest. ARM 403 names the role, 404 is a
 // configuration error naming ProviderAddress, 429/5xx and server-side operation failures
 // are transient. No key ever appears in a message or a log line.
-import { armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import { dataPlaneGet } from "../../core/dataplane.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -57,11 +57,12 @@ import {
   slotsOf,
   type CosmosKeySlot,
 } from "./format.js";
+import { cosmosDbKeyAccess } from "./access.js";
 
 export { CosmosKeySlot, CosmosKeyPair, CosmosSecretFormat, cosmosConnectionString, masterKeyAuthorization } from "./format.js";
 
 export const COSMOS_ACCOUNT_TYPE = "microsoft.documentdb/databaseaccounts";
-export const COSMOS_ROLE = "DocumentDB Account Contributor";
+export const COSMOS_ROLE = cosmosDbKeyAccess.roleName;
 const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.DocumentDB/databaseAccounts/<account>";
 /** The data-plane API version the verifying request sends. */
 const COSMOS_API_VERSION = "2018-12-31";
@@ -75,21 +76,13 @@ export interface CosmosDbKeyParams {
   readonly format: CosmosSecretFormat;
 }
 
-export interface CosmosDbKeyOptions {
-  /** Poll interval of regenerateKey when ARM sends no Retry-After (SDK default 2 s). */
-  readonly pollIntervalMs?: number;
-  /** Pauses before each verification attempt. */
-  readonly verifyDelaysMs?: readonly number[];
-}
+/** `pollIntervalMs`: of regenerateKey. */
+export type CosmosDbKeyOptions = ArmRotatorTimings;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
 function cosmosClient(ctx: RotatorContext, account: ArmResourceId): Promise<CosmosDBManagementClient> {
-  return cachedArmClient(ctx, "arm-cosmosdb", account.subscriptionId, async () => {
-    // Loaded on first use: cold start matters.
-    const { CosmosDBManagementClient } = await import("@azure/arm-cosmosdb");
-    return new CosmosDBManagementClient(ctx.credential, account.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-cosmosdb", account.subscriptionId, async () => (await import("@azure/arm-cosmosdb")).CosmosDBManagementClient);
 }
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: COSMOS_ROLE });
@@ -161,45 +154,15 @@ export interface CosmosDbKeyFacts {
   readonly account: AccountFacts;
 }
 
-// One pipeline per process and CA: keep-alive connections to the data plane are reused.
-type Pipeline = { send(url: string, headers: Record<string, string>): Promise<{ status: number }> };
-const pipelines = new Map<string, Promise<Pipeline>>();
-
-function dataPlane(ctx: RotatorContext): Promise<Pipeline> {
-  const key = ctx.clientOptions.tlsOptions?.ca ?? "";
-  let p = pipelines.get(key);
-  if (!p) {
-    p = (async () => {
-      const { createPipelineFromOptions, createDefaultHttpClient, createPipelineRequest, createHttpHeaders } = await import("@azure/core-rest-pipeline");
-      const pipeline = createPipelineFromOptions({
-        ...(ctx.clientOptions.tlsOptions ? { tlsOptions: { ...ctx.clientOptions.tlsOptions } } : {}),
-        ...(ctx.clientOptions.retryOptions ? { retryOptions: { ...ctx.clientOptions.retryOptions } } : {}),
-      });
-      const httpClient = createDefaultHttpClient();
-      return {
-        async send(url, headers) {
-          const response = await pipeline.sendRequest(httpClient, createPipelineRequest({ url, method: "GET", headers: createHttpHeaders(headers) }));
-          return { status: response.status };
-        },
-      };
-    })();
-    p.catch(() => pipelines.delete(key));
-    pipelines.set(key, p);
-  }
-  return p;
-}
-
 /** GET of the database account, signed with `key`: 200 when Cosmos DB accepts the key. */
 async function signedAccountRead(ctx: RotatorContext, documentEndpoint: string, key: string): Promise<number> {
   const date = new Date().toUTCString();
-  const plane = await dataPlane(ctx);
-  const response = await plane.send(documentEndpoint, {
+  return dataPlaneGet(ctx, documentEndpoint, {
     authorization: masterKeyAuthorization("GET", "", "", date, key),
     "x-ms-date": date,
     "x-ms-version": COSMOS_API_VERSION,
     accept: "application/json",
   });
-  return response.status;
 }
 
 export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
@@ -218,6 +181,7 @@ export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
 
   return {
     kind: "cosmos-db-key",
+    access: cosmosDbKeyAccess,
     model: CredentialModel.Dual,
     description: "an account key (primary/secondary, or the read-only pair) of an Azure Cosmos DB account",
     resourceTypes: [COSMOS_ACCOUNT_TYPE],

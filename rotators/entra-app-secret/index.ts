@@ -236,6 +236,7 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
 
   return {
     kind: "entra-app-secret",
+    access: { none: "changes application credentials through Microsoft Graph, not Azure Resource Manager", elsewhere: "Microsoft Graph: keyturn's identity owns each application it rotates and holds the Application.ReadWrite.OwnedBy application permission" },
     model: CredentialModel.Dual,
     description: "a client secret of a Microsoft Entra application (Graph addPassword/removePassword)",
     tags: [EntraAppSecretTag.TenantId, EntraAppSecretTag.ClientId, Tag.SecretFormat],

@@ -17,9 +17,8 @@
 // The host is the server's fullyQualifiedDomainName as ARM reports it (so private DNS
 // names work).
 //
-// Azure role: Microsoft.DBforPostgreSQL/flexibleServers/read and /write on the server
-// (Contributor scoped to the server, or a custom role with those two actions: no
-// narrower built-in role exists). The server must have password authentication enabled.
+// Azure role: the custom role of access.ts on the server (flexibleServers/read and /write
+// and the operation results; no narrower built-in role than Contributor exists). The server must have password authentication enabled.
 //
 // Passwords: 32 letters and digits, which meets Azure's rule (8-128 characters, three of
 // upper, lower, digits, symbols, not containing the login name). The password travels
@@ -39,6 +38,7 @@ import { Tag, parseTag } from "../../core/tags.js";
 import { PostgresTag, describeAddress, isValidHostName, isValidRoleName, parseServerAddress, roleNameSchema, type FlexibleServerRef, type ServerAddress } from "../postgres-role/address.js";
 import { parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "../postgres-role/format.js";
 import { tryLogin } from "../postgres-role/postgres.js";
+import { postgresFlexibleAdminAccess } from "./access.js";
 
 export interface FlexibleAdminParams {
   readonly server: FlexibleServerRef;
@@ -136,6 +136,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export const postgresFlexibleAdminRotator = {
   kind: "postgres-flexible-admin",
+    access: postgresFlexibleAdminAccess,
   model: CredentialModel.Single,
   description: "the administrator password of an Azure Database for PostgreSQL flexible server (ARM)",
   resourceTypes: ["microsoft.dbforpostgresql/flexibleservers"],

@@ -167,6 +167,7 @@ async function canCreateRoles(c: Client): Promise<boolean> {
 
 export const postgresRoleRotator = {
   kind: "postgres-role",
+    access: { none: "talks to PostgreSQL with the administrator credential it reads from the vault (the engine's Key Vault role)", elsewhere: "PostgreSQL: the administrator needs CREATEROLE (and ADMIN OPTION on the rotated roles from PostgreSQL 16)" },
   model: CredentialModel.Single,
   description: "the password of a PostgreSQL login role, one login or two alternating logins",
   tags: [PostgresTag.AdminSecret, PostgresTag.Logins, PostgresTag.CreateSecondLogin, Tag.SecretFormat, PostgresTag.SslMode, PostgresTag.Database, PostgresTag.Port],

@@ -3,6 +3,7 @@
 import { randomInt } from "node:crypto";
 import { z } from "zod";
 import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
+import { connectionStringFields } from "../../core/connection-string.js";
 
 export const SqlSecretFormat = { Password: "password", ConnectionString: "connection-string" } as const;
 export type SqlSecretFormat = (typeof SqlSecretFormat)[keyof typeof SqlSecretFormat];
@@ -94,15 +95,6 @@ export function sqlConnectionString(fqdn: string, login: string, password: strin
   ].join(";") + ";";
 }
 
-export function connectionStringFields(value: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of value.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    fields.set(part.slice(0, eq).trim().toLowerCase().replace(/\s+/g, " "), part.slice(eq + 1).trim());
-  }
-  return fields;
-}
 
 const PASSWORD_FIELD = /(^|;)\s*(password|pwd)\s*=/i;
 

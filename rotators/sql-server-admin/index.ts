@@ -33,8 +33,9 @@
 //     TrustServerCertificate=False;Connection Timeout=30;   (ADO.NET; host = the server's FQDN from ARM)
 //   Database=orders                    optional: Initial Catalog of the connection string
 //   SecretLength=32                    optional: 16 to 128, default 32
-// Azure role: SQL Server Contributor on the server (Microsoft.Sql/servers/read and
-// /write; it excludes the server's auditing and security policies).
+// Azure role: the custom role of access.ts on the server (servers/read and /write and the
+// operation results; not firewall rules, Entra administrators or deletion, which SQL
+// Server Contributor would allow).
 // Failure: check current and create change nothing. From the journal write on, an
 // interrupted rotation (crash, 5xx, throttling) leaves the journal pending and the next
 // trigger applies the same password again and commits. A permanent failure after the
@@ -43,7 +44,7 @@
 // ARM's refusals (PasswordNotComplex, ...) become ProviderErrors with ARM's code; 403
 // names the role; 404 is a configuration error naming ProviderAddress. The password is
 // never logged and never part of an error message.
-import { armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -59,11 +60,12 @@ import {
   readSqlValue,
   sqlConnectionString,
 } from "./format.js";
+import { sqlServerAdminAccess } from "./access.js";
 
 export { SqlSecretFormat, generateSqlPassword, sqlPasswordProblem, sqlConnectionString } from "./format.js";
 
 export const SQL_SERVER_TYPE = "microsoft.sql/servers";
-export const SQL_ROLE = "SQL Server Contributor";
+export const SQL_ROLE = sqlServerAdminAccess.roleName;
 const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Sql/servers/<server>";
 
 export interface SqlServerAdminParams {
@@ -75,21 +77,13 @@ export interface SqlServerAdminParams {
   readonly length: number;
 }
 
-export interface SqlServerAdminOptions {
-  /** Poll interval of the PATCH operation when ARM sends no Retry-After (SDK default 2 s). */
-  readonly pollIntervalMs?: number;
-  /** Pauses before each look for the server Ready again, in verify. */
-  readonly verifyDelaysMs?: readonly number[];
-}
+/** `pollIntervalMs`: of the PATCH; `verifyDelaysMs`: before each look for the server Ready again. */
+export type SqlServerAdminOptions = ArmRotatorTimings;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
 function sqlClient(ctx: RotatorContext, server: ArmResourceId): Promise<SqlManagementClient> {
-  return cachedArmClient(ctx, "arm-sql", server.subscriptionId, async () => {
-    // Loaded on first use: @azure/arm-sql takes over a second to load.
-    const { SqlManagementClient } = await import("@azure/arm-sql");
-    return new SqlManagementClient(ctx.credential, server.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-sql", server.subscriptionId, async () => (await import("@azure/arm-sql")).SqlManagementClient);
 }
 
 const call = (server: ArmResourceId, action: string) => ({ action, resource: server, role: SQL_ROLE });
@@ -140,6 +134,7 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
 
   return {
     kind: "sql-server-admin",
+    access: sqlServerAdminAccess,
     model: CredentialModel.Single,
     description: "the SQL administrator password of an Azure SQL logical server",
     resourceTypes: [SQL_SERVER_TYPE],

@@ -1,6 +1,7 @@
 // Storage account key secret values: the bare key, or a connection string.
 // Pure functions, shared by the rotator's steps and its tests.
 import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
+import { connectionStringFields } from "../../core/connection-string.js";
 
 export const StorageSecretFormat = { Key: "key", ConnectionString: "connection-string" } as const;
 export type StorageSecretFormat = (typeof StorageSecretFormat)[keyof typeof StorageSecretFormat];
@@ -23,16 +24,6 @@ export function parseKeyName(tags: Tags): StorageKeyName | undefined {
   return parseTag(tags, Tag.CredentialId, keyNameSchema.optional());
 }
 
-/** Fields of a `k=v;k=v` connection string, keys lower-cased. Values may contain "=" (base64 padding). */
-export function connectionStringFields(value: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of value.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-  }
-  return fields;
-}
 
 /**
  * The key held by a secret value, whatever its format: a connection string's AccountKey

@@ -30,17 +30,18 @@
 //     connection-string: DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;EndpointSuffix=core.windows.net
 //     (with BlobEndpoint=…;QueueEndpoint=… instead of EndpointSuffix when the account's
 //     endpoints are not the cloud's standard ones).
-// Azure role: Storage Account Key Operator Service Role on the account (listKeys and
-// regenerateKey only). keyturn also reads the account (primaryEndpoints,
-// allowSharedKeyAccess) when it may; without Microsoft.Storage/storageAccounts/read it
-// uses the cloud's standard endpoints (public, China, US Government clouds).
+// Azure role: the custom role of access.ts on the account (read, listKeys, regenerateKey).
+// keyturn reads the account (primaryEndpoints, allowSharedKeyAccess) when it may; with a
+// role without Microsoft.Storage/storageAccounts/read (the built-in Storage Account Key
+// Operator Service Role) it uses the cloud's standard endpoints (public, China, US
+// Government clouds).
 // Failure: check current failing changes nothing. A failure in create or verify leaves
 // the active key, which Key Vault holds, untouched: only the unused key was regenerated,
 // and the next rotation regenerates it again. A Key Vault commit failure likewise leaves
 // the previous version, whose key still works, as the latest. ARM 403 names the role;
 // 404 is a configuration error naming ProviderAddress; 429/5xx are transient (retried by
 // the SDK, then by the trigger). No key ever appears in a message or a log line.
-import { ArmProviderError, armCall, armClientOptions, cachedArmClient, parseProviderAddress, sleep, type ArmResourceId } from "../../core/arm.js";
+import { ArmProviderError, armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -57,11 +58,12 @@ import {
   type StorageEndpoints,
   type StorageKeyName,
 } from "./format.js";
+import { storageAccountKeyAccess } from "./access.js";
 
 export { StorageSecretFormat, StorageKeyName, storageConnectionString } from "./format.js";
 
 export const STORAGE_ACCOUNT_TYPE = "microsoft.storage/storageaccounts";
-export const STORAGE_KEY_ROLE = "Storage Account Key Operator Service Role";
+export const STORAGE_KEY_ROLE = storageAccountKeyAccess.roleName;
 const EXAMPLE = "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Storage/storageAccounts/<account>";
 
 export interface StorageAccountKeyParams {
@@ -71,19 +73,13 @@ export interface StorageAccountKeyParams {
   readonly format: StorageSecretFormat;
 }
 
-export interface StorageAccountKeyOptions {
-  /** Pauses before each verification attempt; a new key can take seconds to reach every front end. */
-  readonly verifyDelaysMs?: readonly number[];
-}
+/** regenerateKey is not long-running: only the verification pauses apply. */
+export type StorageAccountKeyOptions = Pick<ArmRotatorTimings, "verifyDelaysMs">;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 1_000, 3_000, 6_000] as const;
 
 function storageClient(ctx: RotatorContext, account: ArmResourceId): Promise<StorageManagementClient> {
-  return cachedArmClient(ctx, "arm-storage", account.subscriptionId, async () => {
-    // Loaded on first use: cold start matters, and most secrets are not storage keys.
-    const { StorageManagementClient } = await import("@azure/arm-storage");
-    return new StorageManagementClient(ctx.credential, account.subscriptionId, armClientOptions(ctx));
-  });
+  return armClient(ctx, "arm-storage", account.subscriptionId, async () => (await import("@azure/arm-storage")).StorageManagementClient);
 }
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: STORAGE_KEY_ROLE });
@@ -131,7 +127,7 @@ export interface AccountFacts {
 async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promise<AccountFacts> {
   const client = await storageClient(ctx, account);
   try {
-    const props = await armCall({ action: "read", resource: account, role: `Reader (or any role with Microsoft.Storage/storageAccounts/read) besides ${STORAGE_KEY_ROLE}` }, () =>
+    const props = await armCall({ action: "read", resource: account, role: STORAGE_KEY_ROLE }, () =>
       client.storageAccounts.getProperties(account.resourceGroup, account.name),
     );
     const e = props.primaryEndpoints;
@@ -229,6 +225,7 @@ export function createStorageAccountKeyRotator(options: StorageAccountKeyOptions
 
   return {
     kind: "storage-account-key",
+    access: storageAccountKeyAccess,
     model: CredentialModel.Dual,
     description: "an access key (key1/key2) of an Azure storage account",
     resourceTypes: [STORAGE_ACCOUNT_TYPE],

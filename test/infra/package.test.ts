@@ -83,7 +83,7 @@ const goodEntry = [
 ].join("\n");
 
 describe("scripts/package.mjs on a fixture project", () => {
-  it("bundles the entry, copies host.json, and keeps only production packages", () => {
+  it("bundles the entry and its packages, copies host.json, and ships no node_modules", () => {
     const dir = fixture(goodEntry);
     const mark = join(dir, "mark.txt");
     process.env.FIXTURE_MARK = mark;
@@ -94,42 +94,54 @@ describe("scripts/package.mjs on a fixture project", () => {
         delete process.env.FIXTURE_MARK;
       }
     })();
-    expect(output).toContain("1 optional not installed here");
     expect(status, output).toBe(0);
 
     const out = join(dir, "dist/package");
-    // The packaged entry ran (verify step) and found prod-dep and its nested dependency.
+    // The packaged entry ran (verify step) and found prod-dep and its nested dependency, bundled.
     expect(readFileSync(mark, "utf8")).toBe("hello 42");
     expect(existsSync(join(out, "functions/index.js"))).toBe(true);
     expect(readFileSync(join(out, "host.json"), "utf8")).toContain('"version": "2.0"');
-
     const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
-    expect(pkg).toEqual({
-      name: "fixture-app",
-      version: "1.2.3",
-      private: true,
-      type: "module",
-      main: "functions/index.js",
-      engines: { node: ">=20" },
-      dependencies: { "prod-dep": "1.0.0" },
-    });
-
+    expect(pkg).toEqual({ name: "fixture-app", version: "1.2.3", private: true, type: "module", main: "functions/index.js", engines: { node: ">=20" }, dependencies: {} });
     const lock = JSON.parse(readFileSync(join(out, "package-lock.json"), "utf8"));
-    expect(Object.keys(lock.packages).sort()).toEqual(["", "node_modules/native-binary-other-os", "node_modules/prod-dep", "node_modules/prod-dep/node_modules/nested"]);
-    expect(lock.packages[""].devDependencies).toBeUndefined();
-
-    expect(existsSync(join(out, "node_modules/prod-dep/index.js"))).toBe(true);
-    expect(existsSync(join(out, "node_modules/prod-dep/node_modules/nested/index.js"))).toBe(true);
-    expect(existsSync(join(out, "node_modules/dev-dep"))).toBe(false);
+    expect(Object.keys(lock.packages)).toEqual([""]);
+    expect(existsSync(join(out, "node_modules"))).toBe(false);
+    // No source maps unless asked for: the worker never reads them.
+    expect(existsSync(join(out, "functions/index.js.map"))).toBe(false);
     // Our TypeScript is bundled, not shipped.
     expect(existsSync(join(out, "core"))).toBe(false);
     // The lazy import stays a separate chunk, loaded on first use.
     expect(readFileSync(join(out, "functions/index.js"), "utf8")).toMatch(/import\(["']\.\.?\/[^"']*lazy[^"']*\.js["']\)/);
   });
 
+  it("with --external-packages, ships exactly the packages the bundle imports and theirs", () => {
+    const dir = fixture(goodEntry);
+    const mark = join(dir, "mark.txt");
+    process.env.FIXTURE_MARK = mark;
+    const { status, output } = (() => {
+      try {
+        return runPackage(["--root", dir, "--external-packages", "--no-zip", "--sourcemap"]);
+      } finally {
+        delete process.env.FIXTURE_MARK;
+      }
+    })();
+    expect(status, output).toBe(0);
+    const out = join(dir, "dist/package");
+    expect(readFileSync(mark, "utf8")).toBe("hello 42");
+    const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
+    expect(pkg.dependencies).toEqual({ "prod-dep": "1.0.0" });
+    const lock = JSON.parse(readFileSync(join(out, "package-lock.json"), "utf8"));
+    expect(Object.keys(lock.packages).sort()).toEqual(["", "node_modules/prod-dep", "node_modules/prod-dep/node_modules/nested"]);
+    expect(lock.packages[""].devDependencies).toBeUndefined();
+    expect(existsSync(join(out, "node_modules/prod-dep/index.js"))).toBe(true);
+    expect(existsSync(join(out, "node_modules/prod-dep/node_modules/nested/index.js"))).toBe(true);
+    expect(existsSync(join(out, "node_modules/dev-dep"))).toBe(false);
+    expect(existsSync(join(out, "functions/index.js.map"))).toBe(true);
+  });
+
   it("writes a zip whose root is the package folder when zip exists, or says why not", () => {
     const dir = fixture(goodEntry);
-    const { status, output } = runPackage(["--root", dir, "--no-verify"]);
+    const { status, output } = runPackage(["--root", dir, "--no-verify", "--external-packages"]);
     expect(status, output).toBe(0);
     const hasZip = spawnSync("zip", ["-v"], { stdio: "ignore" }).status === 0;
     if (hasZip) {
@@ -155,7 +167,7 @@ describe("scripts/package.mjs on a fixture project", () => {
   it("refuses a production package the lock file lists but node_modules lacks", () => {
     const dir = fixture(goodEntry);
     rmSync(join(dir, "node_modules/prod-dep/node_modules/nested"), { recursive: true });
-    const { status, output } = runPackage(["--root", dir, "--no-zip", "--no-verify"]);
+    const { status, output } = runPackage(["--root", dir, "--no-zip", "--no-verify", "--external-packages"]);
     expect(status).toBe(1);
     expect(output).toContain("node_modules/prod-dep/node_modules/nested is a production dependency in package-lock.json but is not installed");
   });
@@ -182,9 +194,10 @@ describe("scripts/package.mjs on this project", () => {
     const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
     const rootPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
     expect(pkg.main).toBe("functions/index.js");
-    expect(pkg.dependencies).toEqual(rootPkg.dependencies);
+    // Every package is bundled (@azure/functions-core is the worker's): nothing to install or copy.
+    expect(pkg.dependencies).toEqual({});
     expect(pkg.devDependencies).toBeUndefined();
-    expect(existsSync(join(out, "node_modules/@azure/functions/package.json"))).toBe(true);
-    for (const dev of Object.keys(rootPkg.devDependencies ?? {})) expect(existsSync(join(out, "node_modules", dev)), dev).toBe(false);
+    expect(existsSync(join(out, "node_modules"))).toBe(false);
+    expect(Object.keys(rootPkg.dependencies)).toContain("@azure/functions");
   }, 180_000);
 });

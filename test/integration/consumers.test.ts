@@ -16,7 +16,8 @@
 //     Replicas_Get.json (properties.createdTime, runningState).
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONSUMER_API_VERSIONS, CONSUMER_ROLE_ACTIONS, CONSUMER_ROLE_NAME, ConsumerStatus, parseConsumers } from "../../core/consumers.js";
+import { CONSUMER_API_VERSIONS, CONSUMER_ROLE_NAME, ConsumerStatus, parseConsumers } from "../../core/consumers.js";
+import { ConsumerAccess } from "../../core/access.js";
 import { ConfigurationError } from "../../core/errors.js";
 import { SkipReason, type RotationRequest } from "../../core/engine.js";
 import { NotificationType, describeNotification } from "../../core/notify.js";
@@ -122,9 +123,11 @@ describe("Consumers tag", () => {
     expect(() => parseConsumers({ Consumers: `${site},`.repeat(3) + "x".repeat(200) })).toThrow(/256 characters/);
   });
 
-  it("declares its role's actions once, and infra's custom role uses exactly those", () => {
-    const infra = JSON.parse(readFileSync(new URL("../../infra/consumer-role-actions.json", import.meta.url), "utf8")) as unknown;
-    expect(infra).toEqual([...CONSUMER_ROLE_ACTIONS]);
+  it("declares its role once (core/access.ts), and infra's generated roles.json deploys exactly that", () => {
+    const infra = JSON.parse(readFileSync(new URL("../../infra/roles.json", import.meta.url), "utf8")) as { roles: Record<string, { roleName: string; actions: string[]; assignedOn: string[] }> };
+    expect(infra.roles.consumers?.roleName).toBe(CONSUMER_ROLE_NAME);
+    expect(infra.roles.consumers?.actions.slice().sort()).toEqual([...ConsumerAccess.actions].sort());
+    expect(infra.roles.consumers?.assignedOn).toEqual([...ConsumerAccess.resourceTypes]);
     // The api-versions keyturn sends are ones the double (and the published specs) know.
     expect(CONSUMER_API_VERSIONS).toEqual({ "microsoft.web": "2024-04-01", "microsoft.app": "2025-01-01" });
   });

@@ -276,7 +276,7 @@ describe("cosmos-db-key failures leave Key Vault holding a key that works", () =
     expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit", willRetry: true })]);
   });
 
-  it("403 from ARM names DocumentDB Account Contributor", async () => {
+  it("403 from ARM names the Cosmos DB key role", async () => {
     const { acct, holdsWorkingKey } = await seeded("cosmosfail06", "cosmos-fail-denied");
     const allow = arm.denyScope(acct.id);
     const { engine: e, notifier } = engine();
@@ -284,7 +284,7 @@ describe("cosmos-db-key failures leave Key Vault holding a key that works", () =
       const err = await failure(e.rotateSecret(request("cosmos-fail-denied")));
       expect(err).toBeInstanceOf(ArmProviderError);
       expect(err.code).toBe("AuthorizationFailed");
-      expect(err.message).toContain("'DocumentDB Account Contributor' role");
+      expect(err.message).toContain("'keyturn Cosmos DB Key Rotator' role");
     } finally {
       allow();
     }

@@ -260,7 +260,7 @@ describe("sql-server-admin interrupted and failed rotations", () => {
     expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "commit", rolledBack: true })]);
   });
 
-  it("403 from ARM names SQL Server Contributor, before anything changes", async () => {
+  it("403 from ARM names the SQL password role, before anything changes", async () => {
     const s = server("sqlfail07");
     const { client } = await seed("sql-denied", INITIAL, { ProviderAddress: s.id });
     const allow = arm.denyScope(s.id);
@@ -268,7 +268,7 @@ describe("sql-server-admin interrupted and failed rotations", () => {
     try {
       const err = await failure(e.rotateSecret(request("sql-denied")));
       expect(err).toBeInstanceOf(ArmProviderError);
-      expect(err.message).toContain("'SQL Server Contributor' role");
+      expect(err.message).toContain("'keyturn SQL Server Admin Password Rotator' role");
     } finally {
       allow();
     }

@@ -351,12 +351,12 @@ describe("storage-account-key failures leave Key Vault holding a key that works"
       const err = await failure(e.rotateSecret(request("st-fail-denied")));
       expect(err).toBeInstanceOf(ArmProviderError);
       expect(err.code).toBe("AuthorizationFailed");
-      expect(err.message).toContain("Storage Account Key Operator Service Role");
+      expect(err.message).toContain("keyturn Storage Account Key Rotator");
     } finally {
       allow();
     }
     await holdsWorkingKey();
-    expect(notifier.sent[0]!.error).toContain("Storage Account Key Operator Service Role");
+    expect(notifier.sent[0]!.error).toContain("keyturn Storage Account Key Rotator");
   });
 });
 
