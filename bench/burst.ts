@@ -5,36 +5,33 @@
 // The deliverer behaves like Event Grid: a 2xx ends a delivery, a 5xx or a 30 s timeout is
 // retried after 10 s, 30 s, 60 s (Event Grid's schedule starts at 10 s), a 400 is final.
 //
-// The doubles answer after `latencyMs` and enforce Key Vault's per-vault limits times
-// `limitScale` (the same share keyturn is told it has: KEYTURN_KEYVAULT_LIMIT_SCALE).
+// The doubles answer after `latencyMs` and enforce Key Vault's published limits by class,
+// per vault and for the subscription (all the double's vaults), times `limitScale` (the
+// same share keyturn is told it has: KEYTURN_KEYVAULT_LIMIT_SCALE).
+//
+// One vault (1,000 secrets by default) or many (10 vaults of 300: the per-vault limits
+// run in parallel and the subscription's, 5x a vault's, binds).
 //
 // Figures: rotations per second against the throttle-bound ideal (the fewest seconds in
-// which Key Vault's sliding window admits the Key Vault calls the burst needs at the
-// least), duplicates (a secret with more than one new version), failures, 429s, and the
-// host's peak RSS (VmHWM from /proc).
-import { KEY_VAULT_LIMITS } from "../core/pacing.js";
+// which Key Vault's sliding windows, per class, per vault and per subscription, admit the
+// Key Vault calls the burst needs at the least), duplicates (a secret with more than one
+// new version), failures, 429s, and the host's peak RSS (VmHWM from /proc).
+import { KEY_VAULT_LIMITS } from "../core/keyvault-limits.js";
 import { BENCH_VAULT, BenchKinds, addLatency, nearExpiryEvent, seedSecret, type BenchKind, type Doubles, type SeededSecret } from "./lib/doubles.js";
+import { MINIMUM } from "./calls.js";
 import { round } from "./lib/machine.js";
 import { percentile, seededShuffle } from "./lib/stats.js";
 import { cpuSeconds, peakRssMiB, startBenchHost, type HostMode } from "./lib/host.js";
-import { secretClientFor } from "../test/support/keyvault.js";
-
-/** Key Vault calls each kind needs at the least (bench/calls.ts explains why). */
-export const MIN_KEY_VAULT_CALLS: Record<BenchKind, { writes: number; others: number }> = {
-  // get latest, get journal | set journal, set secret, update journal
-  "generated-secret": { writes: 3, others: 2 },
-  "sql-server-admin": { writes: 3, others: 2 },
-  "postgres-flexible-admin": { writes: 3, others: 2 },
-  // get latest | set secret
-  "storage-account-key": { writes: 1, others: 1 },
-  "cosmos-db-key": { writes: 1, others: 1 },
-};
+import { keyVaultThrottle, secretClientFor } from "../test/support/keyvault.js";
 
 const RETRY_DELAYS_MS = [10_000, 30_000, 60_000];
 const DELIVERY_TIMEOUT_MS = 30_000;
 
 export interface BurstOptions {
+  /** Secrets per vault. */
   readonly secrets: number;
+  /** The vaults, all in one subscription; default the one bench vault. */
+  readonly vaults?: readonly string[];
   readonly latencyMs: number;
   readonly limitScale: number;
   readonly concurrency: number;
@@ -47,10 +44,13 @@ export interface BurstOptions {
 
 export interface BurstFigures {
   readonly paced: boolean;
+  readonly vaults: number;
+  /** All vaults together. */
   readonly secrets: number;
   readonly mix: Record<string, number>;
   readonly deliveries: number;
-  readonly limits: { readonly writesPer10s: number; readonly othersPer10s: number; readonly scale: number };
+  /** Per vault and per subscription, by class, per 10 s. */
+  readonly limits: { readonly perVault: Record<string, number>; readonly subscription: Record<string, number>; readonly scale: number };
   readonly latencyMs: number;
   readonly concurrency: number;
   readonly rotated: number;
@@ -69,20 +69,26 @@ export interface BurstFigures {
   readonly idealRotationsPerS: number;
   /** rotationsPerS / idealRotationsPerS. */
   readonly ofIdeal: number;
-  readonly bindingLimit: "writes" | "others";
-  /** Key Vault calls made (by operation) and answered 429. */
+  /** Which window binds the ideal, e.g. "secret CREATEs per vault" or "secret CREATEs per subscription". */
+  readonly bindingLimit: string;
+  /** Key Vault calls made (by operation, all vaults) and answered 429. */
   readonly keyVaultCalls: Record<string, number>;
-  readonly keyVaultWrites: number;
-  readonly minimalWrites: number;
+  readonly keyVaultCreates: number;
+  readonly minimalCreates: number;
+  readonly minimalOthers: number;
   readonly throttled429: number;
   /** Redeliveries the deliverer made (5xx: the lock was held by the other copy, or a transient failure). */
   readonly redeliveries: number;
   readonly outcomes: Record<string, number>;
   /** Delivery to "rotated" answer, ms. */
   readonly rotationLatencyMs: { readonly p50: number; readonly p95: number; readonly max: number };
+  /** The same, median by kind (the long-running ARM operations show here). */
+  readonly rotationLatencyP50ByKindMs: Record<string, number>;
   readonly hostPeakRssMiB: number | undefined;
   /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
   readonly hostCpuCores: number | undefined;
+  /** The same for this process (the doubles, the deliverer): on a loaded machine the two together may be what binds. */
+  readonly benchCpuCores: number;
   readonly host: HostMode;
   readonly hostNodeArgs?: readonly string[];
 }
@@ -110,41 +116,43 @@ export function slidingWindowSpanMs(n: number, limit: number, windowMs: number):
 
 export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFigures> {
   const kinds = BenchKinds.filter((k) => k !== "postgres-flexible-admin" || d.pg !== undefined);
+  const vaults = o.vaults ?? [BENCH_VAULT];
   const mix = mixFor(o.secrets, kinds);
-  const base = o.paced ? 10_000 : 50_000;
-  o.log(`seeding ${o.secrets} secrets: ${[...mix].map(([k, n]) => `${n} ${k}`).join(", ")} ...`);
+  const base = (o.paced ? 10_000 : 50_000) + (vaults.length > 1 ? 20_000 : 0);
+  o.log(`seeding ${o.secrets} secrets in each of ${vaults.length} vault(s): ${[...mix].map(([k, n]) => `${n} ${k}`).join(", ")} ...`);
   const seeded: SeededSecret[] = [];
   let i = 0;
-  for (const [kind, n] of mix) for (let j = 0; j < n; j++) seeded.push(await seedSecret(d, kind, base + i++));
+  for (const vault of vaults) for (const [kind, n] of mix) for (let j = 0; j < n; j++) seeded.push(await seedSecret(d, kind, base + i++, 10, vault));
 
-  const limits = {
-    writesPer10s: Math.max(1, Math.floor(KEY_VAULT_LIMITS.writesPer10s * o.limitScale)),
-    othersPer10s: Math.max(1, Math.floor(KEY_VAULT_LIMITS.othersPer10s * o.limitScale)),
-    scale: o.limitScale,
-  };
+  const throttle = keyVaultThrottle(o.limitScale);
+  const limits = { perVault: { ...throttle.perVault }, subscription: { ...throttle.subscription! }, scale: o.limitScale };
   // Rotations are logged at info, as deployed; the log is part of the cost.
   const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? []);
   const removeLatency = addLatency(d, o.latencyMs);
-  const removeThrottle = d.kvFaults.throttle({ writesPer10s: limits.writesPer10s, othersPer10s: limits.othersPer10s });
+  const removeThrottle = d.kvFaults.throttle(throttle);
   d.kvFaults.throttled.clear();
   d.kv.resetStats();
   d.arm.clearRequests();
 
-  const events = new Map(seeded.map((s) => [s.name, nearExpiryEvent(d, s, `bench-burst-${s.name}`)]));
+  const key = (s: { vault: string; name: string }) => `${s.vault}/${s.name}`;
+  const events = new Map(seeded.map((s) => [key(s), nearExpiryEvent(d, s, `bench-burst-${s.vault}-${s.name}`)]));
   const deliveries = seededShuffle(
-    seeded.flatMap((s) => [s.name, s.name]),
+    seeded.flatMap((s) => [key(s), key(s)]),
     42,
   ).map((name) => ({ name, attempt: 0, firstSentAt: 0 }));
   const queue = [...deliveries];
   const outcomes: Record<string, number> = {};
   const failureDetails: string[] = [];
   const rotationLatencies: number[] = [];
+  const latenciesByKind = new Map<BenchKind, number[]>();
+  const kindOf = new Map(seeded.map((x) => [key(x), x.kind]));
   let lastRotatedAt = 0;
   let lastAckAt = 0;
   let redeliveries = 0;
   let pendingRetries = 0;
   const webhook = host.webhookUrl("keyVaultEvents");
   const cpuAtStart = cpuSeconds(host.pid);
+  const benchCpuAtStart = process.cpuUsage();
   const t0 = performance.now();
 
   async function deliver(item: (typeof deliveries)[number]): Promise<void> {
@@ -171,6 +179,8 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       if (outcome === "rotated") {
         lastRotatedAt = Math.max(lastRotatedAt, now);
         rotationLatencies.push(now - item.firstSentAt);
+        const k = kindOf.get(item.name)!;
+        latenciesByKind.set(k, [...(latenciesByKind.get(k) ?? []), now - item.firstSentAt]);
       } else if (outcome !== "skipped") {
         failureDetails.push(`${item.name}: outcome ${outcome}`);
       }
@@ -234,47 +244,60 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
 
   const hostPeak = peakRssMiB(host.pid);
   const cpuAtEnd = cpuSeconds(host.pid);
-  const stats = d.kv.stats()[BENCH_VAULT] ?? {};
+  const benchCpu = process.cpuUsage(benchCpuAtStart);
+  const stats: Record<string, number> = {};
+  for (const v of vaults) for (const [op, n] of Object.entries(d.kv.stats()[v] ?? {})) stats[op] = (stats[op] ?? 0) + n;
   const throttled = d.kvFaults.throttledCount();
   removeThrottle();
   removeLatency();
   await host.stop();
 
   // Every secret: exactly one new version.
-  const client = secretClientFor(d.kv, BENCH_VAULT);
   const versionCounts = new Map<string, number>();
-  const names = [...events.keys()];
-  for (let k = 0; k < names.length; k += 32) {
-    await Promise.all(
-      names.slice(k, k + 32).map(async (name) => {
-        let n = 0;
-        for await (const _ of client.listPropertiesOfSecretVersions(name)) n++;
-        versionCounts.set(name, n);
-      }),
-    );
+  for (const vault of vaults) {
+    const client = secretClientFor(d.kv, vault);
+    const names = seeded.filter((x) => x.vault === vault).map((x) => x.name);
+    for (let k = 0; k < names.length; k += 32) {
+      await Promise.all(
+        names.slice(k, k + 32).map(async (name) => {
+          let n = 0;
+          for await (const _ of client.listPropertiesOfSecretVersions(name)) n++;
+          versionCounts.set(`${vault}/${name}`, n);
+        }),
+      );
+    }
   }
   const duplicates = [...versionCounts.values()].filter((n) => n > 2).length;
   const notRotated = [...versionCounts].filter(([, n]) => n < 2).map(([name]) => name);
   for (const name of notRotated.slice(0, 20)) failureDetails.push(`${name}: not rotated`);
 
-  // The ideal: the burst's minimal Key Vault calls through the scaled sliding window.
-  let minWrites = 0;
-  let minOthers = 0;
-  for (const s of seeded) {
-    minWrites += MIN_KEY_VAULT_CALLS[s.kind].writes;
-    minOthers += MIN_KEY_VAULT_CALLS[s.kind].others;
+  // The ideal: the burst's minimal Key Vault calls (bench/calls.ts MINIMUM) through each
+  // sliding window that counts them: per vault and per subscription, per class.
+  const perVault = new Map<string, { creates: number; others: number }>();
+  for (const x of seeded) {
+    const m = MINIMUM[x.kind]!.keyVault;
+    const v = perVault.get(x.vault) ?? { creates: 0, others: 0 };
+    // The second copy of each event: one read finds the version already replaced.
+    perVault.set(x.vault, { creates: v.creates + m.creates, others: v.others + m.others + 1 });
   }
-  minOthers += seeded.length; // the second copy of each event: one read finds the version already replaced
-  const writesSpan = slidingWindowSpanMs(minWrites, limits.writesPer10s, KEY_VAULT_LIMITS.windowMs);
-  const othersSpan = slidingWindowSpanMs(minOthers, limits.othersPer10s, KEY_VAULT_LIMITS.windowMs);
-  const idealSpanMs = Math.max(writesSpan, othersSpan);
+  const total = [...perVault.values()].reduce((a, v) => ({ creates: a.creates + v.creates, others: a.others + v.others }), { creates: 0, others: 0 });
+  const spans: Array<[string, number]> = [];
+  for (const v of perVault.values()) {
+    spans.push(["secret CREATEs per vault", slidingWindowSpanMs(v.creates, limits.perVault.secretCreate!, KEY_VAULT_LIMITS.windowMs)]);
+    spans.push(["other transactions per vault", slidingWindowSpanMs(v.others, limits.perVault.other!, KEY_VAULT_LIMITS.windowMs)]);
+  }
+  spans.push(["secret CREATEs per subscription", slidingWindowSpanMs(total.creates, limits.subscription.secretCreate!, KEY_VAULT_LIMITS.windowMs)]);
+  spans.push(["other transactions per subscription", slidingWindowSpanMs(total.others, limits.subscription.other!, KEY_VAULT_LIMITS.windowMs)]);
+  // Ties go to the first listed: the per-vault window, then the subscription's.
+  const [bindingLimit, idealSpanMs] = spans.reduce((a, b) => (b[1] > a[1] ? b : a));
   const rotated = [...versionCounts.values()].filter((n) => n >= 2).length;
   const rotationSpanMs = lastRotatedAt - t0;
   const rotationsPerS = rotated / (rotationSpanMs / 1000);
   const idealRotationsPerS = idealSpanMs > 0 ? seeded.length / (idealSpanMs / 1000) : Number.POSITIVE_INFINITY;
-  const writes = (stats.SetSecret ?? 0) + (stats.UpdateSecret ?? 0) + (stats.DeleteSecret ?? 0);
+  const creates = (stats.SetSecret ?? 0) + (stats.RestoreSecret ?? 0);
   return {
     paced: o.paced,
+    vaults: vaults.length,
     secrets: seeded.length,
     mix: Object.fromEntries(mix),
     deliveries: deliveries.length,
@@ -291,10 +314,11 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
     idealSpanS: round(idealSpanMs / 1000, 1),
     idealRotationsPerS: round(idealRotationsPerS, 2),
     ofIdeal: round(rotationsPerS / idealRotationsPerS, 3),
-    bindingLimit: writesSpan >= othersSpan ? "writes" : "others",
+    bindingLimit,
     keyVaultCalls: stats,
-    keyVaultWrites: writes,
-    minimalWrites: minWrites,
+    keyVaultCreates: creates,
+    minimalCreates: total.creates,
+    minimalOthers: total.others,
     throttled429: throttled,
     redeliveries,
     outcomes,
@@ -303,8 +327,10 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
       p95: round(percentile(rotationLatencies, 95), 0),
       max: round(percentile(rotationLatencies, 100), 0),
     },
+    rotationLatencyP50ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 50), 0)])),
     hostPeakRssMiB: hostPeak,
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
+    benchCpuCores: round((benchCpu.user + benchCpu.system) / 1e6 / ((lastAckAt - t0) / 1000), 2),
     host: o.host,
     ...(o.hostNodeArgs?.length ? { hostNodeArgs: o.hostNodeArgs } : {}),
   };

@@ -34,11 +34,13 @@ export interface KindCalls {
   readonly kind: string;
   readonly keyVault: Record<string, number>;
   readonly keyVaultTotal: number;
+  /** The measured Key Vault calls by throttling class. */
+  readonly keyVaultByClass: KeyVaultCalls;
   /** ARM / blob / Cosmos requests as `service METHOD operation` → count. */
   readonly provider: Record<string, number>;
   readonly providerTotal: number;
   readonly postgresLogins: number;
-  readonly minimum: { readonly keyVault: number; readonly provider: number; readonly why: string };
+  readonly minimum: { readonly keyVault: KeyVaultCalls; readonly provider: number; readonly why: string };
   readonly atMinimum: boolean;
 }
 
@@ -47,38 +49,48 @@ export interface CallsFigures {
   readonly notMeasured: readonly { kind: string; reason: string }[];
 }
 
+/** Key Vault calls by published throttling class (core/keyvault-limits.ts). */
+export interface KeyVaultCalls {
+  /** Secret CREATEs: new versions (journal, commit). 300 per 10 s per vault. */
+  readonly creates: number;
+  /** All other transactions: GETs, the journal's PATCH. 4,000 per 10 s per vault. */
+  readonly others: number;
+}
+
 /**
  * The fewest calls each kind needs, with the double's long-running operations answering
  * "InProgress" once (lroPolls 1) — a real one polls as long as Azure takes.
  * Provider figures count data-plane verification requests and database logins too.
  */
 const ACCESS_KEY_KV = "Key Vault: get latest, set secret (dual credential: no journal).";
-export const MINIMUM: Record<string, { keyVault: number; provider: number; why: string }> = {
+export const MINIMUM: Record<string, { keyVault: KeyVaultCalls; provider: number; why: string }> = {
   "generated-secret": {
-    keyVault: 5,
+    keyVault: { creates: 1, others: 1 },
     provider: 0,
     why:
-      "Key Vault: get latest (value, tags, version to compare with the event), get journal (a pending one must be rolled forward, " +
-      "never a second value made), set journal (the write-ahead single-credential kinds need), set secret (the new version), " +
-      "update journal (mark it committed). No provider.",
+      "Key Vault: get latest (value, tags, version to compare with the event); set secret (the new version: 1 CREATE). " +
+      "No journal: nothing changes anywhere before the commit, so a crash loses nothing. No provider.",
   },
   "sql-server-admin": {
-    keyVault: 5,
+    keyVault: { creates: 2, others: 3 },
     provider: 5,
     why:
-      "Key Vault: as generated-secret (single credential, journaled). ARM: GET server (check: it exists, administratorLogin = CredentialId), " +
-      "PATCH administratorLoginPassword (long-running), 2 polls of Azure-AsyncOperation (the double answers InProgress once), " +
-      "the SDK's final GET of the result (state Ready: that is the verification; no TDS login).",
+      "Key Vault: get latest, get journal (a pending one must be rolled forward, never a second password made), set journal " +
+      "(the write-ahead before the provider changes: CREATE), set secret (CREATE), update journal (mark it committed: a PATCH). " +
+      "ARM: GET server (check: it exists, administratorLogin = CredentialId), PATCH administratorLoginPassword (long-running), " +
+      "2 polls of Azure-AsyncOperation (the double answers InProgress once), the SDK's final GET of the result (state Ready: " +
+      "that is the verification; no TDS login).",
   },
   "postgres-flexible-admin": {
-    keyVault: 5,
+    keyVault: { creates: 2, others: 3 },
     provider: 7,
     why:
-      "Key Vault: as generated-secret. ARM: GET server (fqdn, administratorLogin, password auth on), PATCH administratorLoginPassword, " +
-      "2 polls, the SDK's final GET of the server. PostgreSQL: a login with the current password (check), one with the new (verify).",
+      "Key Vault: as sql-server-admin (journaled). ARM: GET server (fqdn, administratorLogin, password auth on), PATCH " +
+      "administratorLoginPassword, 2 polls, the SDK's final GET of the server. PostgreSQL: a login with the current password " +
+      "(check), one with the new (verify).",
   },
   "storage-account-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 4,
     why:
       "Key Vault: get latest, set secret (dual credential: the regenerated key is the unused one, so no journal). " +
@@ -86,7 +98,7 @@ export const MINIMUM: Record<string, { keyVault: number; provider: number; why: 
       "regenerateKey (its answer carries the new key). Blob: one request signed with the new key (verify).",
   },
   "cosmos-db-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 8,
     why:
       "Key Vault: get latest, set secret (dual). ARM: GET account (documentEndpoint), listKeys (check), POST regenerateKey " +
@@ -95,42 +107,45 @@ export const MINIMUM: Record<string, { keyVault: number; provider: number; why: 
   // The access-key family (rotators/arm-access-key/): check = list (and read where the kind needs facts),
   // create = regenerate (its answer carries the key), verify = the data plane or one more list.
   "cognitive-services-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 4,
     why: `${ACCESS_KEY_KV} ARM: GET account (endpoint, kind, disableLocalAuth), listKeys (check), regenerateKey. Azure OpenAI: one models read with the new key (verify).`,
   },
   "service-bus-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 3,
     why: `${ACCESS_KEY_KV} ARM: listKeys on the rule (check), regenerateKeys (its answer carries key and connection string), listKeys (verify: no reachable data plane).`,
   },
-  "event-hubs-key": { keyVault: 2, provider: 3, why: `${ACCESS_KEY_KV} ARM: as service-bus-key.` },
+  "event-hubs-key": { keyVault: { creates: 1, others: 1 }, provider: 3, why: `${ACCESS_KEY_KV} ARM: as service-bus-key.` },
   "redis-cache-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 4,
     why: `${ACCESS_KEY_KV} ARM: GET cache (hostName for the connection string, disableAccessKeyAuthentication), listKeys (check), regenerateKey, listKeys (verify).`,
   },
   "search-admin-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 4,
     why: `${ACCESS_KEY_KV} ARM: GET service (endpoint, disableLocalAuth), listAdminKeys (check), regenerateAdminKey. AI Search: one service-statistics read with the new admin key (verify).`,
   },
   "app-configuration-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 3,
     why: `${ACCESS_KEY_KV} ARM: listKeys (check; also the key ids regenerateKey needs), regenerateKey (its answer carries id, secret and connection string). App Configuration: one HMAC-signed key-value read with the new key (verify).`,
   },
   "event-grid-key": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 6,
     why: `${ACCESS_KEY_KV} ARM: listKeys (check), regenerateKey (long-running: 202), 2 polls of Azure-AsyncOperation (the double answers InProgress once), the final GET of Location (the keys), listKeys (verify).`,
   },
   "container-registry-token": {
-    keyVault: 2,
+    keyVault: { creates: 1, others: 1 },
     provider: 5,
     why: `${ACCESS_KEY_KV} ARM: GET token (enabled; password creation times), generateCredentials (long-running: 202), 2 polls of Location (the last carries the password), GET token (verify: the password's creation time changed; ARM never shows a token password again).`,
   },
 };
+
+/** Key Vault operations of the double (its stats) that make a new secret version. */
+const CREATE_OPERATIONS = new Set(["SetSecret", "RestoreSecret"]);
 
 const silent: Notifier = { notify: async () => undefined };
 
@@ -177,19 +192,24 @@ export async function measureCalls(d: Doubles, o: { log: (l: string) => void }):
     }
     const postgresLogins = d.pg ? d.pg.serverLog.slice(pgLogBefore).filter((l) => /SELECT session_user/i.test(l)).length : 0;
     const keyVaultTotal = Object.values(keyVault).reduce((a, b) => a + b, 0);
+    const creates = Object.entries(keyVault).reduce((a, [op, n]) => a + (CREATE_OPERATIONS.has(op) ? n : 0), 0);
+    const keyVaultByClass = { creates, others: keyVaultTotal - creates };
     const providerTotal = Object.values(provider).reduce((a, b) => a + b, 0) + postgresLogins;
     const minimum = MINIMUM[kind]!;
     kinds.push({
       kind,
       keyVault,
       keyVaultTotal,
+      keyVaultByClass,
       provider,
       providerTotal,
       postgresLogins,
       minimum,
-      atMinimum: keyVaultTotal === minimum.keyVault && providerTotal === minimum.provider,
+      atMinimum: creates === minimum.keyVault.creates && keyVaultByClass.others === minimum.keyVault.others && providerTotal === minimum.provider,
     });
-    o.log(`  ${kind}: Key Vault ${keyVaultTotal} (minimum ${minimum.keyVault}), provider ${providerTotal} (minimum ${minimum.provider})`);
+    o.log(
+      `  ${kind}: Key Vault ${creates} CREATE + ${keyVaultByClass.others} other (minimum ${minimum.keyVault.creates} + ${minimum.keyVault.others}), provider ${providerTotal} (minimum ${minimum.provider})`,
+    );
   }
   return { kinds, notMeasured };
 }

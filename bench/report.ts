@@ -1,16 +1,15 @@
-// The bench's table: every figure with its target (issue 9) and the machine it was taken on.
+// The bench's table: every figure with its target and the machine it was taken on.
 import type { BenchReport } from "./run.js";
 import { describeMachine } from "./lib/machine.js";
 
-/** 150 MB (10^6 bytes) in MiB, for the peak RSS target. */
-export const RSS_TARGET_MIB = 150e6 / 2 ** 20;
-
 export const TARGETS = {
   coldStartRatio: 1.3,
-  firstRotationRatio: 1.2,
+  /** With the blob lease lock, as deployed. */
+  firstRotationRatio: 1.1,
   burstOfIdeal: 0.9,
-  sweepOfLowerBound: 1.2,
-  rssMiB: RSS_TARGET_MIB,
+  manyVaultsOfIdeal: 0.85,
+  sweepOfLowerBound: 1.1,
+  rssMiB: 100,
 } as const;
 
 function table(rows: string[][]): string {
@@ -42,8 +41,8 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
       `${f.app.wallMs} ms wall (load ${f.app.loadMs}, invoke ${f.app.invokeMs}), ${f.app.cpuMs} ms CPU, ${f.app.peakRssMiB} MiB`,
       `SecretClient get+set: ${f.minimal.wallMs} ms (load ${f.minimal.loadMs}, calls ${f.minimal.invokeMs}), ${f.minimal.cpuMs} ms CPU, ${f.minimal.peakRssMiB} MiB`,
       `${f.wallRatio}x wall (${f.cpuRatio}x CPU)`,
-      `<= ${TARGETS.firstRotationRatio}x`,
-      ok(f.wallRatio <= TARGETS.firstRotationRatio),
+      f.appWithBlobLock ? "(information)" : `<= ${TARGETS.firstRotationRatio}x`,
+      f.appWithBlobLock ? "" : ok(f.wallRatio <= TARGETS.firstRotationRatio),
     ]);
     if (f.appWithBlobLock) {
       const b = f.appWithBlobLock;
@@ -52,8 +51,8 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
         `${b.wallMs} ms wall (load ${b.loadMs}, invoke ${b.invokeMs}), ${b.cpuMs} ms CPU, ${b.peakRssMiB} MiB`,
         "same floor",
         `${b.wallRatio}x wall`,
-        "(information)",
-        "",
+        `<= ${TARGETS.firstRotationRatio}x`,
+        ok(b.wallRatio <= TARGETS.firstRotationRatio),
       ]);
     }
   };
@@ -61,26 +60,31 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
   if (r.coldStartUnbundled) cold(r.coldStartUnbundled, "unbundled (--external-packages)");
   if (r.firstRotation) first(r.firstRotation, "packaged app");
   if (r.firstRotationUnbundled) first(r.firstRotationUnbundled, "unbundled app (--external-packages)");
-  for (const b of [r.burst, r.burstUnpaced]) {
+  for (const b of [r.burst, r.burstUnpaced, r.burstManyVaults]) {
     if (!b) continue;
-    const label = `burst: ${b.secrets} secrets x2 deliveries (${b.concurrency} at a time), ${b.latencyMs} ms, limits ${b.limits.writesPer10s}/${b.limits.othersPer10s} per 10 s${b.paced ? "" : ", pacing OFF"}`;
-    const met = b.ofIdeal >= TARGETS.burstOfIdeal && b.duplicates === 0 && b.failures === 0;
+    const many = b.vaults > 1;
+    const target = many ? TARGETS.manyVaultsOfIdeal : TARGETS.burstOfIdeal;
+    const l = b.limits;
+    const label =
+      `burst: ${many ? `${b.vaults} vaults, ${b.secrets / b.vaults} secrets each` : `${b.secrets} secrets`} x2 deliveries (${b.concurrency} at a time), ${b.latencyMs} ms, ` +
+      `limits per vault ${l.perVault.secretCreate} CREATE/${l.perVault.other} other, per subscription ${l.subscription.secretCreate}/${l.subscription.other} per 10 s${b.paced ? "" : ", pacing OFF"}`;
+    const met = b.ofIdeal >= target && b.duplicates === 0 && b.failures === 0 && b.throttled429 === 0;
     rows.push([
       label,
       `${b.rotationsPerS} rotations/s (${b.rotated} in ${b.rotationSpanS} s), ${b.duplicates} duplicates, ${b.failures} failures, ${b.throttled429} 429s`,
-      `ideal ${b.idealRotationsPerS}/s (${b.idealSpanS} s, ${b.bindingLimit}-bound)`,
+      `ideal ${b.idealRotationsPerS}/s (${b.idealSpanS} s; binds: ${b.bindingLimit})`,
       `${Math.round(b.ofIdeal * 1000) / 10} % of ideal`,
-      `>= ${TARGETS.burstOfIdeal * 100} %, 0 dup, 0 fail`,
+      `>= ${target * 100} %, 0 dup, 0 fail, 0 429`,
       ok(met),
     ]);
     if (b.hostPeakRssMiB !== undefined) {
       rows.push([
         `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}`,
         `${b.hostPeakRssMiB} MiB`,
-        `host ${b.host}; CPU ${b.hostCpuCores ?? "?"} cores busy (limit-bound, not CPU-bound)`,
+        `host ${b.host}; CPU: host ${b.hostCpuCores ?? "?"}, doubles + deliverer ${b.benchCpuCores} cores`,
         "",
-        `< 150 MB (${Math.round(RSS_TARGET_MIB * 10) / 10} MiB)`,
-        ok(b.hostPeakRssMiB < RSS_TARGET_MIB),
+        many ? "(information)" : `< ${TARGETS.rssMiB} MiB`,
+        many ? "" : ok(b.hostPeakRssMiB < TARGETS.rssMiB),
       ]);
     }
   }
@@ -99,8 +103,8 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
     for (const k of r.calls.kinds) {
       rows.push([
         `calls per rotation: ${k.kind}`,
-        `Key Vault ${k.keyVaultTotal}, provider ${k.providerTotal}`,
-        `minimum: Key Vault ${k.minimum.keyVault}, provider ${k.minimum.provider}`,
+        `Key Vault ${k.keyVaultByClass.creates} CREATE + ${k.keyVaultByClass.others} other, provider ${k.providerTotal}`,
+        `minimum: Key Vault ${k.minimum.keyVault.creates} + ${k.minimum.keyVault.others}, provider ${k.minimum.provider}`,
         "",
         "at the minimum",
         ok(k.atMinimum),
@@ -108,14 +112,15 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
     }
   }
   out.push(table(rows));
-  if (r.burst || r.burstUnpaced) {
+  if (r.burst || r.burstUnpaced || r.burstManyVaults) {
     out.push("");
-    for (const b of [r.burst, r.burstUnpaced]) {
+    for (const b of [r.burst, r.burstUnpaced, r.burstManyVaults]) {
       if (!b) continue;
       out.push(
-        `burst${b.paced ? "" : " (pacing off)"}: mix ${JSON.stringify(b.mix)}; concurrency ${b.concurrency}; outcomes ${JSON.stringify(b.outcomes)}; ` +
-          `redeliveries ${b.redeliveries}; all acknowledged at ${b.allAcknowledgedS} s; Key Vault writes ${b.keyVaultWrites} incl. 429s (minimal ${b.minimalWrites}); ` +
-          `delivery→rotated p50 ${b.rotationLatencyMs.p50} ms, p95 ${b.rotationLatencyMs.p95} ms, max ${b.rotationLatencyMs.max} ms`,
+        `burst${b.vaults > 1 ? ` (${b.vaults} vaults)` : ""}${b.paced ? "" : " (pacing off)"}: mix per vault ${JSON.stringify(b.mix)}; concurrency ${b.concurrency}; outcomes ${JSON.stringify(b.outcomes)}; ` +
+          `redeliveries ${b.redeliveries}; all acknowledged at ${b.allAcknowledgedS} s; Key Vault secret CREATEs ${b.keyVaultCreates} incl. 429s (minimal ${b.minimalCreates}; other transactions minimal ${b.minimalOthers}); ` +
+          `delivery→rotated p50 ${b.rotationLatencyMs.p50} ms, p95 ${b.rotationLatencyMs.p95} ms, max ${b.rotationLatencyMs.max} ms; ` +
+          `p50 by kind ${JSON.stringify(b.rotationLatencyP50ByKindMs)}`,
       );
       for (const f of b.failureDetails.slice(0, 10)) out.push(`  failure: ${f}`);
     }

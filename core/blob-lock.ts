@@ -59,9 +59,9 @@ export class BlobLeaseLock implements RotationLock {
       const service: BlobServiceClient = this.connection.connectionString
         ? storage.BlobServiceClient.fromConnectionString(this.connection.connectionString, options)
         : new storage.BlobServiceClient(this.connection.blobServiceUri!, this.credential, options);
-      const container = service.getContainerClient(this.containerName);
-      await container.createIfNotExists();
-      return container;
+      // The container is made when a lock blob first finds it missing (tryAcquire), not
+      // checked on every start: it exists after the app's first rotation ever.
+      return service.getContainerClient(this.containerName);
     })().catch((error: unknown) => {
       this.container = undefined;
       throw error;
@@ -72,22 +72,37 @@ export class BlobLeaseLock implements RotationLock {
   async tryAcquire(key: string): Promise<LockLease | undefined> {
     const container = await this.getContainer();
     const blob = container.getBlockBlobClient(`${key}.lock`);
-    try {
-      // Create the lock blob once; an existing one (412/409) is fine.
-      await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
-    } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status !== 409 && status !== 412) throw error;
-    }
+    const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
+    // Create the lock blob (and the container) only when the lease finds it missing: a
+    // secret rotated before costs the lease calls alone. An existing blob (412/409) is fine.
+    const createBlob = async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
+          return;
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === 409 || status === 412) return;
+          if (status !== 404 || attempt > 0) throw error;
+          await container.createIfNotExists(); // ContainerNotFound
+        }
+      }
+    };
     const lease = blob.getBlobLeaseClient(randomUUID());
     // The lease is surely ours until leaseSeconds after the request that took (or last
     // renewed) it was sent.
     let confirmedAt = performance.now();
-    try {
-      await lease.acquireLease(this.leaseSeconds);
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 409) return undefined; // LeaseAlreadyPresent
-      throw error;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        confirmedAt = performance.now();
+        await lease.acquireLease(this.leaseSeconds);
+        break;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 409) return undefined; // LeaseAlreadyPresent
+        if (status !== 404 || attempt > 0) throw error;
+        await createBlob(); // BlobNotFound or ContainerNotFound
+      }
     }
     const trustMs = (this.leaseSeconds * 1000 * 2) / 3;
     let lost = false;

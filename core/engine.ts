@@ -3,7 +3,8 @@
 //
 //   lock → load → [skip if stale, unmanaged or paused] (core/preamble.ts) → plan →
 //   [read the journal; roll it forward] → [loop guard] → check current → create →
-//   journal (single kinds) → apply → verify → commit → [revoke] → notify
+//   journal (single kinds that change a provider) → apply → verify → commit → [revoke] →
+//   notify
 //
 // Invariant: at every instant the latest version of the secret holds a credential
 // that works at the provider, or a pending journal holds the one that does. Each step
@@ -30,6 +31,7 @@ import { NotificationType, type Notifier } from "./notify.js";
 import { registerSecret } from "./redact.js";
 import {
   CredentialModel,
+  journals,
   type AzureClientOptions,
   type CurrentSecret,
   type PendingCredential,
@@ -81,6 +83,8 @@ export interface RotationRequest {
   readonly expectedVersion?: string;
   readonly mode: RotationMode;
   readonly trigger: Trigger;
+  /** The sweep found a pending journal for this secret: read it whatever the kind (one an earlier keyturn left). */
+  readonly pendingJournal?: boolean;
 }
 
 export const SkipReason = {
@@ -244,12 +248,16 @@ export function createEngine(deps: EngineDeps): Engine {
       version: latest?.version ?? "",
     });
 
+    // The vault's client loads (on a cold instance: its SDK) while the lock's calls travel.
+    const clientReady = deps.secretClient(req.vault.url);
+    clientReady.catch(() => undefined); // a failure surfaces in load(), once the lock is held
+
     return guarded<CurrentSecret, RotationResult>(deps, { ...req, name: req.secret }, {
       what: ObjectKind.Secret,
       busy: `a rotation of ${req.secret} is already in progress`,
       load: async () => {
         step = Step.Load;
-        client = await deps.secretClient(req.vault.url);
+        client = await clientReady;
         latest = await loadCurrent(client, req.vault, req.secret);
         return { object: latest, version: latest.version, tags: latest.tags };
       },
@@ -280,7 +288,10 @@ export function createEngine(deps: EngineDeps): Engine {
 
       // A journal left by an interrupted rotation is finished first.
       let journal: JournalEntry | undefined;
-      if (rotator.model === CredentialModel.Single) {
+      // A kind that changes no provider writes no journal, but one an earlier keyturn
+      // left may still be pending: the sweep (which lists it) and a person's request
+      // (HTTP, CLI: rare) look; events, the burst's bulk, do not spend the read.
+      if (journals(rotator) || req.pendingJournal || !isAutomatic(req.trigger)) {
         await enter(Step.ReadJournal);
         journal = await readJournal(client, req.secret);
         if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
@@ -295,6 +306,15 @@ export function createEngine(deps: EngineDeps): Engine {
             // that is not due (the loop guard does not help once it is hours old, as it is
             // by the next daily sweep). A caller that names the current version (an event
             // about it) or a person (HTTP, CLI) still gets the rotation it asked for.
+            if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
+              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
+            }
+          } else if (!journals(rotator)) {
+            // A kind that changes no provider (a journal an earlier keyturn wrote): its value
+            // never became a credential anywhere, so there is nothing to roll forward.
+            await commitJournal(client, journal, JournalState.RolledBack);
+            rlog.info("journal of a kind that changes no provider was left pending; marked it rolled back", { step: Step.ReadJournal });
+            journal = undefined;
             if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
               return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
             }
@@ -336,7 +356,7 @@ export function createEngine(deps: EngineDeps): Engine {
         await enter(Step.CheckCurrent);
         await rotator.checkCurrent?.(ctx, params, current);
         const steps: Step[] = [Step.CheckCurrent, Step.Create];
-        if (rotator.model === CredentialModel.Single) steps.push(Step.Journal);
+        if (journals(rotator)) steps.push(Step.Journal);
         if (rotator.apply) steps.push(Step.Apply);
         steps.push(Step.Verify, Step.Commit);
         return {
@@ -384,7 +404,7 @@ export function createEngine(deps: EngineDeps): Engine {
         stillHeld();
         pending = await rotator.create(ctx, params, current, facts);
         registerSecret(pending.secretValue);
-        if (rotator.model === CredentialModel.Single) {
+        if (journals(rotator)) {
           await enter(Step.Journal);
           stillHeld();
           const origin = { trigger: req.trigger.kind, mode: req.mode, ...callerFields(req.trigger) };

@@ -2,18 +2,23 @@
 // fleet created in one day, a sweep that finds thousands due) runs at the speed Key
 // Vault allows instead of running into 429s and sleeping through Retry-After.
 //
-// Key Vault throttles per vault in a sliding 10-second window, writes and other calls
-// separately (the figures keyturn designs for: 300 writes and 4,000 other calls per
-// 10 s; `KEY_VAULT_LIMITS`). A throttled call does not count at the vault, but it costs
-// the caller a Retry-After of up to 10 s on that rotation, while the lock is held.
+// Key Vault throttles per vault and per subscription in a sliding 10-second window, by
+// class: secret CREATEs, software and HSM key CREATEs, and all other transactions
+// (core/keyvault-limits.ts states them, from the published service limits). A throttled
+// call does not count at the vault, but it costs the caller a Retry-After of up to 10 s
+// on that rotation, while the lock is held.
 //
-// `KeyVaultPacer` keeps, per vault host and per class (write / other), the calls that
-// may still count at the vault, and lets a call go only while fewer than the limit do:
+// `KeyVaultPacer` keeps, per vault host and per class, and per class for the
+// subscription, the calls that may still count at the vault, and lets a call go only
+// while fewer than the limit do:
 //   - a call in flight counts (it may have reached the vault already);
 //   - a finished call counts until `windowMs` after its answer arrived. Its arrival at
 //     the vault lay somewhere between sending and answering, so counting from the answer
 //     is never too early, whatever the network jitter or event-loop lag: the vault can
 //     never see more than the limit in its window because of this process.
+// The subscription is not visible in a vault's URL: every vault this process talks to is
+// paced as one subscription's (the platform-team case), which is never too fast when
+// they are in several.
 // Waiting calls are served by priority, then in arrival order: work already under way
 // (marking a journal, committing a version) goes before a new rotation's first write, so
 // a burst finishes rotations at a steady rate instead of starting all of them and
@@ -30,24 +35,28 @@
 // at cold start; it imports no SDK at run time.
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
 import { JOURNAL_PREFIX } from "./journal.js";
-
-/** Key Vault's per-vault limits for secrets as keyturn designs for them (calls per window). */
-export const KEY_VAULT_LIMITS = { writesPer10s: 300, othersPer10s: 4000, windowMs: 10_000 } as const;
+import {
+  KEY_VAULT_LIMITS,
+  KEY_VAULT_TRANSACTIONS,
+  scaledVaultLimits,
+  subscriptionLimits,
+  transactionClassesOf,
+  type KeyVaultTransaction,
+  type TransactionLimits,
+} from "./keyvault-limits.js";
 
 export interface PacingLimits {
-  readonly writes: number;
-  readonly others: number;
+  /** Per vault, by class. */
+  readonly vault: TransactionLimits;
+  /** For all the vaults together (one subscription), by class. */
+  readonly subscription: TransactionLimits;
   readonly windowMs: number;
 }
 
 /** The published limits times `scale` (this process's share), at least one call per window each. */
 export function scaledLimits(scale: number): PacingLimits {
-  if (!Number.isFinite(scale) || scale <= 0) throw new RangeError(`scale must be a positive number, got ${scale}`);
-  return {
-    writes: Math.max(1, Math.floor(KEY_VAULT_LIMITS.writesPer10s * scale)),
-    others: Math.max(1, Math.floor(KEY_VAULT_LIMITS.othersPer10s * scale)),
-    windowMs: KEY_VAULT_LIMITS.windowMs,
-  };
+  const vault = scaledVaultLimits(scale);
+  return { vault, subscription: subscriptionLimits(vault), windowMs: KEY_VAULT_LIMITS.windowMs };
 }
 
 /** Higher goes first. */
@@ -179,11 +188,6 @@ export class SlidingWindowGate {
   }
 }
 
-export function isWriteMethod(method: string): boolean {
-  const m = method.toUpperCase();
-  return m !== "GET" && m !== "HEAD" && m !== "OPTIONS";
-}
-
 /** A journal write is a new rotation's first write (core/journal.ts names journals by this prefix). */
 const JOURNAL_PATH = new RegExp(`/secrets/${JOURNAL_PREFIX}`, "i");
 
@@ -195,42 +199,76 @@ export function pacingPriorityOf(method: string, url: string): PacingPriority {
   return PacingPriority.Start;
 }
 
-/** The gates of every vault this process talks to, by vault host. */
+type Gates = Record<KeyVaultTransaction, SlidingWindowGate>;
+
+/** The `kty` a key-create request asks for, when its body says (the class depends on it). */
+function keyTypeOf(request: Pick<PipelineRequest, "url" | "body">): string | undefined {
+  if (typeof request.body !== "string" || !/\/keys\/[^/]+\/create\/?(\?|$)/i.test(request.url)) return undefined;
+  try {
+    const kty = (JSON.parse(request.body) as { kty?: unknown }).kty;
+    return typeof kty === "string" ? kty : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The gates of every vault this process talks to, by vault host and class, and the subscription's. */
 export class KeyVaultPacer {
-  private readonly gates = new Map<string, { writes: SlidingWindowGate; others: SlidingWindowGate }>();
+  private readonly gates = new Map<string, Gates>();
+  /** Every vault's calls together, against the subscription-wide limits. */
+  readonly subscription: Gates;
 
   constructor(
     readonly limits: PacingLimits,
     private readonly now?: () => number,
-  ) {}
+  ) {
+    this.subscription = this.makeGates(limits.subscription);
+  }
 
-  gatesFor(vaultHost: string): { writes: SlidingWindowGate; others: SlidingWindowGate } {
+  private makeGates(limits: TransactionLimits): Gates {
+    return Object.fromEntries(KEY_VAULT_TRANSACTIONS.map((c) => [c, new SlidingWindowGate(limits[c], this.limits.windowMs, this.now)])) as Gates;
+  }
+
+  gatesFor(vaultHost: string): Gates {
     const key = vaultHost.toLowerCase();
     let g = this.gates.get(key);
     if (!g) {
-      g = {
-        writes: new SlidingWindowGate(this.limits.writes, this.limits.windowMs, this.now),
-        others: new SlidingWindowGate(this.limits.others, this.limits.windowMs, this.now),
-      };
+      g = this.makeGates(this.limits.vault);
       this.gates.set(key, g);
     }
     return g;
   }
 
-  /** Wait for this request's turn; resolves with the release to call once it is answered. */
-  acquire(method: string, url: string, signal?: AbortSignalish): Promise<() => void> {
-    const gates = this.gatesFor(new URL(url).host);
-    const gate = isWriteMethod(method) ? gates.writes : gates.others;
-    return gate.acquire(pacingPriorityOf(method, url), signal);
+  /**
+   * Wait for this request's turn in each class it counts in, at its vault and in the
+   * subscription; resolves with the release to call once it is answered. Gates are
+   * always taken in one order (vault, then subscription; classes in declaration order),
+   * so two requests can never each hold what the other waits for.
+   */
+  async acquire(method: string, url: string, signal?: AbortSignalish, keyType?: string): Promise<() => void> {
+    const u = new URL(url);
+    const classes = transactionClassesOf(method, u.pathname, keyType);
+    const vault = this.gatesFor(u.host);
+    const priority = pacingPriorityOf(method, url);
+    const gates = [...classes.map((c) => vault[c]), ...classes.map((c) => this.subscription[c])];
+    const releases: Array<() => void> = [];
+    try {
+      for (const gate of gates) releases.push(await gate.acquire(priority, signal));
+    } catch (error) {
+      for (const r of releases) r();
+      throw error;
+    }
+    return () => {
+      for (const r of releases) r();
+    };
   }
 
   /** The pipeline policy; add it `perRetry` so that every attempt is paced. */
   policy(): PipelinePolicy {
-    const pacer = this;
     return {
       name: "keyturnKeyVaultPacing",
-      async sendRequest(request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> {
-        const release = await pacer.acquire(request.method, request.url, request.abortSignal);
+      sendRequest: async (request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> => {
+        const release = await this.acquire(request.method, request.url, request.abortSignal, keyTypeOf(request));
         try {
           return await next(request);
         } finally {

@@ -11,21 +11,75 @@ const MIN_LENGTH = 6; // shorter values would mask ordinary words
 // first; by then those values have been replaced at the provider.
 const MAX_VALUES = 10_000;
 const values = new Set<string>();
+// Values by their first MIN_LENGTH characters, longest first: a line is scanned once,
+// whatever the number of values registered (a scan per value cost a burst's host more
+// than its Key Vault calls did).
+const byPrefix = new Map<string, string[]>();
+
+function index(value: string): void {
+  if (values.has(value)) return;
+  values.add(value);
+  const key = value.slice(0, MIN_LENGTH);
+  const list = byPrefix.get(key);
+  if (!list) byPrefix.set(key, [value]);
+  else {
+    list.push(value);
+    list.sort((a, b) => b.length - a.length);
+  }
+}
+
+function unindex(value: string): void {
+  values.delete(value);
+  const key = value.slice(0, MIN_LENGTH);
+  const list = byPrefix.get(key);
+  if (!list) return;
+  const rest = list.filter((v) => v !== value);
+  if (rest.length > 0) byPrefix.set(key, rest);
+  else byPrefix.delete(key);
+}
 
 export function registerSecret(value: string | undefined | null): void {
   if (!value || value.length < MIN_LENGTH) return;
   if (values.has(value)) return;
-  values.add(value);
+  index(value);
   // JSON-escaped forms travel inside serialised bodies.
   const escaped = JSON.stringify(value).slice(1, -1);
-  if (escaped !== value) values.add(escaped);
+  if (escaped !== value) index(escaped);
   const encoded = encodeURIComponent(value);
-  if (encoded !== value) values.add(encoded);
+  if (encoded !== value) index(encoded);
   while (values.size > MAX_VALUES) {
     const oldest = values.values().next().value;
     if (oldest === undefined) break;
-    values.delete(oldest);
+    unindex(oldest);
   }
+}
+
+/** `text` with every stretch that a registered value covers masked (overlapping or adjacent stretches as one). */
+function maskRegistered(text: string): string {
+  if (byPrefix.size === 0 || text.length < MIN_LENGTH) return text;
+  let out = "";
+  let copiedTo = 0;
+  let maskStart = -1;
+  let maskEnd = -1;
+  for (let i = 0; i + MIN_LENGTH <= text.length; i++) {
+    const candidates = byPrefix.get(text.slice(i, i + MIN_LENGTH));
+    if (!candidates) continue;
+    const match = candidates.find((v) => text.startsWith(v, i));
+    if (match === undefined) continue;
+    const end = i + match.length;
+    if (maskStart >= 0 && i <= maskEnd) {
+      maskEnd = Math.max(maskEnd, end);
+      continue;
+    }
+    if (maskStart >= 0) {
+      out += text.slice(copiedTo, maskStart) + MASK;
+      copiedTo = maskEnd;
+    }
+    maskStart = i;
+    maskEnd = end;
+  }
+  if (maskStart < 0) return text;
+  return out + text.slice(copiedTo, maskStart) + MASK + text.slice(maskEnd);
 }
 
 const patterns: RegExp[] = [
@@ -38,10 +92,7 @@ const patterns: RegExp[] = [
 ];
 
 export function redact(text: string): string {
-  let out = text;
-  for (const value of values) {
-    if (out.includes(value)) out = out.split(value).join(MASK);
-  }
+  let out = maskRegistered(text);
   for (const pattern of patterns) {
     out = out.replace(pattern, (_m, pre: string, _secret: string, post?: string) => `${pre}${MASK}${typeof post === "string" ? post : ""}`);
   }
@@ -51,4 +102,5 @@ export function redact(text: string): string {
 /** Test and benchmark use: forget registered values. */
 export function clearRegisteredSecrets(): void {
   values.clear();
+  byPrefix.clear();
 }

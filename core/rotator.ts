@@ -20,6 +20,16 @@ export type CredentialModel = (typeof CredentialModel)[keyof typeof CredentialMo
 
 export type RotationMode = "normal" | "dry-run" | "emergency";
 
+/**
+ * Whether a kind writes the journal before touching the provider: only a single-credential
+ * kind that changes a provider (`apply`). A kind whose credential is the vault's version
+ * alone (generated-secret) changes nothing before the commit, so a crash loses nothing
+ * and a journal would only cost a secret CREATE.
+ */
+export function journals(rotator: { readonly model: CredentialModel; readonly apply?: unknown }): boolean {
+  return rotator.model === CredentialModel.Single && rotator.apply !== undefined;
+}
+
 /** The current (latest) secret version as the engine read it. */
 export interface CurrentSecret {
   readonly vaultUrl: string;

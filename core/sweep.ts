@@ -14,7 +14,8 @@
 //   keys          within 30 days of expiry → rotate (core/keys.ts); the others → report
 //                 (or set, when tagged) a missing rotation policy.
 //
-// Properties only: the lists carry names, attributes and tags, never a value. Work runs
+// Properties only: the lists carry names, attributes and tags, never a value. Each vault's
+// three lists are read side by side, and each item is worked on as soon as it is listed,
 // with bounded concurrency (SWEEP_CONCURRENCY items at once across all vaults, each a
 // handful of Key Vault calls: far under Key Vault's per-vault limits, and the clients'
 // pacing holds the rest). One failing item, or one vault that cannot be listed, does
@@ -102,6 +103,44 @@ type WorkItem =
   | { kind: "key-expiring"; vault: VaultRef; name: string }
   | { kind: "key-policy"; vault: VaultRef; name: string };
 
+/**
+ * Runs tasks as they are pushed, at most `limit` at once; `drained()` resolves once every
+ * task pushed so far has run. Tasks must not throw.
+ */
+export class WorkPool {
+  private readonly queue: Array<() => Promise<void>> = [];
+  private active = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  push(task: () => Promise<void>): void {
+    this.queue.push(task);
+    this.pump();
+  }
+
+  drained(): Promise<void> {
+    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.active < Math.max(1, this.limit) && this.queue.length > 0) {
+      const task = this.queue.shift()!;
+      this.active++;
+      void task().finally(() => {
+        this.active--;
+        this.pump();
+      });
+    }
+    if (this.active === 0 && this.queue.length === 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const resolve of w) resolve();
+    }
+  }
+}
+
 /** Runs `work` over `items` with at most `limit` in flight. `work` must not throw. */
 export async function withConcurrency<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -133,105 +172,14 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
     else truncated++;
   };
 
-  // ---- list (properties only) -----------------------------------------------------------
+  // ---- list (properties only) and act, at once -----------------------------------------
+  // Listing is sequential page by page (each page's link comes with the one before), so the
+  // sweep's time is the listing's: every vault's secrets, certificates and keys are listed
+  // side by side, and each item is worked on as soon as its page arrives, a bounded number
+  // at a time.
   const retryDelaysMs = deps.retryDelaysMs ?? SWEEP_RETRY_DELAYS_MS;
   let retried = 0;
-  const items: WorkItem[] = [];
-  /**
-   * One listing, with the sweep's retries: after a transient failure (triggerFailure
-   * decides) what the partial listing counted is undone and it lists again after a
-   * pause; anything else, or a last failure, is counted against the vault.
-   */
-  const listing = async (what: string, vault: VaultRef, counts: Record<string, number>, list: () => Promise<void>, undo?: () => void) => {
-    for (let attempt = 0; ; attempt++) {
-      const saved = { ...counts };
-      const itemsAt = items.length;
-      const problemsAt = problems.length;
-      const truncatedAt = truncated;
-      try {
-        await list();
-        return;
-      } catch (raw) {
-        Object.assign(counts, saved);
-        items.length = itemsAt;
-        problems.length = problemsAt;
-        truncated = truncatedAt;
-        undo?.();
-        const { error, disposition } = triggerFailure(raw, `listing ${what}`);
-        const delay = retryDelaysMs[attempt];
-        if (disposition === Disposition.Retry && delay !== undefined) {
-          retried++;
-          log.warn(`sweep: listing the vault's ${what} failed with a transient error; listing again`, { vault: vault.name, step: "list", delayMs: delay, error: describeError(error) });
-          await new Promise((resolve) => setTimeout(resolve, delay));
-          continue;
-        }
-        log.error(`could not list the vault's ${what}`, { vault: vault.name, step: "list", error: describeError(error) });
-        note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing ${what}: ${describeError(error)}` });
-        return;
-      }
-    }
-  };
-  for (const vault of deps.config.vaults.vaults) {
-    // One work item per secret: a pending journal and a due version of the same secret
-    // are one rotation (the engine rolls the journal forward first).
-    const perSecret = new Map<string, WorkItem>();
-    await listing(
-      "secrets",
-      vault,
-      secrets,
-      async () => {
-        const client = await deps.secretClient(vault.url);
-        for await (const p of client.listPropertiesOfSecrets()) {
-          secrets.scanned++;
-          if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
-          const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
-          if (!c) continue;
-          if ("journal" in c) {
-            secrets.journals++;
-            perSecret.set(c.journal.secret.toLowerCase(), { kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
-          } else if ("skipped" in c) {
-            secrets.skipped++;
-          } else if (c.due.problem !== undefined) {
-            secrets.malformed++;
-            note(problems, { vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
-          } else {
-            secrets.due++;
-            const key = p.name.toLowerCase();
-            if (perSecret.get(key)?.kind !== "journal") perSecret.set(key, { kind: "secret", vault, name: p.name });
-          }
-        }
-      },
-      () => perSecret.clear(),
-    );
-    items.push(...perSecret.values());
-
-    await listing("certificates", vault, certificates, async () => {
-      const client = await deps.certificateClient(vault.url);
-      for await (const p of client.listPropertiesOfCertificates()) {
-        certificates.scanned++;
-        if (p.enabled === false || !p.expiresOn || !p.name) continue;
-        if (p.expiresOn.getTime() - started.getTime() > NEAR_EXPIRY_DAYS * DAY_MS) continue;
-        certificates.expiring++;
-        items.push({ kind: "certificate", vault, name: p.name });
-      }
-    });
-
-    await listing("keys", vault, keys, async () => {
-      const client = await deps.keyClient(vault.url);
-      for await (const p of client.listPropertiesOfKeys()) {
-        keys.scanned++;
-        if (p.managed || p.enabled === false || !p.name) continue;
-        if (keyNearExpiry(p.expiresOn, started)) {
-          keys.expiring++;
-          items.push({ kind: "key-expiring", vault, name: p.name });
-        } else {
-          items.push({ kind: "key-policy", vault, name: p.name });
-        }
-      }
-    });
-  }
-
-  // ---- act, a bounded number at a time ------------------------------------------------
+  const concurrency = deps.concurrency ?? SWEEP_CONCURRENCY;
   // A transient failure (Key Vault or a provider 5xx/429, a network error, the lock store
   // unreachable: triggerFailure decides) is retried by the sweep itself, after a pause,
   // up to retryDelaysMs.length more times; a permanent one was reported by the service
@@ -243,7 +191,13 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
       switch (item.kind) {
         case "secret":
         case "journal": {
-          const result = await deps.engine.rotateSecret({ vault: item.vault, secret: item.name, mode: "normal", trigger: sweepTrigger });
+          const result = await deps.engine.rotateSecret({
+            vault: item.vault,
+            secret: item.name,
+            mode: "normal",
+            trigger: sweepTrigger,
+            ...(item.kind === "journal" ? { pendingJournal: true } : {}),
+          });
           if (result.status === "rotated") {
             secrets.rotated++;
             if (item.kind === "journal") secrets.journalsFinished++;
@@ -293,8 +247,129 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
       note(failures, { vault: item.vault.name, objectType, name: item.name, detail: describeError(error) });
     }
   };
-  const concurrency = deps.concurrency ?? SWEEP_CONCURRENCY;
-  await withConcurrency(items, concurrency, (item) => act(item, retryDelaysMs.length === 0));
+  const firstTryIsLast = retryDelaysMs.length === 0;
+  const pool = new WorkPool(concurrency);
+  // What was handed to the pool: a listing that fails and lists again finds it again.
+  const dispatched = new Set<string>();
+  const dispatch = (item: WorkItem) => {
+    const key = `${item.kind}/${item.vault.name}/${item.name}`.toLowerCase();
+    if (dispatched.has(key)) return;
+    dispatched.add(key);
+    pool.push(() => act(item, firstTryIsLast));
+  };
+  // One work item per secret: a pending journal and a due version of the same secret are
+  // one rotation (the engine rolls the journal forward first). The two may be listed in
+  // either order: a journal found for a secret whose rotation is still queued turns it
+  // into the journal's; one found after that rotation started runs after it.
+  const perSecret = new Map<string, { item: WorkItem; started: Promise<void> | undefined }>();
+  const queueSecret = (item: Extract<WorkItem, { kind: "secret" | "journal" }>) => {
+    const key = `${item.vault.name}/${item.name}`.toLowerCase();
+    const known = perSecret.get(key);
+    if (!known) {
+      const entry: { item: WorkItem; started: Promise<void> | undefined } = { item, started: undefined };
+      perSecret.set(key, entry);
+      pool.push(() => (entry.started = act(entry.item, firstTryIsLast)));
+      return;
+    }
+    if (item.kind !== "journal" || known.item.kind === "journal") return;
+    if (known.started === undefined) known.item = item;
+    else {
+      const after = known.started;
+      known.item = item;
+      pool.push(async () => {
+        await after;
+        await act(item, firstTryIsLast);
+      });
+    }
+  };
+
+  type Tally = Record<string, number>;
+  const bump = (tally: Tally, key: string) => {
+    tally[key] = (tally[key] ?? 0) + 1;
+  };
+  /**
+   * One listing, with the sweep's retries. What a listing counts and finds wrong is kept
+   * apart until it completes: after a transient failure (triggerFailure decides) it is
+   * dropped and the vault is listed again after a pause (items already handed on are not
+   * handed on twice); anything else, or a last failure, is counted against the vault.
+   */
+  const listing = async (what: string, vault: VaultRef, counts: Record<string, number>, list: (tally: Tally, found: SweepProblem[]) => Promise<void>) => {
+    for (let attempt = 0; ; attempt++) {
+      const tally: Tally = {};
+      const found: SweepProblem[] = [];
+      try {
+        await list(tally, found);
+        for (const [k, n] of Object.entries(tally)) counts[k] = (counts[k] ?? 0) + n;
+        for (const p of found) note(problems, p);
+        return;
+      } catch (raw) {
+        const { error, disposition } = triggerFailure(raw, `listing ${what}`);
+        const delay = retryDelaysMs[attempt];
+        if (disposition === Disposition.Retry && delay !== undefined) {
+          retried++;
+          log.warn(`sweep: listing the vault's ${what} failed with a transient error; listing again`, { vault: vault.name, step: "list", delayMs: delay, error: describeError(error) });
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
+        log.error(`could not list the vault's ${what}`, { vault: vault.name, step: "list", error: describeError(error) });
+        note(failures, { vault: vault.name, objectType: "vault", name: vault.name, detail: `listing ${what}: ${describeError(error)}` });
+        return;
+      }
+    }
+  };
+
+  const listSecrets = (vault: VaultRef) =>
+    listing("secrets", vault, secrets, async (tally, found) => {
+      const client = await deps.secretClient(vault.url);
+      for await (const p of client.listPropertiesOfSecrets()) {
+        bump(tally, "scanned");
+        if (p.managed) continue; // a certificate's backing secret: the certificate is handled below
+        const c = classifySecret(p, { within, now: started, registry: deps.registry, guardMs: deps.config.rotationGuardMs });
+        if (!c) continue;
+        if ("journal" in c) {
+          bump(tally, "journals");
+          queueSecret({ kind: "journal", vault, name: c.journal.secret, journal: c.journal.journal });
+        } else if ("skipped" in c) {
+          bump(tally, "skipped");
+        } else if (c.due.problem !== undefined) {
+          bump(tally, "malformed");
+          found.push({ vault: vault.name, objectType: "secret", name: p.name, detail: c.due.problem });
+        } else {
+          bump(tally, "due");
+          queueSecret({ kind: "secret", vault, name: p.name });
+        }
+      }
+    });
+
+  const listCertificates = (vault: VaultRef) =>
+    listing("certificates", vault, certificates, async (tally) => {
+      const client = await deps.certificateClient(vault.url);
+      for await (const p of client.listPropertiesOfCertificates()) {
+        bump(tally, "scanned");
+        if (p.enabled === false || !p.expiresOn || !p.name) continue;
+        if (p.expiresOn.getTime() - started.getTime() > NEAR_EXPIRY_DAYS * DAY_MS) continue;
+        bump(tally, "expiring");
+        dispatch({ kind: "certificate", vault, name: p.name });
+      }
+    });
+
+  const listKeys = (vault: VaultRef) =>
+    listing("keys", vault, keys, async (tally) => {
+      const client = await deps.keyClient(vault.url);
+      for await (const p of client.listPropertiesOfKeys()) {
+        bump(tally, "scanned");
+        if (p.managed || p.enabled === false || !p.name) continue;
+        if (keyNearExpiry(p.expiresOn, started)) {
+          bump(tally, "expiring");
+          dispatch({ kind: "key-expiring", vault, name: p.name });
+        } else {
+          dispatch({ kind: "key-policy", vault, name: p.name });
+        }
+      }
+    });
+
+  await Promise.all(deps.config.vaults.vaults.flatMap((vault) => [listSecrets(vault), listCertificates(vault), listKeys(vault)]));
+  await pool.drained();
   for (const [i, delay] of retryDelaysMs.entries()) {
     if (retryQueue.length === 0) break;
     const again = retryQueue;

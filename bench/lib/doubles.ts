@@ -14,6 +14,8 @@ import { scramSha256Verifier } from "../../rotators/postgres-role/postgres.js";
 import type { TestPostgres } from "../../test/support/postgres.js";
 
 export const BENCH_VAULT = "bench-kv";
+/** The many-vault burst's vaults, all in one subscription (the double's throttle counts them together). */
+export const MANY_VAULTS = Array.from({ length: 10 }, (_, i) => `bench-kv-${String(i + 1).padStart(2, "0")}`);
 const DAY_MS = 86_400_000;
 
 /** A FaultInjector that also counts the 429s it answers, per service/vault. */
@@ -53,7 +55,7 @@ export async function startDoubles(opts: { postgres?: boolean; log?: (line: stri
   const [kv, arm] = await Promise.all([
     // The expiry scan would walk every seeded secret four times a second; the bench
     // delivers its own events, so it runs rarely.
-    startKeyVaultEmulator({ vaults: [BENCH_VAULT], tls, faults: kvFaults, scanIntervalMs: 3_600_000 }),
+    startKeyVaultEmulator({ vaults: [BENCH_VAULT, ...MANY_VAULTS], tls, faults: kvFaults, scanIntervalMs: 3_600_000 }),
     startArmEmulator({ tls, faults: armFaults, lroPolls: 1, retryAfterSeconds: 0 }),
   ]);
   let postgres: TestPostgres | undefined;
@@ -79,7 +81,7 @@ export async function startDoubles(opts: { postgres?: boolean; log?: (line: stri
     armFaults,
     pg: postgres,
     env: (extra = {}) => ({
-      KEYTURN_VAULTS: `${BENCH_VAULT}=${kv.url(BENCH_VAULT)}`,
+      KEYTURN_VAULTS: [BENCH_VAULT, ...MANY_VAULTS].map((v) => `${v}=${kv.url(v)}`).join(","),
       KEYTURN_CREDENTIAL: "local-emulator",
       KEYTURN_TLS_CA_FILE: tls.caFile,
       KEYTURN_ARM_ENDPOINT: arm.url,
@@ -108,6 +110,7 @@ export const BenchKinds = ["generated-secret", "storage-account-key", "sql-serve
 export type BenchKind = (typeof BenchKinds)[number];
 
 export interface SeededSecret {
+  readonly vault: string;
   readonly name: string;
   readonly kind: BenchKind;
   readonly version: string;
@@ -117,7 +120,7 @@ export interface SeededSecret {
  * Seeds one rotatable secret of `kind` (and its provider resource) into the bench vault,
  * expiring in `expiresInDays`: tags as docs/rotators.md describes them.
  */
-export async function seedSecret(d: Doubles, kind: BenchKind, index: number, expiresInDays = 10): Promise<SeededSecret> {
+export async function seedSecret(d: Doubles, kind: BenchKind, index: number, expiresInDays = 10, vault = BENCH_VAULT): Promise<SeededSecret> {
   const expiresOn = new Date(Date.now() + expiresInDays * DAY_MS);
   const common = { ValidityPeriodDays: "60", Owner: "bench-team@example.com" };
   const tag = `${index}`.padStart(5, "0");
@@ -165,22 +168,23 @@ export async function seedSecret(d: Doubles, kind: BenchKind, index: number, exp
       break;
     }
   }
-  const { version } = d.kv.seedSecret(BENCH_VAULT, name, value, { tags, expiresOn, notBefore: new Date(Date.now() - DAY_MS) });
-  return { name, kind, version };
+  const { version } = d.kv.seedSecret(vault, name, value, { tags, expiresOn, notBefore: new Date(Date.now() - DAY_MS) });
+  return { vault, name, kind, version };
 }
 
 /** A Key Vault SecretNearExpiry event for a seeded secret, in the Event Grid schema, as Key Vault publishes it. */
-export function nearExpiryEvent(d: Doubles, s: { name: string; version: string }, id: string) {
-  const url = d.kv.url(BENCH_VAULT);
+export function nearExpiryEvent(d: Doubles, s: { vault?: string; name: string; version: string }, id: string) {
+  const vault = s.vault ?? BENCH_VAULT;
+  const url = d.kv.url(vault);
   return {
     id,
-    topic: `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/keyturn-local/providers/Microsoft.KeyVault/vaults/${BENCH_VAULT}`,
+    topic: `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/keyturn-local/providers/Microsoft.KeyVault/vaults/${vault}`,
     subject: s.name,
     eventType: "Microsoft.KeyVault.SecretNearExpiry",
     eventTime: new Date().toISOString(),
     data: {
       Id: `${url}/secrets/${s.name}/${s.version}`,
-      VaultName: BENCH_VAULT,
+      VaultName: vault,
       ObjectType: "Secret",
       ObjectName: s.name,
       Version: s.version,

@@ -116,7 +116,14 @@ async function handleRequest(options: VaultServerOptions, req: IncomingMessage, 
     const answered = await options.faults.apply(
       req,
       res,
-      { service: "keyvault", vault: options.vault.name, method, path: url.pathname, operation: route.operation },
+      {
+        service: "keyvault",
+        vault: options.vault.name,
+        method,
+        path: url.pathname,
+        operation: route.operation,
+        ...transactionOf(route.operation, options.vault, params, raw),
+      },
       { headers },
     );
     if (answered) return;
@@ -137,6 +144,32 @@ async function handleRequest(options: VaultServerOptions, req: IncomingMessage, 
       send(res, 500, headers, { error: { code: "InternalServerError", message: "The double failed to serve the request." } });
     }
   }
+}
+
+/** Operations that make a new secret version, or import one (published: certificate and key imports count as secret CREATEs). */
+const SECRET_CREATES = new Set(["SetSecret", "RestoreSecret", "ImportCertificate", "CreateCertificate", "ImportKey"]);
+
+/**
+ * The throttling class Key Vault counts an operation in (service-limits page): secret
+ * CREATE, key CREATE by the key's protection (a rotation creates a version of the key
+ * it names, software or HSM), or "other" (no `transaction`).
+ */
+function transactionOf(operation: string, vault: VaultContext, params: readonly string[], raw: string): { transaction?: string } {
+  if (SECRET_CREATES.has(operation)) return { transaction: "secretCreate" };
+  let kty: string | undefined;
+  if (operation === "CreateKey") {
+    try {
+      const body = JSON.parse(raw) as { kty?: unknown };
+      if (typeof body.kty === "string") kty = body.kty;
+    } catch {
+      // A malformed body is refused by the route; it still counts as a create attempt.
+    }
+  } else if (operation === "RotateKey") {
+    kty = vault.keys.find(params[0] ?? "")?.versions.at(-1)?.kty;
+  } else {
+    return {};
+  }
+  return { transaction: kty !== undefined && /-HSM$/i.test(kty) ? "keyCreateHsm" : "keyCreateSoftware" };
 }
 
 function matchRoute(routes: readonly Route[], method: string, path: string): { route: Route; params: string[] } {

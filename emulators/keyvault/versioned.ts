@@ -51,9 +51,31 @@ export interface AttributePatch {
   exp?: number | null;
 }
 
+/** A map whose sorted keys are kept until a key comes or goes: a list page of a large vault does not sort it again. */
+class SortedKeyMap<V> extends Map<string, V> {
+  private sorted: string[] | undefined;
+  override set(key: string, value: V): this {
+    if (!this.has(key)) this.sorted = undefined;
+    return super.set(key, value);
+  }
+  override delete(key: string): boolean {
+    const deleted = super.delete(key);
+    if (deleted) this.sorted = undefined;
+    return deleted;
+  }
+  override clear(): void {
+    this.sorted = undefined;
+    super.clear();
+  }
+  sortedKeys(): readonly string[] {
+    this.sorted ??= [...this.keys()].sort();
+    return this.sorted;
+  }
+}
+
 /** The live objects of one kind in one vault, keyed by lower-cased name. */
 export class VersionedObjects<V extends ObjectVersion, R extends ObjectRecord<V>> {
-  protected readonly live = new Map<string, R>();
+  protected readonly live = new SortedKeyMap<R>();
 
   constructor(
     protected readonly now: () => number,
@@ -82,9 +104,7 @@ export class VersionedObjects<V extends ObjectVersion, R extends ObjectRecord<V>
 
   /** Live records sorted by lower-cased name (the order list pages are cut in). */
   list(): R[] {
-    return [...this.live.keys()]
-      .sort()
-      .flatMap((key) => this.visible(key) ?? []);
+    return this.live.sortedKeys().flatMap((key) => this.visible(key) ?? []);
   }
 
   /** Live records in no particular order (for scans that do not need list()'s sort). */

@@ -48,7 +48,8 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 // ---- paging -----------------------------------------------------------------------------
 
 /**
- * Cuts one page of at most `maxresults` (1..25, default 25) items after `$skiptoken`.
+ * Cuts one page of at most `maxresults` (1..25, default 25) items after `$skiptoken`; `items`
+ * must be in ascending `keyOf` order.
  * The token names the last key served, so a page stays right when items are added or
  * removed between calls; `nextLink` is absolute and repeats api-version (and maxresults),
  * as the service's does.
@@ -70,10 +71,19 @@ export function page<T>(
   }
   const skipToken = request.query.get("$skiptoken");
   const marker = skipToken === null ? undefined : decodeSkipToken(skipToken);
-  const remaining = marker === undefined ? items : items.filter((item) => keyOf(item) > marker);
-  const pageItems = remaining.slice(0, maxResults);
+  // `items` are in ascending key order: the page starts at the first key after the marker.
+  let from = 0;
+  if (marker !== undefined) {
+    let hi = items.length;
+    while (from < hi) {
+      const mid = (from + hi) >>> 1;
+      if (keyOf(items[mid]!) > marker) hi = mid;
+      else from = mid + 1;
+    }
+  }
+  const pageItems = items.slice(from, from + maxResults);
   let nextLink: string | null = null;
-  if (remaining.length > pageItems.length) {
+  if (items.length - from > pageItems.length) {
     const token = encodeSkipToken(keyOf(pageItems.at(-1)!));
     nextLink =
       `${request.vault.url}${path}?api-version=${encodeURIComponent(request.apiVersion)}&$skiptoken=${token}` +

@@ -2,7 +2,8 @@
 // a shared password between two services, a signing secret.
 //
 // Model: single credential. There is no provider to tell: the secret version is the
-// credential. The engine still journals the value first, as for every single kind.
+// credential, so the engine writes no journal (nothing changes before the commit; a crash
+// leaves the previous version as the latest, and the next trigger starts again).
 //
 // Tags (besides ValidityPeriodDays, Owner):
 //   Rotator=generated-secret

@@ -29,9 +29,10 @@ import { findDueSecrets, parseWithin } from "../../core/due.js";
 import { JournalState, isJournalName } from "../../core/journal.js";
 import { CredentialModel, type Rotator } from "../../core/rotator.js";
 import type { SweepSummary } from "../../core/sweep.js";
-import { FaultInjector, KEY_VAULT_SECRET_LIMITS, type ApplyOptions, type FaultDecision, type RequestDescriptor } from "../../emulators/faults.js";
+import { FaultInjector, type ApplyOptions, type FaultDecision, type RequestDescriptor } from "../../emulators/faults.js";
 import { rotators } from "../../rotators/index.js";
 import { ALL_KINDS, passwordOf, startFleet, type Fleet, type Kind, type ManagedSecret } from "../support/fleet.js";
+import { keyVaultThrottle } from "../support/keyvault.js";
 import { chaosRegistry, withConcurrency } from "./registry.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
@@ -370,7 +371,7 @@ describe("chaos", () => {
       { latencyMs: 80, probability: 0.1 },
       { latencyMs: 400, probability: 0.02 },
     ]) faults.add(rule);
-    faults.throttle({ ...KEY_VAULT_SECRET_LIMITS, match: { service: "keyvault" } });
+    faults.throttle(keyVaultThrottle(1, { match: { service: "keyvault" } }));
     faults.lostAnswers = LOST_ANSWERS;
     proxy.setDrops(0.05, 0.05);
 

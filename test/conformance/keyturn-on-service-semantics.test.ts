@@ -9,6 +9,7 @@ import { latestVersionProperties, readSecretStatus } from "../../core/status.js"
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { registry } from "../../rotators/index.js";
 import { testEngine } from "../support/engine.js";
+import { journalingRegistry } from "../support/memory-rotator.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 import { RECORDINGS } from "./wire.js";
 
@@ -16,6 +17,8 @@ const VAULT = "kv-semantics";
 let kv: KeyVaultEmulator;
 
 const TAGS = { Rotator: "generated-secret", ValidityPeriodDays: "90", Owner: "team@contoso.com" };
+/** A kind that journals (generated-secret changes no provider and writes no journal). */
+const JOURNALED = { Rotator: "memory-password", ValidityPeriodDays: "90", Owner: "team@contoso.com" };
 
 beforeAll(async () => {
   kv = await startKeyVaultEmulator({ vaults: [VAULT] });
@@ -59,10 +62,10 @@ describe(`keyturn under Key Vault's version listing (${RECORDINGS.secrets}/secre
 
   it("a rotation right after the secret was written (same second) is reported with its journal", async () => {
     const client = secretClientFor(kv, VAULT);
-    const { engine } = testEngine(kv);
-    const seeded = await client.setSecret("rotated-now", "seed-value-1", { tags: TAGS });
+    const { engine } = testEngine(kv, { registry: journalingRegistry });
+    const seeded = await client.setSecret("rotated-now", "seed-value-1", { tags: JOURNALED });
     const result = await engine.rotateSecret({ vault: vaultRef(), secret: "rotated-now", mode: "normal", trigger: { kind: "http", id: "t" } });
-    const status = await readSecretStatus(client, vaultRef(), "rotated-now", registry);
+    const status = await readSecretStatus(client, vaultRef(), "rotated-now", journalingRegistry);
     expect(result.status).toBe("rotated");
     expect(status.currentVersion).toBe(result.version);
     expect(status.currentVersion).not.toBe(seeded.properties.version);
@@ -81,9 +84,9 @@ describe(`keyturn while a delete or recover settles (${RECORDINGS.secrets}/secre
 
   it("a journal read as absent while its recovery settles is never overwritten: the rotation stops before any change, and the next one succeeds", async () => {
     const client = secretClientFor(kv, VAULT);
-    const { engine } = testEngine(kv);
+    const { engine } = testEngine(kv, { registry: journalingRegistry });
     const req = { vault: vaultRef(), secret: "settling", mode: "normal" as const, trigger: { kind: "http" as const, id: "s" } };
-    await client.setSecret("settling", "seed-value-2", { tags: TAGS });
+    await client.setSecret("settling", "seed-value-2", { tags: JOURNALED });
     await engine.rotateSecret(req);
     const before = (await client.getSecret("settling")).properties.version;
     const journal = journalName("settling");

@@ -14,12 +14,12 @@
 // the seeded versions are older than that when the triggers fire.
 //
 // To make "concurrently" deterministic, whichever trigger wins a secret's lock is held at
-// its journal write (by the Key Vault double) until the other ten have answered.
+// its commit (the new version's write, held by the Key Vault double) until the other ten
+// have answered.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobLeaseLock } from "../../core/blob-lock.js";
 import { findDueSecrets, parseWithin } from "../../core/due.js";
 import type { SweepSummary } from "../../core/sweep.js";
-import { journalName } from "../../core/journal.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { registry } from "../../rotators/index.js";
 import { startAzurite, type Azurite } from "../support/azurite.js";
@@ -87,12 +87,12 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
     const earlier = await findDueSecrets(client, { vault: VAULT, within: parseWithin("30d"), now: new Date(), registry, guardMs: GUARD_MS });
     expect(earlier.due.map((d) => d.secret).sort()).toEqual(SECRETS);
 
-    // Whichever trigger wins a secret's lock is held at its journal write until the
+    // Whichever trigger wins a secret's lock is held at its commit until the
     // instances have answered the other triggers for that secret (nine of the ten: the
     // winner's own answer waits for the release, or the winner is the sweep).
     const answered = new Map(SECRETS.map((n) => [n, 0]));
     // oxlint-disable-next-line unicorn/no-thenable -- `then` is the held fault's option, never awaited
-    const holds = new Map(SECRETS.map((n) => [n, faults.hold((d) => d.operation === "SetSecret" && d.path.startsWith(`/secrets/${journalName(n)}`), { then: "serve" })]));
+    const holds = new Map(SECRETS.map((n) => [n, faults.hold((d) => d.operation === "SetSecret" && d.path === `/secrets/${n}`, { then: "serve" })]));
     const counted = async <T>(name: string, p: Promise<T>): Promise<T> => {
       try {
         return await p;

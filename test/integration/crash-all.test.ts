@@ -7,12 +7,12 @@
 //
 // One child process per kind runs one rotation per crash point, each on its own secret
 // and its own provider resource, and each stops at its own step; once all of them hang
-// there, the process is killed. Single-credential kinds also die in the middle of the
-// commit step: the new version is written, but the process is killed while it marks the
-// journal committed (the Key Vault double holds that request).
+// there, the process is killed. Journaling kinds (a single credential at a provider) also
+// die in the middle of the commit step: the new version is written, but the process is
+// killed while it marks the journal committed (the Key Vault double holds that request).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JournalState, journalName, readJournal } from "../../core/journal.js";
-import { CredentialModel, type Rotator } from "../../core/rotator.js";
+import { CredentialModel, journals, type Rotator } from "../../core/rotator.js";
 import { rotators } from "../../rotators/index.js";
 import { rotateManyInChild, type ChildJob } from "../support/crash.js";
 import { ALL_KINDS, startFleet, type Fleet, type Kind, type ManagedSecret } from "../support/fleet.js";
@@ -26,7 +26,8 @@ const MID_COMMIT = "mid-commit";
 /** The step boundaries a kind's rotation passes, in order, as crash points. */
 function crashPoints(kind: Kind): string[] {
   const r: Rotator<unknown, unknown> = rotators[kind];
-  const single = r.model === CredentialModel.Single;
+  // Kinds that journal (a single credential at a provider); generated-secret does not.
+  const single = journals(r);
   return [
     "plan",
     ...(single ? ["read-journal"] : []),
@@ -45,7 +46,7 @@ function crashPoints(kind: Kind): string[] {
 function phase(kind: Kind, point: string): "before-journal" | "journaled" | "committed" {
   if (point === "notify" || point === MID_COMMIT) return "committed";
   const points = crashPoints(kind);
-  if (rotators[kind].model !== CredentialModel.Single) return "before-journal";
+  if (!journals(rotators[kind])) return "before-journal";
   return points.indexOf(point) > points.indexOf("journal") ? "journaled" : "before-journal";
 }
 
@@ -120,7 +121,7 @@ describe("a rotation killed at any step boundary is completed by the next trigge
       expect(await versionsOf(client, s.name), where).toHaveLength(2);
       const done = await fleet.invariantOf(s);
       expect(done.latestWorks, `${where}: the latest value works at the provider`).toBe(true);
-      if (rotators[kind].model === CredentialModel.Single && point !== MID_COMMIT) expect(done.journalState, where).toBe(JournalState.Committed);
+      if (journals(rotators[kind]) && point !== MID_COMMIT) expect(done.journalState, where).toBe(JournalState.Committed);
       // Dual models: the credential consumers held until now still works.
       if (rotators[kind].model === CredentialModel.Dual || s.tags.Logins) expect(await fleet.works(s, s.initialValues.at(-1)!), `${where}: previous credential`).toBe(true);
       // A third delivery rotates nothing.

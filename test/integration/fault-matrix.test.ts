@@ -206,7 +206,8 @@ const transientCases: Case[] = [
   // Key Vault, at each step it serves.
   { dependency: "keyvault", step: "load (503)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault(unavailable({ operation: "GetSecret", path: `/secrets/${t.name}` }))(), says: /^load failed: RestError 503/ },
   { dependency: "keyvault", step: "load (connection reset)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault({ match: { operation: "GetSecret", path: `/secrets/${t.name}` }, drop: true })(), says: /^load failed: RestError ECONNRESET/ },
-  { dependency: "keyvault", step: "journal", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault(unavailable({ operation: "SetSecret", path: `/secrets/keyturn-journal-${t.name}` }))(), says: /^journal failed: RestError 503/ },
+  // The journal: written by kinds that change a provider (generated-secret writes none).
+  { dependency: "keyvault", step: "journal", events: SecretEvents, target: postgresSecret, inject: (t) => kvFault(unavailable({ operation: "SetSecret", path: `/secrets/keyturn-journal-${t.name}` }))(), says: /^journal failed: RestError 503/ },
   { dependency: "keyvault", step: "commit (429)", events: SecretEvents, target: generatedSecret, inject: (t) => kvFault({ match: { operation: "SetSecret", path: `/secrets/${t.name}` }, status: 429, retryAfterSeconds: 0 })(), says: /^commit failed: RestError 429/ },
   { dependency: "keyvault", step: "load", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault(unavailable({ operation: "GetCertificate", path: `/certificates/${t.name}` }))(), says: /^certificate load failed: RestError 503/ },
   { dependency: "keyvault", step: "renew", events: ["CertificateNearExpiry"], target: certificate, inject: (t) => kvFault(unavailable({ operation: "CreateCertificate", path: `/certificates/${t.name}` }))(), says: /^certificate create failed: RestError 503/ },

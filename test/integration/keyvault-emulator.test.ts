@@ -434,8 +434,8 @@ describe("fault injection", () => {
     expect(emulator.stats()["kv-faults"]!.GetSecret).toBe(2);
   });
 
-  it("the throttle answers 429 Throttled past the write limit, with Retry-After", async () => {
-    const remove = emulator.faults.throttle({ writesPer10s: 3, othersPer10s: 100, match: { vault: "kv-throttle" } });
+  it("the throttle answers 429 Throttled past the secret CREATE limit, with Retry-After", async () => {
+    const remove = emulator.faults.throttle({ perVault: { secretCreate: 3, other: 100 }, match: { vault: "kv-throttle" } });
     try {
       const secrets = client("kv-throttle", { maxRetries: 0 });
       for (let i = 0; i < 3; i++) await secrets.setSecret(`w${i}`, "x");

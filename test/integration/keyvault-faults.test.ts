@@ -2,7 +2,7 @@
 // sliding-window throttle with a controllable clock. (The HTTP side, apply(), is covered
 // against the Key Vault double in keyvault-emulator.test.ts.)
 import { describe, expect, it } from "vitest";
-import { FaultInjector, KEY_VAULT_SECRET_LIMITS, type RequestDescriptor } from "../../emulators/faults.js";
+import { FaultInjector, type RequestDescriptor } from "../../emulators/faults.js";
 
 const get = (path: string, extra: Partial<RequestDescriptor> = {}): RequestDescriptor => ({
   service: "keyvault",
@@ -13,7 +13,7 @@ const get = (path: string, extra: Partial<RequestDescriptor> = {}): RequestDescr
   ...extra,
 });
 const put = (path: string, extra: Partial<RequestDescriptor> = {}): RequestDescriptor =>
-  get(path, { method: "PUT", operation: "SetSecret", ...extra });
+  get(path, { method: "PUT", operation: "SetSecret", transaction: "secretCreate", ...extra });
 
 describe("FaultInjector rules", () => {
   it("matches on service, vault, method, operation and path (RegExp or path prefix)", () => {
@@ -71,44 +71,40 @@ describe("FaultInjector rules", () => {
 });
 
 describe("FaultInjector throttle", () => {
-  it("uses Key Vault's published secret limits as its reference figures", () => {
-    expect(KEY_VAULT_SECRET_LIMITS).toEqual({ writesPer10s: 300, othersPer10s: 4000 });
-  });
-
-  it("throttles writes and reads separately per vault, in a sliding 10 s window", () => {
+  it("throttles each class separately per vault, in a sliding 10 s window", () => {
     let now = 1_000_000;
     const faults = new FaultInjector({ now: () => now });
-    faults.throttle({ writesPer10s: 2, othersPer10s: 3 });
+    faults.throttle({ perVault: { secretCreate: 2, other: 3 } });
 
     expect(faults.decide(put("/secrets/a")).kind).toBe("pass");
     now += 4000;
     expect(faults.decide(put("/secrets/a")).kind).toBe("pass");
     const throttled = faults.decide(put("/secrets/a"));
-    // The oldest write leaves the window 6 s from now.
+    // The oldest create leaves the window 6 s from now.
     expect(throttled).toMatchObject({ kind: "respond", status: 429, errorCode: "Throttled", retryAfterSeconds: 6 });
     expect(faults.decide(put("/secrets/a", { vault: "kv2" })).kind).toBe("pass");
-    for (let i = 0; i < 3; i++) expect(faults.decide(get("/secrets/a")).kind).toBe("pass");
+    // A PATCH or a DELETE is not a create: it counts with the reads.
+    expect(faults.decide(get("/secrets/a", { method: "PATCH", operation: "UpdateSecret" })).kind).toBe("pass");
+    for (let i = 0; i < 2; i++) expect(faults.decide(get("/secrets/a")).kind).toBe("pass");
     expect(faults.decide(get("/secrets/a")).kind).toBe("respond");
 
-    // Rejected requests did not count: once the first write ages out, one more fits.
+    // Rejected requests did not count: once the first create ages out, one more fits.
     now += 6000;
     expect(faults.decide(put("/secrets/a")).kind).toBe("pass");
     expect(faults.decide(put("/secrets/a")).kind).toBe("respond");
   });
 
-  it("classifies writes with a custom predicate and only where it matches", () => {
+  it("the subscription's limit binds across vaults; a class without a limit is not throttled; only where it matches", () => {
     const faults = new FaultInjector({ now: () => 0 });
-    const remove = faults.throttle({
-      writesPer10s: 1,
-      othersPer10s: 100,
-      match: { service: "keyvault" },
-      isWrite: (r) => r.operation === "SetSecret",
-    });
-    expect(faults.decide(put("/secrets/a")).kind).toBe("pass");
-    expect(faults.decide(put("/secrets/a")).kind).toBe("respond");
-    expect(faults.decide(get("/secrets/a", { method: "DELETE", operation: "DeleteSecret" })).kind).toBe("pass");
+    const remove = faults.throttle({ perVault: { secretCreate: 2 }, subscription: { secretCreate: 3 }, match: { service: "keyvault" } });
+    expect(faults.decide(put("/secrets/a", { vault: "v1" })).kind).toBe("pass");
+    expect(faults.decide(put("/secrets/a", { vault: "v1" })).kind).toBe("pass");
+    expect(faults.decide(put("/secrets/a", { vault: "v1" })).kind).toBe("respond"); // the vault's 2
+    expect(faults.decide(put("/secrets/a", { vault: "v2" })).kind).toBe("pass");
+    expect(faults.decide(put("/secrets/a", { vault: "v3" })).kind).toBe("respond"); // the subscription's 3
+    for (let i = 0; i < 10; i++) expect(faults.decide(get("/secrets/a")).kind).toBe("pass");
     expect(faults.decide(put("/x", { service: "arm" })).kind).toBe("pass");
     remove();
-    expect(faults.decide(put("/secrets/a")).kind).toBe("pass");
+    expect(faults.decide(put("/secrets/a", { vault: "v3" })).kind).toBe("pass");
   });
 });

@@ -36,7 +36,7 @@ let faults: FastThrottle;
 beforeAll(async () => {
   faults = new FastThrottle();
   kv = await startKeyVaultEmulator({ vaults: [VAULT], faults });
-  faults.throttle({ writesPer10s: 3, othersPer10s: 50 });
+  faults.throttle({ perVault: { secretCreate: 3, other: 50 } });
 });
 
 afterAll(async () => {
@@ -76,13 +76,14 @@ describe("pacing Key Vault calls", () => {
   it("with the pacer as a perRetry policy, the same burst gets no 429 and every write lands", async () => {
     await new Promise((r) => setTimeout(r, 600));
     faults.throttled = 0;
-    const pacer = new KeyVaultPacer({ writes: 3, others: 50, windowMs: 10_000 / SPEED });
+    const perVault = { secretCreate: 3, keyCreateSoftware: 20, keyCreateHsm: 10, other: 50 };
+    const pacer = new KeyVaultPacer({ vault: perVault, subscription: perVault, windowMs: 10_000 / SPEED });
     const paced = client(pacer);
     const outcome = await settle(Array.from({ length: 9 }, (_, i) => paced.setSecret(`paced-${i}`, `value-${i}`)));
     expect(outcome).toEqual({ ok: 9, throttled: 0 });
     expect(faults.throttled).toBe(0);
     // The challenge's first, unauthenticated request and the nine writes went through the gate.
-    const writes = pacer.gatesFor(new URL(kv.url(VAULT)).host).writes;
+    const writes = pacer.gatesFor(new URL(kv.url(VAULT)).host).secretCreate;
     expect(writes.waited).toBeGreaterThan(0);
     expect((await paced.getSecret("paced-8")).value).toBe("value-8");
   });
@@ -99,11 +100,12 @@ describe("pacing Key Vault calls", () => {
     const engineClient = await getSecretClient(config, kv.url(VAULT));
     // The first call answers the token challenge (an unauthenticated request, then the call).
     await engineClient.getSecret("paced-0");
-    const others = gates.others.counted();
-    const writes = gates.writes.counted();
+    const others = gates.other.counted();
+    const creates = gates.secretCreate.counted();
     await engineClient.setSecret("via-runtime", "v");
-    expect(gates.writes.counted()).toBe(writes + 1);
-    expect(gates.others.counted()).toBe(others);
-    expect(gates.writes.limit).toBe(111); // 300 x 0.37
+    expect(gates.secretCreate.counted()).toBe(creates + 1);
+    expect(gates.other.counted()).toBe(others);
+    expect(gates.secretCreate.limit).toBe(111); // 300 x 0.37
+    expect(processPacer(0.37).subscription.secretCreate.limit).toBe(555); // 5 x the vault's
   });
 });

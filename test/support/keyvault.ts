@@ -1,6 +1,8 @@
 // The real SecretClient, configured as keyturn configures it, pointed at the Key Vault double.
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { SecretClient } from "@azure/keyvault-secrets";
+import { scaledVaultLimits, subscriptionLimits } from "../../core/keyvault-limits.js";
+import type { ThrottleOptions } from "../../emulators/faults.js";
 import type { KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 
 export const localToken: TokenCredential = {
@@ -19,4 +21,10 @@ export async function versionsOf(client: SecretClient, name: string) {
   const out = [];
   for await (const p of client.listPropertiesOfSecretVersions(name)) out.push(p);
   return out;
+}
+
+/** The double's throttle at Key Vault's published limits (core/keyvault-limits.ts) times `scale`, per vault and per subscription. */
+export function keyVaultThrottle(scale = 1, extra: Pick<ThrottleOptions, "match" | "windowMs"> = {}): ThrottleOptions {
+  const perVault = scaledVaultLimits(scale);
+  return { perVault, subscription: subscriptionLimits(perVault), ...extra };
 }

@@ -3,18 +3,17 @@
 import type { PipelineRequest, PipelineResponse } from "@azure/core-rest-pipeline";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../core/config.js";
-import {
-  KEY_VAULT_LIMITS,
-  KeyVaultPacer,
-  PacingAbortedError,
-  PacingPriority,
-  SlidingWindowGate,
-  isWriteMethod,
-  pacingPriorityOf,
-  scaledLimits,
-} from "../../core/pacing.js";
+import { KEY_VAULT_LIMITS, scaledVaultLimits, transactionClassesOf, type TransactionLimits } from "../../core/keyvault-limits.js";
+import { KeyVaultPacer, PacingAbortedError, PacingPriority, SlidingWindowGate, pacingPriorityOf, scaledLimits, type PacingLimits } from "../../core/pacing.js";
 
 const VAULT = "https://kv-one.vault.azure.net";
+
+/** Pacing limits for a test: the given per-vault figures (others 1,000), the subscription's as given or 100x. */
+function limits(vault: Partial<TransactionLimits>, windowMs: number, subscription?: Partial<TransactionLimits>): PacingLimits {
+  const v = { secretCreate: 1_000, keyCreateSoftware: 1_000, keyCreateHsm: 1_000, other: 1_000, ...vault };
+  const s = subscription ? { ...v, ...subscription } : (Object.fromEntries(Object.entries(v).map(([k, n]) => [k, n * 100])) as TransactionLimits);
+  return { vault: v, subscription: s, windowMs };
+}
 
 /** Settles pending promise callbacks without moving time. */
 const flush = () => vi.advanceTimersByTimeAsync(0);
@@ -125,10 +124,23 @@ describe("SlidingWindowGate", () => {
   });
 });
 
-describe("classifying Key Vault requests", () => {
-  it("counts everything but GET, HEAD and OPTIONS as a write", () => {
-    expect(["PUT", "PATCH", "post", "DELETE"].map(isWriteMethod)).toEqual([true, true, true, true]);
-    expect(["GET", "head", "OPTIONS"].map(isWriteMethod)).toEqual([false, false, false]);
+describe("classifying Key Vault requests (core/keyvault-limits.ts)", () => {
+  it("a new secret version is a secret CREATE; PATCH, DELETE, GET and lists are other transactions", () => {
+    expect(transactionClassesOf("PUT", "/secrets/db")).toEqual(["secretCreate"]);
+    expect(transactionClassesOf("put", "/secrets/keyturn-journal-db/")).toEqual(["secretCreate"]);
+    for (const [m, p] of [["PATCH", "/secrets/db/0123"], ["DELETE", "/secrets/db"], ["GET", "/secrets/db"], ["GET", "/secrets"], ["GET", "/secrets/db/versions"], ["POST", "/secrets/db/backup"]] as const) {
+      expect(transactionClassesOf(m, p), `${m} ${p}`).toEqual(["other"]);
+    }
+  });
+
+  it("imports count as secret CREATEs; key creates by the key's protection; a rotation of an unknown key in both", () => {
+    expect(transactionClassesOf("POST", "/certificates/c/import")).toEqual(["secretCreate"]);
+    expect(transactionClassesOf("PUT", "/keys/k")).toEqual(["secretCreate"]);
+    expect(transactionClassesOf("POST", "/keys/k/create", "RSA")).toEqual(["keyCreateSoftware"]);
+    expect(transactionClassesOf("POST", "/keys/k/create", "EC-HSM")).toEqual(["keyCreateHsm"]);
+    expect(transactionClassesOf("POST", "/keys/k/rotate", "RSA-HSM")).toEqual(["keyCreateHsm"]);
+    expect(transactionClassesOf("POST", "/keys/k/rotate")).toEqual(["keyCreateSoftware", "keyCreateHsm"]);
+    expect(transactionClassesOf("GET", "/keys/k/rotationpolicy")).toEqual(["other"]);
   });
 
   it("puts a rotation's last write first and a new rotation's first write last", () => {
@@ -140,12 +152,16 @@ describe("classifying Key Vault requests", () => {
 });
 
 describe("limits", () => {
-  it("scales Key Vault's limits, never below one call per window", () => {
-    expect(scaledLimits(1)).toEqual({ writes: 300, others: 4000, windowMs: 10_000 });
-    expect(scaledLimits(0.5)).toEqual({ writes: 150, others: 2000, windowMs: 10_000 });
-    expect(scaledLimits(0.0001)).toEqual({ writes: 1, others: 1, windowMs: 10_000 });
+  it("scales Key Vault's limits per class, never below one call per window; the subscription's are 5x", () => {
+    expect(scaledLimits(1)).toEqual({
+      vault: { secretCreate: 300, keyCreateSoftware: 20, keyCreateHsm: 10, other: 4000 },
+      subscription: { secretCreate: 1500, keyCreateSoftware: 100, keyCreateHsm: 50, other: 20_000 },
+      windowMs: 10_000,
+    });
+    expect(scaledVaultLimits(0.5)).toEqual({ secretCreate: 150, keyCreateSoftware: 10, keyCreateHsm: 5, other: 2000 });
+    expect(scaledVaultLimits(0.0001)).toEqual({ secretCreate: 1, keyCreateSoftware: 1, keyCreateHsm: 1, other: 1 });
     expect(() => scaledLimits(0)).toThrow(RangeError);
-    expect(KEY_VAULT_LIMITS).toEqual({ writesPer10s: 300, othersPer10s: 4000, windowMs: 10_000 });
+    expect(KEY_VAULT_LIMITS.windowMs).toBe(10_000);
   });
 
   it("reads KEYTURN_KEYVAULT_LIMIT_SCALE: default 1, 0 turns pacing off, nonsense is refused", () => {
@@ -165,9 +181,9 @@ describe("the pipeline policy", () => {
     vi.useRealTimers();
   });
 
-  it("paces writes and other calls separately, per vault host", async () => {
-    // prepare: 2 writes and 3 other calls per 1 s; every call takes 50 ms
-    const pacer = new KeyVaultPacer({ writes: 2, others: 3, windowMs: 1_000 }, () => Date.now());
+  it("paces secret CREATEs and other calls separately, per vault host", async () => {
+    // prepare: 2 creates and 3 other calls per 1 s; every call takes 50 ms
+    const pacer = new KeyVaultPacer(limits({ secretCreate: 2, other: 3 }, 1_000), () => Date.now());
     const policy = pacer.policy();
     const sent: Array<{ at: number; method: string; host: string }> = [];
     const next = async (request: PipelineRequest): Promise<PipelineResponse> => {
@@ -193,14 +209,55 @@ describe("the pipeline policy", () => {
   });
 
   it("releases the slot when the call fails, so a failed call cannot block the vault", async () => {
-    const pacer = new KeyVaultPacer({ writes: 1, others: 1, windowMs: 100 }, () => Date.now());
+    const pacer = new KeyVaultPacer(limits({ secretCreate: 1, other: 1 }, 100), () => Date.now());
     const policy = pacer.policy();
     const failing = async (): Promise<PipelineResponse> => {
       throw new Error("socket hang up");
     };
     await expect(policy.sendRequest({ method: "PUT", url: `${VAULT}/secrets/s` } as PipelineRequest, failing)).rejects.toThrow("socket hang up");
-    expect(pacer.gatesFor("kv-one.vault.azure.net").writes.counted()).toBe(1);
+    expect(pacer.gatesFor("kv-one.vault.azure.net").secretCreate.counted()).toBe(1);
     await vi.advanceTimersByTimeAsync(101);
-    expect(pacer.gatesFor("KV-ONE.vault.azure.net").writes.counted()).toBe(0);
+    expect(pacer.gatesFor("KV-ONE.vault.azure.net").secretCreate.counted()).toBe(0);
+  });
+
+  it("the subscription's limit binds across vaults: each vault within its own, all of them within the subscription's", async () => {
+    const pacer = new KeyVaultPacer(limits({ secretCreate: 2 }, 1_000, { secretCreate: 3 }), () => Date.now());
+    const policy = pacer.policy();
+    const sent: Array<{ at: number; host: string }> = [];
+    const next = async (request: PipelineRequest): Promise<PipelineResponse> => {
+      sent.push({ at: Date.now(), host: new URL(request.url).host });
+      await new Promise((r) => setTimeout(r, 50));
+      return { request, status: 200, headers: {} as PipelineResponse["headers"] };
+    };
+    const put = (vault: string) => policy.sendRequest({ method: "PUT", url: `https://${vault}.vault.azure.net/secrets/s` } as PipelineRequest, next);
+    const start = Date.now();
+    const all = Promise.all([put("kv-a"), put("kv-a"), put("kv-a"), put("kv-b"), put("kv-c")]);
+    await vi.advanceTimersByTimeAsync(5_000);
+    await all;
+    const first = sent.filter((s) => s.at - start < 1_000);
+    expect(first).toHaveLength(3);
+    expect(first.filter((s) => s.host === "kv-a.vault.azure.net").length).toBeLessThanOrEqual(2);
+    expect(sent).toHaveLength(5);
+    expect(Math.max(...sent.map((s) => s.at - start))).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("a key rotation of a key whose protection the request does not show waits for both key CREATE limits", async () => {
+    const pacer = new KeyVaultPacer(limits({ keyCreateSoftware: 2, keyCreateHsm: 1 }, 1_000), () => Date.now());
+    const policy = pacer.policy();
+    const sent: number[] = [];
+    const next = async (request: PipelineRequest): Promise<PipelineResponse> => {
+      sent.push(Date.now());
+      return { request, status: 200, headers: {} as PipelineResponse["headers"] };
+    };
+    const start = Date.now();
+    const rotate = () => policy.sendRequest({ method: "POST", url: `${VAULT}/keys/k/rotate?api-version=7.6` } as PipelineRequest, next);
+    const create = (kty: string) => policy.sendRequest({ method: "POST", url: `${VAULT}/keys/k2/create?api-version=7.6`, body: JSON.stringify({ kty }) } as PipelineRequest, next);
+    const all = Promise.all([rotate(), rotate(), create("RSA"), create("RSA-HSM")]);
+    await vi.advanceTimersByTimeAsync(5_000);
+    await all;
+    // The HSM gate admits one per second: the two rotations and the HSM create went in three different seconds.
+    expect(sent).toHaveLength(4);
+    expect(new Set(sent.map((t) => Math.floor((t - start) / 1_000))).size).toBeGreaterThanOrEqual(3);
+    expect(pacer.gatesFor("kv-one.vault.azure.net").keyCreateHsm.waited).toBe(2);
   });
 });

@@ -94,6 +94,45 @@ describe("redact", () => {
     registerSecret("abc"); // too short to register: would mask ordinary words
     expect(redact("abc")).toBe("abc");
   });
+
+  it("masks every stretch a registered value covers, overlapping ones as one, whatever the values' order", () => {
+    // prepare: values that overlap, nest and share prefixes; texts made of them and noise
+    clearRegisteredSecrets();
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    const alphabet = "abcXYZ09";
+    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join("");
+    const registered: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const base = registered.length > 0 && rnd(3) === 0 ? registered[rnd(registered.length)]! : word(6 + rnd(10));
+      const v = rnd(2) === 0 ? base + word(rnd(4)) : base.slice(rnd(3)) + word(3);
+      if (v.length < 6) continue;
+      registered.push(v);
+      registerSecret(v);
+    }
+    // The plain reference: mark every character any value covers, one mask per run.
+    const expected = (text: string) => {
+      const covered = Array.from({ length: text.length }, () => false);
+      for (const v of registered) for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) covered.fill(true, at, at + v.length);
+      let out = "";
+      for (let i = 0; i < text.length; i++) {
+        if (!covered[i]) out += text[i];
+        else if (i === 0 || !covered[i - 1]) out += "[REDACTED]";
+      }
+      return out;
+    };
+    for (let t = 0; t < 300; t++) {
+      const text = Array.from({ length: 1 + rnd(6) }, () => (rnd(2) === 0 ? registered[rnd(registered.length)]! : word(rnd(8)))).join(rnd(2) === 0 ? "" : " ");
+      // act
+      const out = redact(text);
+      // assess
+      expect(out).toBe(expected(text));
+      for (const v of registered) expect(out.includes(v), `${v} in ${out}`).toBe(false);
+    }
+  });
 });
 
 describe("vault allow-list", () => {
