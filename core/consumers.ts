@@ -26,7 +26,7 @@
 // scrubbed detail. The engine decides what an outcome means (docs/rotators.md).
 // Role: ConsumerAccess in core/access.ts, one of the custom roles `npm run roles` generates.
 import type { Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
-import { z } from "zod";
+import * as z from "zod";
 import { ConsumerAccess } from "./access.js";
 import { ArmProviderError, cachedArmClient, parseArmResourceId, sleep, type ArmResourceId } from "./arm.js";
 import { ConfigurationError, TransientError, describeError, isTransient, type KeyturnError } from "./errors.js";
