@@ -16,7 +16,7 @@
 // which Key Vault's sliding windows, per class, per vault and per subscription, admit the
 // Key Vault calls the burst needs at the least), duplicates (a secret with more than one
 // new version), failures, 429s, and the host's peak RSS (VmHWM from /proc).
-import { KEY_VAULT_LIMITS, scaledVaultLimits, subscriptionLimits } from "../core/keyvault-limits.js";
+import { KEY_VAULT_LIMITS } from "../core/keyvault-limits.js";
 import { BENCH_VAULT, BenchKinds, addLatency, nearExpiryEvent, seedSecret, type BenchKind, type Doubles, type SeededSecret } from "./lib/doubles.js";
 import { MINIMUM } from "./calls.js";
 import { round } from "./lib/machine.js";

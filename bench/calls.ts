@@ -183,7 +183,7 @@ export async function measureCalls(d: Doubles, o: { log: (l: string) => void }):
     d.arm.clearRequests();
     const pgLogBefore = d.pg?.serverLog.length ?? 0;
     await rotate();
-    const keyVault = { ...(d.kv.stats()[BENCH_VAULT] ?? {}) };
+    const keyVault = { ...d.kv.stats()[BENCH_VAULT] };
     const provider: Record<string, number> = {};
     for (const r of d.arm.requests()) {
       const op = (r.operation ?? r.path).replace(/^Microsoft\.[A-Za-z]+\//, "");

@@ -121,7 +121,7 @@ export function inProcessBackend(): Backend {
         ]);
         const client = await rt.secretClient(ref.url);
         const latest = await latestVersionProperties(client, ref, secret);
-        const tags: Record<string, string> = { ...(latest.tags ?? {}) };
+        const tags: Record<string, string> = { ...latest.tags };
         const version = latest.version ?? "";
         if (isPaused(tags) === paused) return { vault: ref.name, secret, version, paused, changed: false };
         // Only the pause tag changes; every other tag is written back as it was (a

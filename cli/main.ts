@@ -13,6 +13,7 @@ import { isJournalName } from "../core/journal.js";
 import { setDefaultLogSink } from "../core/log.js";
 import { redact } from "../core/redact.js";
 import type { RotationMode } from "../core/rotator.js";
+import { rotationReason } from "../app/requests.js";
 import { SECRET_NAME, checkVaultName } from "../core/vaults.js";
 import { keyturnVersion } from "../core/version.js";
 import { auditCommand } from "./audit.js";
@@ -139,12 +140,10 @@ leaked one). Manual rotation ignores RotationPaused and the rotation guard.
       const targets = targetsOf(ctx);
       const mode = (ctx.values.mode ?? "normal") as RotationMode;
       if (!MODES.includes(mode)) throw new CliError(ExitCode.Usage, `--mode must be one of ${MODES.join(", ")}`);
-      const reason = typeof ctx.values.reason === "string" ? ctx.values.reason.trim() : defaultReason();
-      if (reason === "" || reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) {
-        throw new CliError(ExitCode.Usage, "--reason must be 1-500 characters without control characters");
-      }
+      const reason = rotationReason.safeParse(typeof ctx.values.reason === "string" ? ctx.values.reason : defaultReason());
+      if (!reason.success) throw new CliError(ExitCode.Usage, "--reason must be 1-500 characters without control characters");
       const backend = ctx.backend();
-      return forEachTarget(ctx, targets, mode === "dry-run" ? "planning" : "rotating", (t) => backend.rotate(t.vault, t.secret, mode, reason), formatRotation);
+      return forEachTarget(ctx, targets, mode === "dry-run" ? "planning" : "rotating", (t) => backend.rotate(t.vault, t.secret, mode, reason.data), formatRotation);
     },
   },
   status: {

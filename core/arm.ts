@@ -229,7 +229,7 @@ export function armFailure(error: unknown, call: ArmCallContext): KeyturnError {
   }
   // A long-running operation that failed with a server-side code may succeed when run again.
   if (lro ? LRO_TRANSIENT_CODES.has(code) : isTransient(error) || BUSY_CODES.has(code)) {
-    return new TransientError(`${what}: ${statusCode ?? e.code ?? e.name} ${code}: ${detail}`, { cause: error });
+    return new TransientError(`${what}: ${statusCode ?? code} ${code}: ${detail}`, { cause: error });
   }
   return new ArmProviderError(`${what}: ARM ${statusCode !== undefined ? `${statusCode} ` : ""}${code}: ${detail}`, code, statusCode, { cause: error });
 }

@@ -13,6 +13,8 @@
 // One place decides: `authorize(route role, headers, enabled)`, applied to every HTTP
 // route from the route table (functions/routes.ts).
 
+import { hasControlCharacter } from "./text.js";
+
 export const AppRole = {
   /** May rotate (and read). */
   Operator: "Rotation.Operator",
@@ -58,7 +60,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A name fit for a log line, a tag (256 characters) and a notification: no control characters. */
 function cleanName(v: string | null | undefined): string | undefined {
   const t = v?.trim();
-  if (!t || /[\u0000-\u001f\u007f]/.test(t)) return undefined;
+  if (!t || hasControlCharacter(t)) return undefined;
   return t.slice(0, 256);
 }
 
@@ -81,7 +83,10 @@ export function callerFromAccessToken(token: string): Caller | undefined {
   } catch {
     return undefined;
   }
-  const str = (k: string) => (typeof claims[k] === "string" ? (claims[k] as string) : undefined);
+  const str = (k: string) => {
+    const value = claims[k];
+    return typeof value === "string" ? value : undefined;
+  };
   const name = cleanName(str("upn") ?? str("preferred_username") ?? str("unique_name") ?? str("name") ?? str("appid"));
   const objectId = cleanId(str("oid"));
   if (name === undefined && objectId === undefined) return undefined;

@@ -62,8 +62,8 @@ export class BlobLeaseLock implements RotationLock {
       const storage = await import("@azure/storage-blob");
       const options = this.options as unknown as ConstructorParameters<typeof storage.BlobServiceClient>[2];
       const service: BlobServiceClient = this.connection.connectionString
-        ? storage.BlobServiceClient.fromConnectionString(this.connection.connectionString, options as never)
-        : new storage.BlobServiceClient(this.connection.blobServiceUri!, this.credential, options as never);
+        ? storage.BlobServiceClient.fromConnectionString(this.connection.connectionString, options)
+        : new storage.BlobServiceClient(this.connection.blobServiceUri!, this.credential, options);
       // The container is made when a lock blob first finds it missing (tryAcquire), not
       // checked on every start: it exists after the app's first rotation ever.
       return service.getContainerClient(this.containerName);

@@ -162,7 +162,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
     }
     if (!best) return undefined;
     const version = await client.getCertificateVersion(name, best.version);
-    return { ...version, policy: latest.policy } as KeyVaultCertificateWithPolicy;
+    return { ...version, policy: latest.policy };
   }
 
   /** The operation now running for the certificate, if any (PendingCertificateNotFound otherwise). */

@@ -25,13 +25,14 @@
 // outcome (current, lagging, no-reference, failed) carrying its resource ID and a
 // scrubbed detail. The engine decides what an outcome means (docs/rotators.md).
 // Role: ConsumerAccess in core/access.ts, one of the custom roles `npm run roles` generates.
-import type { Pipeline, PipelineResponse } from "@azure/core-rest-pipeline";
 import * as z from "zod";
 import { ConsumerAccess } from "./access.js";
-import { ArmProviderError, cachedArmClient, parseArmResourceId, sleep, type ArmResourceId } from "./arm.js";
+import { armRest } from "./arm-rest.js";
+import { ArmProviderError, sleep } from "./arm.js";
+import { ConsumerKind, type ConsumerRef } from "./consumer-tag.js";
 import { ConfigurationError, TransientError, describeError, isTransient, type KeyturnError } from "./errors.js";
 import type { RotatorContext } from "./rotator.js";
-import { MAX_TAG_VALUE, Tag, type Tags } from "./tags.js";
+import { Tag } from "./tags.js";
 
 /** The role keyturn needs on each consumer (core/access.ts ConsumerAccess; infra/ deploys it from roles.json). */
 export const CONSUMER_ROLE_NAME = ConsumerAccess.roleName;
@@ -39,63 +40,7 @@ export const CONSUMER_ROLE_NAME = ConsumerAccess.roleName;
 /** api-versions keyturn sends (azure-rest-api-specs: Microsoft.Web AppService stable 2024-04-01, Microsoft.App ContainerApps stable 2025-01-01). */
 export const CONSUMER_API_VERSIONS = { "microsoft.web": "2024-04-01", "microsoft.app": "2025-01-01" } as const;
 
-export const ConsumerKind = { AppService: "app-service", ContainerApp: "container-app" } as const;
-export type ConsumerKind = (typeof ConsumerKind)[keyof typeof ConsumerKind];
-
-// Keyed by the role's resource types, so a type the role is not assigned on cannot be a consumer.
-const KIND_OF_TYPE: Readonly<Record<(typeof ConsumerAccess.resourceTypes)[number], ConsumerKind>> = {
-  "Microsoft.Web/sites": ConsumerKind.AppService,
-  "Microsoft.App/containerApps": ConsumerKind.ContainerApp,
-};
-const KIND_BY_TYPE: Readonly<Record<string, ConsumerKind>> = Object.fromEntries(Object.entries(KIND_OF_TYPE).map(([t, k]) => [t.toLowerCase(), k]));
-
-export interface ConsumerRef {
-  readonly kind: ConsumerKind;
-  readonly resource: ArmResourceId;
-}
-
-/** `Consumers`, then `Consumers2` … `Consumers9`, in that order. */
-const CONSUMER_TAG = /^consumers([2-9])?$/i;
-const MAX_CONSUMERS = 20;
-
-const consumerIdSchema = z
-  .string()
-  .transform((raw, ctx) => {
-    const resource = parseArmResourceId(raw);
-    const kind = resource ? KIND_BY_TYPE[resource.resourceType] : undefined;
-    if (!resource || !kind) {
-      ctx.addIssue({
-        code: "custom",
-        message: `'${raw.slice(0, 120)}' is not the resource ID of an App Service / Function app (Microsoft.Web/sites) or a Container App (Microsoft.App/containerApps)`,
-      });
-      return z.NEVER;
-    }
-    return { kind, resource } satisfies ConsumerRef;
-  });
-
-const consumersSchema = z.array(consumerIdSchema).max(MAX_CONSUMERS, { message: `lists more than ${MAX_CONSUMERS} consumers` });
-
-/** The consumers a secret's tags name, in tag order, without duplicates. Pure; throws ConfigurationError naming the tag. */
-export function parseConsumers(tags: Tags): ConsumerRef[] {
-  const keys = Object.keys(tags)
-    .filter((k) => CONSUMER_TAG.test(k.trim()))
-    .sort((a, b) => Number(CONSUMER_TAG.exec(a.trim())?.[1] ?? 1) - Number(CONSUMER_TAG.exec(b.trim())?.[1] ?? 1));
-  const entries: string[] = [];
-  for (const key of keys) {
-    const value = tags[key] ?? "";
-    if (value.length > MAX_TAG_VALUE) throw new ConfigurationError(`is longer than Key Vault's ${MAX_TAG_VALUE} characters; continue the list in Consumers2 … Consumers9`, key.trim());
-    entries.push(...value.split(",").map((s) => s.trim().replace(/\/+$/, "")).filter((s) => s !== ""));
-  }
-  const parsed = consumersSchema.safeParse(entries);
-  if (!parsed.success) throw new ConfigurationError(parsed.error.issues[0]?.message ?? "is not valid", Tag.Consumers);
-  const seen = new Set<string>();
-  return parsed.data.filter((c) => {
-    const id = c.resource.id.toLowerCase();
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-}
+export { ConsumerKind, parseConsumers, type ConsumerRef } from "./consumer-tag.js";
 
 export const ConsumerStatus = {
   /** Resolves the wanted version (proved). */
@@ -190,71 +135,39 @@ const replicasSchema = z.object({
   value: z.array(z.object({ name: z.string().optional(), properties: z.object({ createdTime: z.string().nullish(), runningState: z.string().nullish() }).optional() })),
 });
 
-interface ArmRest {
+interface ConsumerRest {
   send(method: "GET" | "POST", path: string, apiVersion: string): Promise<unknown>;
 }
 
-type SendRaw = (method: "GET" | "POST", url: string) => Promise<PipelineResponse>;
-
-function armPipeline(ctx: ConsumerContext, subscriptionId: string): Promise<SendRaw> {
-  // One pipeline per process and subscription, with the SDKs' retry (Retry-After) and
-  // TLS options: a handful of plain ARM calls do not justify loading two management SDKs.
-  return cachedArmClient(ctx, "consumers", subscriptionId, async () => {
-    const { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createHttpHeaders, createPipelineFromOptions, createPipelineRequest } = await import(
-      "@azure/core-rest-pipeline"
-    );
-    const pipeline: Pipeline = createPipelineFromOptions({
-      ...(ctx.clientOptions.retryOptions ? { retryOptions: ctx.clientOptions.retryOptions } : {}),
-      ...(ctx.clientOptions.tlsOptions ? { tlsOptions: ctx.clientOptions.tlsOptions } : {}),
-      userAgentOptions: { userAgentPrefix: "keyturn" },
-    });
-    pipeline.addPolicy(bearerTokenAuthenticationPolicy({ credential: ctx.credential, scopes: `${ctx.armEndpoint.replace(/\/+$/, "")}/.default` }));
-    const client = createDefaultHttpClient();
-    const send: SendRaw = (method, url) =>
-      pipeline.sendRequest(
-        client,
-        createPipelineRequest({
-          url,
-          method,
-          headers: createHttpHeaders({ accept: "application/json", ...(method === "POST" ? { "content-type": "application/json" } : {}) }),
-          ...(method === "POST" ? { body: "" } : {}),
-          timeout: 60_000,
-        }),
-      );
-    return send;
-  });
-}
-
-async function armRest(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ArmRest> {
-  const send = await armPipeline(ctx, consumer.resource.subscriptionId);
-  const endpoint = ctx.armEndpoint.replace(/\/+$/, "");
+async function consumerRest(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ConsumerRest> {
+  const rest = await armRest(ctx, consumer.resource.subscriptionId);
   return {
     async send(method, path, apiVersion) {
-      return parseResponse(await send(method, `${endpoint}${path}?api-version=${apiVersion}`), consumer, method, path);
+      try {
+        return await rest.send(method, path, apiVersion);
+      } catch (error) {
+        throw consumerFailure(error, consumer, method, path);
+      }
     },
   };
 }
 
-function parseResponse(response: PipelineResponse, consumer: ConsumerRef, method: string, path: string): unknown {
-  const text = response.bodyAsText ?? "";
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (response.status >= 200 && response.status < 300) return json;
-  const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof error?.code === "string" ? error.code : `HTTP${response.status}`;
-  const message = typeof error?.message === "string" ? error.message.split("\n", 1)[0]!.slice(0, 300) : "";
-  const call = `${method} ${path.slice(consumer.resource.id.length) || "/"} on consumer ${consumer.resource.id}: ARM ${response.status} ${code}`;
+/** ARM's refusal, told with the consumer's ID: 404 is a tag naming a missing app, 403 a missing role. */
+function consumerFailure(error: unknown, consumer: ConsumerRef, method: string, path: string): unknown {
+  // core/arm-rest.ts answers refusals as the SDK's RestError: statusCode, ARM's code and message.
+  const e = error as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (typeof e.statusCode !== "number") return error;
+  const status = e.statusCode;
+  const code = typeof e.code === "string" ? e.code : `HTTP${status}`;
+  const message = typeof e.message === "string" ? e.message.split("\n", 1)[0]!.slice(0, 300) : "";
+  const call = `${method} ${path.slice(consumer.resource.id.length) || "/"} on consumer ${consumer.resource.id}: ARM ${status} ${code}`;
   const what = `${call}${message ? `: ${message}` : ""}`;
-  if (response.status === 404) throw new ConfigurationError(`names a consumer that ARM does not find (${what})`, Tag.Consumers);
-  if (response.status === 403) {
-    throw new ArmProviderError(`${call}. keyturn's identity needs the '${CONSUMER_ROLE_NAME}' role on this consumer (infra/; docs/access-model.md). ARM said: ${message}`, code, 403);
+  if (status === 404) return new ConfigurationError(`names a consumer that ARM does not find (${what})`, Tag.Consumers);
+  if (status === 403) {
+    return new ArmProviderError(`${call}. keyturn's identity needs the '${CONSUMER_ROLE_NAME}' role on this consumer (infra/; docs/access-model.md). ARM said: ${message}`, code, 403);
   }
-  if (isTransient({ statusCode: response.status })) throw new TransientError(what);
-  throw new ArmProviderError(what, code, response.status);
+  if (isTransient({ statusCode: status })) return new TransientError(what);
+  return new ArmProviderError(what, code, status);
 }
 
 function versionOf(url: URL): string | undefined {
@@ -284,7 +197,7 @@ interface ConsumerDriver {
   refresh(target: TargetVersion): Promise<void>;
 }
 
-function appServiceDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver {
+function appServiceDriver(rest: ConsumerRest, consumer: ConsumerRef): ConsumerDriver {
   const id = consumer.resource.id;
   const api = CONSUMER_API_VERSIONS["microsoft.web"];
   return {
@@ -313,7 +226,7 @@ function appServiceDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver 
   };
 }
 
-function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDriver {
+function containerAppDriver(rest: ConsumerRest, consumer: ConsumerRef): ConsumerDriver {
   const id = consumer.resource.id;
   const api = CONSUMER_API_VERSIONS["microsoft.app"];
   const activeRevisions = async (): Promise<string[]> => {
@@ -379,7 +292,7 @@ function containerAppDriver(rest: ArmRest, consumer: ConsumerRef): ConsumerDrive
 }
 
 async function driverFor(ctx: ConsumerContext, consumer: ConsumerRef): Promise<ConsumerDriver> {
-  const rest = await armRest(ctx, consumer);
+  const rest = await consumerRest(ctx, consumer);
   return consumer.kind === ConsumerKind.AppService ? appServiceDriver(rest, consumer) : containerAppDriver(rest, consumer);
 }
 

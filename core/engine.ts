@@ -10,120 +10,35 @@
 // that works at the provider, or a pending journal holds the one that does. Each step
 // checks whether it already happened and can run twice without harm.
 import type { TokenCredential } from "@azure/core-auth";
-import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
+import type { SecretClient } from "@azure/keyvault-secrets";
 import type { KeyturnConfig } from "./config.js";
 import {
   BadRequestError,
   ConfigurationError,
   ErrorKind,
-  JournalError,
   KeyturnError,
   NotFoundError,
   TransientError,
   classify,
   describeError,
 } from "./errors.js";
-import { blockingConsumers, bringConsumersToVersion, parseConsumers, targetVersion, type ConsumerOutcome, type ConsumerRef, type ConsumerTiming } from "./consumers.js";
-import { commitJournal, isJournalName, readJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
+import { blockingConsumers, bringConsumersToVersion, targetVersion, type ConsumerOutcome, type ConsumerTiming } from "./consumers.js";
+import { commitJournal, isJournalName, settleJournal, writeJournal, JournalState, type JournalEntry } from "./journal.js";
 import type { LockLease, RotationLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { registerSecret } from "./redact.js";
-import {
-  CredentialModel,
-  journals,
-  type AzureClientOptions,
-  type CurrentSecret,
-  type PendingCredential,
-  type RotationMode,
-  type Rotator,
-  type RotatorContext,
-} from "./rotator.js";
-import {
-  MAX_TAGS,
-  Tag,
-  isManaged,
-  parseTag,
-  resourceTypeOf,
-  tagValue,
-  validityDaysSchema,
-  withTag,
-  type Tags,
-} from "./tags.js";
-import { ObjectKind, PreambleSkip, callerFields, guarded, isAutomatic, type Trigger } from "./preamble.js";
+import { CredentialModel, journals, type AzureClientOptions, type CurrentSecret, type PendingCredential, type RotatorContext } from "./rotator.js";
+import { MAX_TAGS, Tag, isManaged, tagValue, withTag } from "./tags.js";
+import { ObjectKind, callerFields, guarded, isAutomatic } from "./preamble.js";
+import { SkipReason, Step, notice, planFromTags, plannedSteps, toCurrent, type RotationPlan, type RotationRequest, type RotationResult } from "./rotation.js";
 import type { VaultRef } from "./vaults.js";
 import type { RotatorRegistry } from "./registry.js";
 
-export const Step = {
-  Lock: "lock",
-  Load: "load",
-  Plan: "plan",
-  /** Single-credential kinds: read the journal (a pending one is rolled forward). */
-  ReadJournal: "read-journal",
-  CheckCurrent: "check-current",
-  Create: "create",
-  /** Single-credential kinds: write the new value to the journal before the provider sees it. */
-  Journal: "journal",
-  Apply: "apply",
-  Verify: "verify",
-  Commit: "commit",
-  Revoke: "revoke",
-  /** Before a dual kind regenerates, and after every commit: the Consumers tag's apps (core/consumers.ts). */
-  Consumers: "consumers",
-  Notify: "notify",
-} as const;
-export type Step = (typeof Step)[keyof typeof Step];
-
 export { TriggerKind, type Trigger } from "./preamble.js";
+export { SkipReason, Step, planFromTags, type RotationPlan, type RotationRequest, type RotationResult } from "./rotation.js";
 
-export interface RotationRequest {
-  readonly vault: VaultRef;
-  readonly secret: string;
-  /** The version an event is about: when it is no longer the latest, the rotation already happened. */
-  readonly expectedVersion?: string;
-  readonly mode: RotationMode;
-  readonly trigger: Trigger;
-  /** The sweep found a pending journal for this secret: read it whatever the kind (one an earlier keyturn left). */
-  readonly pendingJournal?: boolean;
-}
-
-export const SkipReason = {
-  StaleEvent: PreambleSkip.StaleEvent,
-  Unmanaged: "unmanaged",
-  Paused: PreambleSkip.Paused,
-  RecentlyRotated: "recently-rotated",
-  /** A journal left pending by a rotation that had in fact committed was marked; nothing else was due. */
-  JournalFinished: "journal-finished",
-  /** A dual kind: a consumer still resolves an older version; nothing regenerated, the owner was told, the next trigger retries. */
-  ConsumerLagging: "consumer-lagging",
-} as const;
-export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
-
-export interface RotationResult {
-  readonly status: "rotated" | "skipped" | "planned";
-  readonly vault: string;
-  readonly secret: string;
-  /** The new version (rotated) or the current one (skipped, planned). */
-  readonly version: string;
-  readonly previousVersion?: string;
-  readonly credentialId?: string;
-  readonly previousCredentialId?: string;
-  readonly expiresOn?: string;
-  readonly rotator?: string;
-  readonly reason?: SkipReason;
-  /** A journal left by an interrupted rotation was completed. */
-  readonly rolledForward?: boolean;
-  /** Dry run: the steps a real rotation would run. */
-  readonly plan?: readonly Step[];
-  /**
-   * Emergency mode: whether the previous credential no longer works — replaced at the
-   * provider (single-credential kinds) or revoked by the rotator (dual kinds). False
-   * when the kind cannot revoke: the operator must do it at the provider.
-   */
-  readonly revoked?: boolean;
-  /** The Consumers tag's apps: after a commit, whether each took the new version; when skipped for a lagging consumer, the ones that block. */
-  readonly consumers?: readonly ConsumerOutcome[];
-}
+const DAY_MS = 86_400_000;
 
 export interface EngineDeps {
   readonly config: KeyturnConfig;
@@ -139,67 +54,6 @@ export interface EngineDeps {
   consumerTiming?: ConsumerTiming;
   /** Called as each step begins (tracing; crash tests stop the process here). */
   onStep?(step: Step, request: RotationRequest): void | Promise<void>;
-}
-
-export interface RotationPlan {
-  readonly rotator: Rotator<unknown, unknown>;
-  readonly params: unknown;
-  readonly validityDays: number;
-  readonly owner: string | undefined;
-  readonly consumers: readonly ConsumerRef[];
-}
-
-const DAY_MS = 86_400_000;
-
-/** Resolve the rotator and its parameters from tags. Pure; throws ConfigurationError naming the tag. */
-export function planFromTags(tags: Tags, registry: RotatorRegistry): RotationPlan {
-  const kind = tagValue(tags, Tag.Rotator);
-  let rotator: Rotator<unknown, unknown> | undefined;
-  if (kind !== undefined) {
-    rotator = registry.get(kind);
-    if (!rotator) throw new ConfigurationError(`unknown rotator '${kind.slice(0, 64)}'; known: ${registry.kinds.join(", ")}`, Tag.Rotator);
-  } else {
-    const type = resourceTypeOf(tagValue(tags, Tag.ProviderAddress));
-    rotator = type ? registry.byResourceType(type) : undefined;
-    if (!rotator) {
-      throw new ConfigurationError(
-        type ? `no Rotator tag, and no rotator handles resource type ${type}` : "is missing, and ProviderAddress names no Azure resource that selects one",
-        type ? Tag.ProviderAddress : Tag.Rotator,
-      );
-    }
-  }
-  const validityDays = parseTag(tags, Tag.ValidityPeriodDays, validityDaysSchema);
-  const params = rotator.parse(tags);
-  return { rotator, params, validityDays, owner: tagValue(tags, Tag.Owner), consumers: parseConsumers(tags) };
-}
-
-function toCurrent(vault: VaultRef, secret: KeyVaultSecret): CurrentSecret {
-  const p = secret.properties;
-  return {
-    vaultUrl: vault.url,
-    name: secret.name,
-    version: p.version ?? "",
-    value: secret.value ?? "",
-    tags: p.tags ?? {},
-    ...(p.contentType !== undefined ? { contentType: p.contentType } : {}),
-    ...(p.createdOn !== undefined ? { createdOn: p.createdOn } : {}),
-    ...(p.expiresOn !== undefined ? { expiresOn: p.expiresOn } : {}),
-  };
-}
-
-/** The fields every notification about this secret carries. */
-function notice(req: RotationRequest, plan: RotationPlan, current: CurrentSecret) {
-  return {
-    vault: req.vault.name,
-    vaultUrl: req.vault.url,
-    secret: req.secret,
-    version: current.version,
-    rotator: plan.rotator.kind,
-    trigger: req.trigger.kind,
-    triggerId: req.trigger.id,
-    mode: req.mode,
-    ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
-  };
 }
 
 export interface Engine {
@@ -293,39 +147,16 @@ export function createEngine(deps: EngineDeps): Engine {
       // (HTTP, CLI: rare) look; events, the burst's bulk, do not spend the read.
       if (journals(rotator) || req.pendingJournal || !isAutomatic(req.trigger)) {
         await enter(Step.ReadJournal);
-        journal = await readJournal(client, req.secret);
-        if (journal?.state === JournalState.Pending && journal.supersedes !== current.version) {
-          if (journal.pending.secretValue === current.value) {
-            // The commit happened; only the journal's own bookkeeping was lost.
-            await commitJournal(client, journal);
-            rlog.info("journal was already committed; marked it", { step: Step.ReadJournal });
-            journal = undefined;
-            // The sweep hands every pending journal to the engine, naming no version. This
-            // one recorded a rotation that is complete (`current` is its result), so there
-            // is nothing more to do for it: rotating again here would replace a version
-            // that is not due (the loop guard does not help once it is hours old, as it is
-            // by the next daily sweep). A caller that names the current version (an event
-            // about it) or a person (HTTP, CLI) still gets the rotation it asked for.
-            if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
-            }
-          } else if (!journals(rotator)) {
-            // A kind that changes no provider (a journal an earlier keyturn wrote): its value
-            // never became a credential anywhere, so there is nothing to roll forward.
-            await commitJournal(client, journal, JournalState.RolledBack);
-            rlog.info("journal of a kind that changes no provider was left pending; marked it rolled back", { step: Step.ReadJournal });
-            journal = undefined;
-            if (isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-              return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
-            }
-          } else {
-            throw new JournalError(
-              `a pending journal for ${req.secret} replaces version ${journal.supersedes}, but the latest version is ${current.version} with another value; ` +
-                "check which credential works at the provider before rotating again",
-            );
-          }
+        const left = await settleJournal(client, req.secret, current, journals(rotator), rlog);
+        journal = left.pending;
+        // The sweep hands every pending journal to the engine, naming no version. One that
+        // recorded a complete rotation (or a kind that changes no provider) leaves nothing
+        // to do: rotating again would replace a version that is not due (the loop guard
+        // does not help once it is hours old, as it is by the next daily sweep). A caller
+        // naming the current version (an event) or a person still gets its rotation.
+        if (left.marked && isAutomatic(req.trigger) && req.expectedVersion === undefined) {
+          return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
         }
-        if (journal?.state !== JournalState.Pending) journal = undefined;
       }
       const rollForward = journal !== undefined;
 
@@ -355,10 +186,7 @@ export function createEngine(deps: EngineDeps): Engine {
       if (req.mode === "dry-run") {
         await enter(Step.CheckCurrent);
         await rotator.checkCurrent?.(ctx, params, current);
-        const steps: Step[] = [Step.CheckCurrent, Step.Create];
-        if (journals(rotator)) steps.push(Step.Journal);
-        if (rotator.apply) steps.push(Step.Apply);
-        steps.push(Step.Verify, Step.Commit);
+        const steps = plannedSteps(rotator, journals(rotator));
         return {
           status: "planned",
           ...base,
@@ -486,20 +314,12 @@ export function createEngine(deps: EngineDeps): Engine {
       };
       await enter(Step.Notify);
       await deps.notifier.notify({
+        ...notice(req, plan, current),
         type: NotificationType.SecretRotated,
-        vault: req.vault.name,
-        vaultUrl: req.vault.url,
-        secret: req.secret,
         version,
         previousVersion: current.version,
         ...(result.credentialId !== undefined ? { credentialId: result.credentialId } : {}),
         ...(previousCredentialId !== undefined ? { previousCredentialId } : {}),
-        rotator: rotator.kind,
-        trigger: req.trigger.kind,
-        triggerId: req.trigger.id,
-        ...callerFields(req.trigger),
-        mode: req.mode,
-        ...(plan.owner !== undefined ? { owner: plan.owner } : {}),
         expiresOn: expiresOn.toISOString(),
         rolledForward: rollForward,
         ...(consumers ? { consumers } : {}),

@@ -14,8 +14,10 @@
 import { createHash } from "node:crypto";
 import type { SecretClient } from "@azure/keyvault-secrets";
 import { JournalError } from "./errors.js";
+import type { Logger } from "./log.js";
 import { registerSecret } from "./redact.js";
 import type { PendingCredential } from "./rotator.js";
+import { Step } from "./rotation.js";
 
 export const JOURNAL_PREFIX = "keyturn-journal-";
 export const JOURNAL_CONTENT_TYPE = "application/vnd.keyturn.journal+json";
@@ -179,4 +181,44 @@ export async function commitJournal(
       ...originTags(entry),
     },
   });
+}
+
+/** What a journal left by an earlier rotation means now: one to roll forward, or one marked done. */
+export interface SettledJournal {
+  /** Pending and replacing the latest version: the rotation to finish. */
+  readonly pending?: JournalEntry;
+  /** A pending journal had nothing left to do and was marked (committed or rolled back). */
+  readonly marked: boolean;
+}
+
+/**
+ * Read the secret's journal and settle what an interrupted rotation left. A pending journal
+ * whose value is already the latest version had committed (only its bookkeeping was
+ * lost); one of a kind that changes no provider never became a credential anywhere. Any
+ * other pending journal that does not replace the latest version is a JournalError.
+ */
+export async function settleJournal(
+  client: SecretClient,
+  secretName: string,
+  current: { readonly version: string; readonly value: string },
+  changesProvider: boolean,
+  log: Logger,
+): Promise<SettledJournal> {
+  const journal = await readJournal(client, secretName);
+  if (journal?.state !== JournalState.Pending) return { marked: false };
+  if (journal.supersedes === current.version) return { pending: journal, marked: false };
+  if (journal.pending.secretValue === current.value) {
+    await commitJournal(client, journal);
+    log.info("journal was already committed; marked it", { step: Step.ReadJournal });
+    return { marked: true };
+  }
+  if (!changesProvider) {
+    await commitJournal(client, journal, JournalState.RolledBack);
+    log.info("journal of a kind that changes no provider was left pending; marked it rolled back", { step: Step.ReadJournal });
+    return { marked: true };
+  }
+  throw new JournalError(
+    `a pending journal for ${secretName} replaces version ${journal.supersedes}, but the latest version is ${current.version} with another value; ` +
+      "check which credential works at the provider before rotating again",
+  );
 }

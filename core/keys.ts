@@ -234,7 +234,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
         }
         if (policy.state === "missing-reported" || policy.state === "missing-already-reported") {
           // The missing policy was reported in this cycle: the new version does not need another report.
-          patch.tags = { ...(rotated.properties.tags ?? {}), [tagKey(rotated.properties.tags ?? {}, KeyTag.PolicyReported) ?? KeyTag.PolicyReported]: version };
+          patch.tags = { ...rotated.properties.tags, [tagKey(rotated.properties.tags ?? {}, KeyTag.PolicyReported) ?? KeyTag.PolicyReported]: version };
         }
         if (patch.expiresOn || patch.tags) await client.updateKeyProperties(req.name, version, patch);
         log.info("key rotated", { step: "rotate", version, previousVersion, policy: policy.state });

@@ -265,11 +265,10 @@ export class KeyVaultPacer {
 
   /** The pipeline policy; add it `perRetry` so that every attempt is paced. */
   policy(): PipelinePolicy {
-    const pacer = this;
     return {
       name: "keyturnKeyVaultPacing",
-      async sendRequest(request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> {
-        const release = await pacer.acquire(request.method, request.url, request.abortSignal, keyTypeOf(request));
+      sendRequest: async (request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> => {
+        const release = await this.acquire(request.method, request.url, request.abortSignal, keyTypeOf(request));
         try {
           return await next(request);
         } finally {

@@ -74,7 +74,7 @@ export function parseSchedule(expression: string): Schedule {
   for (const part of parts) {
     if (!/^[0-9*,/-]+$/.test(part)) throw new ScheduleError(`'${part}' is not an NCRONTAB field: numbers, names, *, ranges a-b, steps /n and lists only`);
   }
-  for (const element of parts[weekdayAt]!.split(",")) {
+  for (const element of parts[weekdayAt].split(",")) {
     const values = element.split("/")[0]!.split("-");
     if (values.some((v) => /^\d+$/.test(v) && Number(v) > DAY_OF_WEEK.max)) throw new ScheduleError(`day-of-week '${element}' is outside 0-6 (Sunday is 0)`);
   }

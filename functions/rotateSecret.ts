@@ -7,6 +7,7 @@ import * as z from "zod";
 import { callerOf } from "../core/auth.js";
 import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind } from "../core/engine.js";
+import { rotationReason } from "../app/requests.js";
 import { rotationResponse } from "../app/responses.js";
 import { getRuntime, type Runtime } from "../app/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
@@ -16,13 +17,7 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 const bodySchema = z
   .object({
-    reason: z
-      .string()
-      .trim()
-      .min(1, "reason must not be empty")
-      .max(500, "reason is longer than 500 characters")
-      // The reason goes to logs and notifications: no control characters (NUL, newlines).
-      .refine((r) => !/[\u0000-\u001f\u007f]/.test(r), "reason must not contain control characters"),
+    reason: rotationReason,
     mode: z.enum(["normal", "dry-run", "emergency"]).default("normal"),
   })
   .strict();

@@ -260,7 +260,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       });
       const response = await invokeHttpRoute(compiled.route, request, newContext(compiled.route.name));
       const headers: Record<string, string> = {};
-      new Headers(response.headers as HeadersInit | undefined).forEach((v, k) => (headers[k] = v));
+      new Headers(response.headers).forEach((v, k) => (headers[k] = v));
       res.writeHead(response.status ?? 200, headers);
       res.end(typeof response.body === "string" ? response.body : response.body === undefined ? undefined : JSON.stringify(response.jsonBody ?? response.body));
       return;
@@ -325,7 +325,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       const key = objectKeyOf(e, config.vaults) ?? `#${i}`;
       byObject.set(key, [...(byObject.get(key) ?? []), i]);
     });
-    const outcomes: PromiseSettledResult<EventOutcome>[] = new Array(events.length);
+    const outcomes: PromiseSettledResult<EventOutcome>[] = Array.from({ length: events.length });
     await Promise.all(
       [...byObject.values()].map(async (indexes) => {
         for (const i of indexes) {

@@ -226,7 +226,7 @@ async function bundle(manifest, lock) {
     const why = wrong.map((n) => `${n} (${dev.has(n) ? "a devDependency" : "not declared"})`).join(", ");
     throw new PackageError(`the bundle imports packages that are not production dependencies: ${why}`);
   }
-  return [...imported].sort();
+  return [...imported].sort((a, b) => a.localeCompare(b));
 }
 
 function checkLock(lock) {
@@ -262,7 +262,7 @@ function runtimeClosure(lock, names) {
     if (!lock.packages[key]) throw new PackageError(`the bundle imports ${name}, which package-lock.json does not hold at top level`);
     visit(key);
   }
-  return [...keys].sort();
+  return [...keys].sort((a, b) => a.localeCompare(b));
 }
 
 function resolveFrom(lock, fromKey, dep) {

@@ -197,7 +197,7 @@ export function createAccessKeyServices(deps: {
   const host = (r: KeyResource) => `${String(r.props.namespace)}.servicebus.windows.net`;
   function accessKeys(r: KeyResource): unknown {
     const rule = r.name;
-    const entityPath = r.props.entity ? `;EntityPath=${String(r.props.entity)}` : "";
+    const entityPath = r.props.entity ? `;EntityPath=${r.props.entity as string}` : "";
     const cs = (key: string) => `Endpoint=sb://${host(r)}/;SharedAccessKeyName=${rule};SharedAccessKey=${key}${entityPath}`;
     return {
       primaryConnectionString: cs(r.keys.PrimaryKey!.value),
@@ -362,7 +362,7 @@ export function createAccessKeyServices(deps: {
     let operation: string | undefined;
     const door = await armFrontDoor(req, res, (r) => record({ ...r, ...(operation ? { operation } : {}) }));
     if (!door) return;
-    const { method, rawPath, query, headers, bodyText, token, apiVersion } = door;
+    const { method, rawPath, headers, bodyText, token, apiVersion } = door;
 
     // Operation URLs of Event Grid's long-running regenerateKey (subscription level).
     const op = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)\/locations\/([^/]+)\/([^/]+)\/([^/]+)$/i.exec(rawPath);

@@ -228,7 +228,7 @@ export function createBlobHandler(deps: BlobPlaneDeps): (req: IncomingMessage, r
     };
 
     // Drain any body so a kept-alive connection stays usable; nothing served here takes one.
-    for await (const _ of req) void _;
+    for await (const _ of req) continue;
     const account = accountName ? deps.findAccount(accountName) : undefined;
     if (!account) {
       storageError(res, 404, "ResourceNotFound", "The specified resource does not exist.", headers);

@@ -159,7 +159,7 @@ export function createCosmosHandler(deps: CosmosPlaneDeps): (req: IncomingMessag
       "x-ms-gatewayversion": "version=2.14.0",
       date: new Date().toUTCString(),
     };
-    for await (const _ of req) void _;
+    for await (const _ of req) continue;
 
     const account = accountName ? deps.findAccount(accountName) : undefined;
     if (!account) {

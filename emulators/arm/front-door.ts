@@ -42,12 +42,21 @@ export async function armFrontDoor(
 
   // 1. Authentication: ARM's front door wants a bearer token before anything else.
   const authorization = headerValue(req, "authorization");
-  if (!authorization) return void armErrors.authenticationMissing(res, headers);
+  if (!authorization) {
+    armErrors.authenticationMissing(res, headers);
+    return;
+  }
   const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-  if (!token) return void armErrors.authenticationMalformed(res, headers);
+  if (!token) {
+    armErrors.authenticationMalformed(res, headers);
+    return;
+  }
 
   // 2. api-version.
   const apiVersion = query.get("api-version");
-  if (!apiVersion) return void armErrors.missingApiVersion(res, headers);
+  if (!apiVersion) {
+    armErrors.missingApiVersion(res, headers);
+    return;
+  }
   return { method, rawPath, query, headers, bodyText, token, apiVersion };
 }

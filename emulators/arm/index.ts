@@ -47,7 +47,6 @@ import {
   storageKeysBody,
   vaultBody,
   type CosmosAccountState,
-  type CosmosKeyKind,
   type Placement,
   type PostgresServerState,
   type ResourceState,
@@ -435,7 +434,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
     let operation: string | undefined;
     const door = await armFrontDoor(req, res, (r) => log.push({ service: "arm", ...r, ...(operation ? { operation } : {}) }));
     if (!door) return;
-    const { method, rawPath, query, headers, bodyText, token, apiVersion } = door;
+    const { method, rawPath, headers, bodyText, token, apiVersion } = door;
 
     // Consumers (sites, container apps) route themselves: their paths nest deeper.
     const deny = (scope: string, action: string) => {
@@ -565,7 +564,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions = {}): Promise<A
         if (route.action === "readonlykeys") return sendJson(res, 200, cosmosReadOnlyKeysBody(resource), headers);
         // regenerateKey: a long-running operation; the key changes when it completes.
         const requested = typeof body.keyKind === "string" ? body.keyKind.toLowerCase() : "";
-        const keyKind = COSMOS_KEY_KINDS.find((k) => k.toLowerCase() === requested) as CosmosKeyKind | undefined;
+        const keyKind = COSMOS_KEY_KINDS.find((k) => k.toLowerCase() === requested);
         if (!keyKind) {
           return armError(
             res,

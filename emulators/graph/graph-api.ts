@@ -242,7 +242,7 @@ async function addPassword(ctx: GraphContext, req: IncomingMessage, res: ServerR
     if (raw === undefined || raw === null) continue;
     const date = parseDate(raw);
     if (!date) {
-      sendGraphError(req, res, 400, "BadRequest", `Cannot convert the literal '${String(raw)}' to the expected type 'Edm.DateTimeOffset'.`);
+      sendGraphError(req, res, 400, "BadRequest", `Cannot convert the literal '${typeof raw === "string" ? raw : JSON.stringify(raw)}' to the expected type 'Edm.DateTimeOffset'.`);
       return;
     }
     dates[name] = date;

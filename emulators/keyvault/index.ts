@@ -264,7 +264,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
       return current >= latest.nbf + ((latest.exp - latest.nbf) * pct) / 100;
     });
     if (!due) return;
-    vault.certificates.create(record.name, { ...(latest.tags ? { tags: latest.tags } : {}) });
+    vault.certificates.create(record.name, (latest.tags ? { tags: latest.tags } : {}));
     record.operation!.pollsRemaining = 0;
     const { completed } = vault.certificates.poll(record.name);
     if (completed) vault.certificateVersionCreated(record.name, completed.version);
@@ -317,7 +317,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
       vaults.set(name, vault);
     }
   } catch (error) {
-    await Promise.all([...vaults.values()].map((v) => v.server?.stop()));
+    await Promise.all([...vaults.values()].flatMap((v) => (v.server ? [v.server.stop()] : [])));
     throw error;
   }
 
@@ -419,7 +419,7 @@ export async function startKeyVaultEmulator(opts: KeyVaultEmulatorOptions): Prom
       stopped ??= (async () => {
         clearInterval(scanTimer);
         await bus.stop();
-        await Promise.all([...vaults.values()].map((v) => v.server?.stop()));
+        await Promise.all([...vaults.values()].flatMap((v) => (v.server ? [v.server.stop()] : [])));
       })();
       return stopped;
     },

@@ -5,7 +5,7 @@
 //
 // Certificates are RSA only (node-forge signs with RSA); an EC certificate policy is
 // answered 400 by the double, which says so.
-import { createHash, generateKeyPairSync, randomBytes, X509Certificate, type JsonWebKey, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
 import forge from "node-forge";
 
 /** JSON Web Key curve names (Key Vault's) and node:crypto's names for them. */
@@ -26,13 +26,13 @@ export interface KeyMaterial {
 export function generateKeyMaterial(spec: KeySpec): KeyMaterial {
   if (spec.kty === "RSA") {
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: spec.keySize, publicExponent: 0x10001 });
-    const jwk = publicKey.export({ format: "jwk" }) as JsonWebKey;
+    const jwk = publicKey.export({ format: "jwk" });
     return { spec, privateKey, publicKey, publicJwk: { n: jwk.n!, e: jwk.e! } };
   }
   const namedCurve = CURVES[spec.crv];
   if (!namedCurve) throw new Error(`unsupported curve ${spec.crv}`);
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve });
-  const jwk = publicKey.export({ format: "jwk" }) as JsonWebKey;
+  const jwk = publicKey.export({ format: "jwk" });
   return { spec, privateKey, publicKey, publicJwk: { crv: spec.crv, x: jwk.x!, y: jwk.y! } };
 }
 
@@ -84,11 +84,11 @@ export function parseDistinguishedName(dn: string): forge.pki.CertificateField[]
 
 function forgePrivateKey(key: KeyMaterial): forge.pki.rsa.PrivateKey {
   if (key.spec.kty !== "RSA") throw new Error("certificates need an RSA key in this double");
-  return forge.pki.privateKeyFromPem(key.privateKey.export({ type: "pkcs1", format: "pem" }) as string) as forge.pki.rsa.PrivateKey;
+  return forge.pki.privateKeyFromPem(key.privateKey.export({ type: "pkcs1", format: "pem" }) as string);
 }
 
 function forgePublicKey(key: KeyMaterial): forge.pki.rsa.PublicKey {
-  return forge.pki.publicKeyFromPem(key.publicKey.export({ type: "spki", format: "pem" }) as string) as forge.pki.rsa.PublicKey;
+  return forge.pki.publicKeyFromPem(key.publicKey.export({ type: "spki", format: "pem" }) as string);
 }
 
 export function issueCertificate(request: CertificateRequest): IssuedCertificate {

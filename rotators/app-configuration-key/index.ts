@@ -17,7 +17,7 @@
 // actions actionsOf() lists (listKeys, regenerateKey).
 import { createHash, createHmac } from "node:crypto";
 import { ProviderError, isTransient } from "../../core/errors.js";
-import { dataPlaneGet } from "../arm-access-key/arm-rest.js";
+import { dataPlaneGet } from "../../core/dataplane.js";
 import { createAccessKeyRotator, keyField, prop, str, type AccessKeyService, type KeySet, type ListedKey } from "../arm-access-key/family.js";
 
 const SLOTS = ["Primary", "Secondary", "Primary Read Only", "Secondary Read Only"] as const;

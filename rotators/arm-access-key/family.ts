@@ -37,7 +37,7 @@ import { armCall, parseResourceAddress, sleep, type ArmResourceId } from "../../
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, tagValue, type Tags } from "../../core/tags.js";
-import { armRest } from "./arm-rest.js";
+import { armRest } from "../../core/arm-rest.js";
 import { connectionStringFields } from "../../core/connection-string.js";
 
 /** A ProviderAddress taken apart: the resource ID and the named segments of its template. */

@@ -16,7 +16,7 @@
 // actions actionsOf() lists (read, listKeys, regenerateKey).
 // Failure: as every access-key kind (rotators/arm-access-key/family.ts).
 import { ProviderError, isTransient } from "../../core/errors.js";
-import { dataPlaneGet } from "../arm-access-key/arm-rest.js";
+import { dataPlaneGet } from "../../core/dataplane.js";
 import { createAccessKeyRotator, keysByProperty, prop, str, type AccessKeyService } from "../arm-access-key/family.js";
 
 /** Azure OpenAI data-plane GA api-version of the models list. */

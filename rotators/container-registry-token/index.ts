@@ -19,7 +19,7 @@
 // Azure role: a custom role with the actions actionsOf() lists (tokens/read and
 // generateCredentials); the built-in Contributor is the only wider fallback.
 import { ProviderError } from "../../core/errors.js";
-import { createAccessKeyRotator, prop, str, type AccessKeyService, type KeySet } from "../arm-access-key/family.js";
+import { createAccessKeyRotator, prop, str, type AccessKeyService } from "../arm-access-key/family.js";
 
 export const containerRegistryToken: AccessKeyService<"container-registry-token"> = {
   kind: "container-registry-token",
@@ -61,7 +61,7 @@ export const containerRegistryToken: AccessKeyService<"container-registry-token"
         const value = str(p, "value");
         if (name && value) keys[name] = { value };
       }
-      return keys as KeySet;
+      return keys;
     },
   },
   formats: {
@@ -71,7 +71,8 @@ export const containerRegistryToken: AccessKeyService<"container-registry-token"
   keyOf: (value) => {
     if (value.trimStart().startsWith("{")) {
       try {
-        return String((JSON.parse(value) as { password?: unknown }).password ?? "");
+        const password = (JSON.parse(value) as { password?: unknown }).password;
+        return typeof password === "string" ? password : "";
       } catch {
         return value.trim();
       }

@@ -77,7 +77,7 @@ const TRANSIENT_OPERATION_FAILURE = /long-running operation has failed\. (Intern
 function armFailure(error: unknown, doing: string): KeyturnError {
   if (error instanceof KeyturnError) return error;
   const status = (error as { statusCode?: unknown }).statusCode;
-  if (isTransient(error) || TRANSIENT_OPERATION_FAILURE.test(String((error as { message?: unknown }).message ?? ""))) {
+  if (isTransient(error) || TRANSIENT_OPERATION_FAILURE.test(messageOf(error))) {
     return new TransientError(`${doing}: ${describeError(error)}`, { cause: error });
   }
   if (status === 403) return new ProviderError(`${doing}: keyturn's identity lacks Microsoft.DBforPostgreSQL/flexibleServers read/write on the server (${describeError(error)})`, { cause: error });
@@ -215,3 +215,8 @@ export const postgresFlexibleAdminRotator = {
     }
   },
 } satisfies Rotator<FlexibleAdminParams, ServerFacts> & { kind: "postgres-flexible-admin" };
+
+function messageOf(error: unknown): string {
+  const message = (error as { message?: unknown }).message;
+  return typeof message === "string" ? message : "";
+}

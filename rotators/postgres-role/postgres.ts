@@ -37,10 +37,10 @@ export function pgError(error: unknown, doing: string): KeyturnError {
   const e = error as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : undefined;
   const detail = describeError(error);
-  if (isTransient(error) || /timeout/i.test(String(e.message ?? ""))) {
+  if (isTransient(error) || /timeout/i.test(typeof e.message === "string" ? e.message : "")) {
     return new TransientError(`${doing}: ${detail}`, { cause: error });
   }
-  if ((code && TLS_CODES.has(code)) || /does not support SSL/i.test(String(e.message ?? ""))) {
+  if ((code && TLS_CODES.has(code)) || /does not support SSL/i.test(typeof e.message === "string" ? e.message : "")) {
     return new ProviderError(`${doing}: ${detail} (check the SslMode tag: verify-full, require or disable)`, { cause: error });
   }
   if (code === "3D000") return new ProviderError(`${doing}: the database does not exist (${detail})`, { cause: error });

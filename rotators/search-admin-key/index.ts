@@ -13,7 +13,7 @@
 // Azure role: Search Service Contributor on the service, or a custom role with the actions
 // actionsOf() lists (read, listAdminKeys, regenerateAdminKey).
 import { ProviderError, isTransient } from "../../core/errors.js";
-import { dataPlaneGet } from "../arm-access-key/arm-rest.js";
+import { dataPlaneGet } from "../../core/dataplane.js";
 import { createAccessKeyRotator, keysByProperty, prop, str, type AccessKeyService } from "../arm-access-key/family.js";
 
 /** The Azure AI Search data-plane GA api-version. */
@@ -37,7 +37,8 @@ export const searchAdminKey: AccessKeyService<"search-admin-key"> = {
         throw new ProviderError(`${a.id} has API-key authentication disabled (disableLocalAuth): its keys authorise nothing. Stop rotating this secret, or enable keys`);
       }
       const endpoint = str(body, "properties", "endpoint");
-      return endpoint ? { endpoint } : ({} as Record<string, string>);
+      const facts: Record<string, string> = endpoint ? { endpoint } : {};
+      return facts;
     },
   },
   list: {

@@ -221,7 +221,7 @@ class Worker {
     });
     this.child.once("exit", () => {
       this.alive = false;
-      for (const id of [...this.pending.keys()]) this.settle(id, { t: "crashed" });
+      for (const id of this.pending.keys()) this.settle(id, { t: "crashed" });
     });
   }
 
@@ -431,7 +431,7 @@ describe("chaos", () => {
           sweeps.push({ id: job.id, outcome });
           continue;
         }
-        const t = bySecret.get(`${job.vault}/${job.secret}`)!;
+        const t = bySecret.get(`${job.vault as string}/${job.secret as string}`)!;
         triggers.push({ id: job.id, secret: t.s.name, vault: t.s.vault, kind: "event", outcome });
         if (t.settled) continue;
         if (outcome.t === "done") {

@@ -140,7 +140,7 @@ describe("Microsoft Graph: application passwords", () => {
       disableInstanceDiscovery: true,
       tlsOptions: { ca: graph.tls.caPem },
     });
-    token = (await credential.getToken("https://graph.microsoft.com/.default"))!.token;
+    token = (await credential.getToken("https://graph.microsoft.com/.default")).token;
   });
   afterAll(async () => graph?.stop());
 

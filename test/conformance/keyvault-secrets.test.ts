@@ -145,7 +145,7 @@ describe("soft delete", () => {
     expect((await call("/deletedsecrets/soft", { method: "DELETE" })).status).toBe(204);
   });
 
-  it(`cannot delete a certificate's backing secret (managed: true, ${SPECS.secrets} SecretBundle.managed) through the secrets API: 403 (${RECORDINGS.keysNock}: DELETE /keys/MyCert of a managed key → 403 "Operation \"delete\" is not allowed as this object's lifetime is managed by Key Vault.")`, async () => {
+  it(`cannot delete a certificate's backing secret (managed: true, ${SPECS.secrets} SecretBundle.managed) through the secrets API: 403 (${RECORDINGS.keysNock}: DELETE /keys/MyCert of a managed key → 403 "Operation "delete" is not allowed as this object's lifetime is managed by Key Vault.")`, async () => {
     kv.seedCertificate(VAULT, "backed-tls");
     const secret = await call("/secrets/backed-tls");
     expect(secret.json.managed).toBe(true);

@@ -90,7 +90,7 @@ describe("Key Vault's published limits [limits][guidance]", () => {
     const s = await secrets.setSecret("classified", "v1");
     await secrets.updateSecretProperties("classified", s.properties.version!, { tags: { a: "b" } });
     await secrets.getSecret("classified");
-    for await (const _ of secrets.listPropertiesOfSecrets()) void _;
+    for await (const _ of secrets.listPropertiesOfSecrets()) continue;
     await keys.createKey("soft", "RSA");
     await keys.createKey("hsm", "EC-HSM");
     await keys.rotateKey("soft");

@@ -91,6 +91,7 @@ describe("duplicate deliveries, manual rotations and a sweep across two instance
     // instances have answered the other triggers for that secret (nine of the ten: the
     // winner's own answer waits for the release, or the winner is the sweep).
     const answered = new Map(SECRETS.map((n) => [n, 0]));
+    // oxlint-disable-next-line unicorn/no-thenable -- `then` is the held fault's option, never awaited
     const holds = new Map(SECRETS.map((n) => [n, faults.hold((d) => d.operation === "SetSecret" && d.path === `/secrets/${n}`, { then: "serve" })]));
     const counted = async <T>(name: string, p: Promise<T>): Promise<T> => {
       try {

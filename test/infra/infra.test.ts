@@ -490,11 +490,11 @@ describe("Bicep well-formedness", () => {
 
   it.each(bicepFiles.map((f) => [rel(f), f]))("%s: every param and var is used, every param is described", (_name, file) => {
     const src = read(file);
-    for (const d of declarations(src).filter((x) => x.kind === "param" || x.kind === "var")) {
-      const exported = d.decorators.includes("@export()");
-      if (!exported) expect(usesIdentifier(src, d.name, d.start), `${d.kind} ${d.name} is used`).toBe(true);
-      if (d.kind === "param") expect(d.decorators, `param ${d.name} has @description`).toMatch(/@description\(/);
-    }
+    const declared = declarations(src).filter((x) => x.kind === "param" || x.kind === "var");
+    const unused = declared.filter((d) => !d.decorators.includes("@export()") && !usesIdentifier(src, d.name, d.start));
+    expect(unused.map((d) => `${d.kind} ${d.name}`), "every param and var is used").toEqual([]);
+    const undescribed = declared.filter((d) => d.kind === "param" && !/@description\(/.test(d.decorators));
+    expect(undescribed.map((d) => `param ${d.name}`), "every param has @description").toEqual([]);
   });
 
   it.each(bicepFiles.map((f) => [rel(f), f]))("%s: resource types use API versions known to exist", (_name, file) => {

@@ -34,7 +34,7 @@ import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "access-keys-kv";
 const fast = Object.fromEntries(
-  ACCESS_KEY_KINDS.map((k) => [k, createAccessKeyRotator((rotators[k as keyof typeof rotators] as unknown as AccessKeyRotator).service, { verifyDelaysMs: [0, 10], pollIntervalMs: 5 })]),
+  ACCESS_KEY_KINDS.map((k) => [k, createAccessKeyRotator((rotators[k] as unknown as AccessKeyRotator).service, { verifyDelaysMs: [0, 10], pollIntervalMs: 5 })]),
 );
 const registry = createRegistry({ ...rotators, ...fast });
 
@@ -93,7 +93,7 @@ describe("every access-key kind rotates the key nobody uses, through the engine"
       ["app-configuration-key", "cognitive-services-key", "container-registry-token", "event-grid-key", "event-hubs-key", "redis-cache-key", "search-admin-key", "service-bus-key"].sort(),
     );
     for (const kind of ACCESS_KEY_KINDS) {
-      const service = (rotators[kind as keyof typeof rotators] as unknown as AccessKeyRotator).service;
+      const service = (rotators[kind] as unknown as AccessKeyRotator).service;
       // Least privilege: only list/read/regenerate actions of the service's own namespace.
       const namespace = service.addresses[0]!.split("/")[0]!;
       expect(actionsOf(service).length, kind).toBeGreaterThan(0);
@@ -126,7 +126,7 @@ describe("every access-key kind rotates the key nobody uses, through the engine"
     const text = JSON.stringify(te.notifier.sent) + te.logs.join("\n");
     for (const k of s.handle.history()) expect(text.includes(k), `${kind}: a key in a log line or notification`).toBe(false);
     // Every ARM call is one the descriptor declares (the least-privilege role covers it).
-    const service = (rotators[kind as keyof typeof rotators] as unknown as AccessKeyRotator).service;
+    const service = (rotators[kind] as unknown as AccessKeyRotator).service;
     const declared = new Set(actionsOf(service).map((a) => a.toLowerCase()));
     for (const r of arm.requests().filter((x) => x.service === "arm" && x.operation && !/\/(operationsStatus|operationResults|operationStatuses)\/read$/i.test(x.operation))) {
       expect(declared.has(r.operation!.toLowerCase()), `${kind}: ${r.operation} is not in the descriptor's actions`).toBe(true);
@@ -157,7 +157,7 @@ describe("every access-key kind rotates the key nobody uses, through the engine"
   it.each(ACCESS_KEY_KINDS.filter((k) => k !== "container-registry-token").map((k) => [k]))("%s: a CredentialId naming the other key is a configuration error", async (kind) => {
     const name = `${kind}-mismatch`;
     const s = await seed(kind, name);
-    const service = (rotators[kind as keyof typeof rotators] as unknown as AccessKeyRotator).service;
+    const service = (rotators[kind] as unknown as AccessKeyRotator).service;
     const other = service.pairs[0]![1];
     await s.client.setSecret(name, s.value, { tags: { ...s.tags, CredentialId: other } });
     const before = s.handle.keys();
@@ -177,7 +177,7 @@ describe("every access-key kind rotates the key nobody uses, through the engine"
       expect(error).toBeInstanceOf(ArmProviderError);
       expect(error.message).toContain("AuthorizationFailed");
       // The custom role keyturn is deployed with (its access, derived from the descriptor).
-      expect(error.message).toContain((rotators[kind as keyof typeof rotators] as unknown as AccessKeyRotator).access.roleName);
+      expect(error.message).toContain((rotators[kind] as unknown as AccessKeyRotator).access.roleName);
       expect(s.handle.keys()).toEqual(before);
     } finally {
       undo();
@@ -249,7 +249,7 @@ describe("what each kind does that the others do not", () => {
     await engine().engine.rotateSecret(request("egt-lro"));
     const ops = arm.requests().map((r) => `${r.method} ${r.status} ${r.operation ?? r.path}`);
     expect(ops).toContainEqual(expect.stringMatching(/^POST 202 Microsoft\.EventGrid\/topics\/regenerateKey\/action$/));
-    expect(ops.filter((o) => /operationsStatus\/read$/.test(o)).length).toBeGreaterThanOrEqual(1);
+    expect(ops.filter((o) => o.endsWith('operationsStatus/read')).length).toBeGreaterThanOrEqual(1);
     expect(ops.filter((o) => /^GET 200 .*operationResults\/read$/.test(o))).toHaveLength(1);
   });
 

@@ -38,14 +38,14 @@ describe("a lock holder frozen past its lease", () => {
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`the child did not reach the commit:\n${output}`)), 60_000);
-        child.stdout!.on("data", (c: Buffer) => {
+        child.stdout.on("data", (c: Buffer) => {
           output += c.toString("utf8");
           if (/^AT commit$/m.test(output)) {
             clearTimeout(timer);
             resolve();
           }
         });
-        child.stderr!.on("data", (c: Buffer) => (output += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
       });
       // Verified a new key2, about to commit it: frozen.
       child.kill("SIGSTOP");

@@ -333,7 +333,7 @@ async function httpOutcome(t: Target) {
     body: { string: JSON.stringify({ reason: "matrix" }) },
   });
   const res = await rotateSecret(request, context(`http-${t.name}`), runtime);
-  return { status: res.status, retryAfter: new Headers(res.headers as HeadersInit).get("retry-after") };
+  return { status: res.status, retryAfter: new Headers(res.headers).get("retry-after") };
 }
 
 async function cliExitCode(t: Target): Promise<number> {
@@ -345,7 +345,7 @@ async function cliExitCode(t: Target): Promise<number> {
 }
 
 const failureNotices = (name: string) =>
-  notifier.sent.filter((n) => (isObjectNotification(n) ? n.name === name : n.secret === name) && /Failed$/.test(n.type) && !("willRetry" in n && n.willRetry));
+  notifier.sent.filter((n) => (isObjectNotification(n) ? n.name === name : n.secret === name) && n.type.endsWith('Failed') && !("willRetry" in n && n.willRetry));
 
 describe("the fault-injection matrix: dependency × step × event type → what the trigger sees", () => {
   const rows = transientCases.flatMap((c) => c.events.map((type) => [c.dependency, c.step, type, c] as const));

@@ -4,7 +4,8 @@
 // App Service Authentication's documented request headers) reach the "manual rotation
 // requested" log line, every engine log line of that rotation, the journal's tags
 // (single-credential kinds) and the notification. With function keys alone, the same
-// headers are anyone's to write, so none of them is recorded. The route table's handler
+// headers are anyone's to write, so none of them is recorded. (generated-secret writes no
+// journal; the journal's origin is checked with an in-process kind that journals.) The route table's handler
 // runs in this process, as the Functions host runs it (the local host refuses app roles:
 // nothing authenticates callers in front of it).
 import azureFunctions from "@azure/functions";
@@ -16,7 +17,10 @@ import { NotificationType, describeNotification } from "../../core/notify.js";
 import { resetRuntime } from "../../app/runtime.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { invokeHttpRoute, routes, type HttpRoute } from "../../functions/routes.js";
+import { testEngine } from "../support/engine.js";
 import { secretClientFor } from "../support/keyvault.js";
+import { journalingRegistry } from "../support/memory-rotator.js";
+import { TriggerKind } from "../../core/engine.js";
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 const VAULT = "caller-kv";
@@ -92,7 +96,7 @@ describe("the caller of a manual rotation", () => {
     behindAppServiceAuthentication(true);
     seed("caller-audited");
     const res = await rotate("caller-audited");
-    expect(res.status, String(res.body)).toBe(200);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
     const lines = linesAbout("caller-audited");
     expect(lines.find((l) => l.message === "manual rotation requested")).toMatchObject({ callerName: NAME, callerId: OID });
     // Every engine line of that rotation carries the caller too.
@@ -102,9 +106,9 @@ describe("the caller of a manual rotation", () => {
     // The notification (the log channel: no topic configured); the topic's CloudEvent
     // carries the same fields, and webhook and e-mail text says "requested by".
     expect(lines.find((l) => l.message === "notification keyturn.SecretRotated")).toMatchObject({ callerName: NAME, callerId: OID });
-    // The journal (generated-secret is single-credential) records the origin.
-    const journal = await secretClientFor(kv, VAULT).getSecret(journalName("caller-audited"));
-    expect(journal.properties.tags).toMatchObject({ [JournalTag.Trigger]: "http", [JournalTag.CallerName]: NAME, [JournalTag.CallerId]: OID });
+    // generated-secret changes no provider and writes no journal; the journal's origin is
+    // checked below with a kind that journals.
+    await expect(secretClientFor(kv, VAULT).getSecret(journalName("caller-audited"))).rejects.toMatchObject({ statusCode: 404 });
   });
 
   it("is named in the notification's text (webhook, e-mail)", () => {
@@ -127,13 +131,27 @@ describe("the caller of a manual rotation", () => {
     behindAppServiceAuthentication(false);
     seed("caller-forged");
     const res = await rotate("caller-forged");
-    expect(res.status, String(res.body)).toBe(200);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
     const text = JSON.stringify(linesAbout("caller-forged"));
     expect(text).toContain("manual rotation requested");
     expect(text).not.toContain(NAME);
     expect(text).not.toContain(OID);
-    const journal = await secretClientFor(kv, VAULT).getSecret(journalName("caller-forged"));
-    expect(journal.properties.tags?.[JournalTag.CallerName]).toBeUndefined();
+  });
+
+  // The engine receives the caller the HTTP route vouched for (above) or none (forged
+  // headers); a kind that changes a provider writes it into the journal's origin.
+  it.each([
+    ["with App Service Authentication", "journal-audited", { name: NAME, objectId: OID }],
+    ["with forged headers (no caller)", "journal-forged", undefined],
+  ] as const)("is in the journal's origin %s", async (_case, secret, caller) => {
+    const seeded = kv.seedSecret(VAULT, secret, `caller-initial-${secret}`, { tags: { Rotator: "memory-password", ValidityPeriodDays: "60" } });
+    const { engine } = testEngine(kv, { registry: journalingRegistry });
+    const trigger = { kind: TriggerKind.Http, id: `caller-${secret}`, ...(caller ? { caller } : {}) };
+    const result = await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret, expectedVersion: seeded.version, mode: "normal", trigger });
+    expect(result.status).toBe("rotated");
+    const journal = await secretClientFor(kv, VAULT).getSecret(journalName(secret));
     expect(journal.properties.tags?.[JournalTag.Trigger]).toBe("http");
+    if (caller) expect(journal.properties.tags).toMatchObject({ [JournalTag.CallerName]: NAME, [JournalTag.CallerId]: OID });
+    else expect(journal.properties.tags?.[JournalTag.CallerName]).toBeUndefined();
   });
 });

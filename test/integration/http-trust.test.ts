@@ -141,7 +141,7 @@ describe("the HTTP surface's trust and the event path's edges", () => {
 
     const stderr: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (stderr.push(String(chunk)), true)) as typeof process.stderr.write;
+    process.stderr.write = ((chunk: string) => (stderr.push(String(chunk)), true));
     let code: number | undefined;
     try {
       code = await cliMain(["status", `${VAULT}/keyturn-journal-journaled`]);
@@ -221,7 +221,7 @@ describe("app roles are trusted only with App Service Authentication in front", 
     expect((await call("dueSecrets", "GET", [AppRole.Operator], { vault: VAULT })).status).toBe(200);
     const readerRotates = await call("rotateSecret", "POST", [AppRole.Reader], target);
     expect(readerRotates.status).toBe(403);
-    expect(JSON.parse(String(readerRotates.body))).toMatchObject({ errorKind: "forbidden", detail: expect.stringMatching(/Rotation\.Operator/) });
+    expect(JSON.parse(readerRotates.body as string)).toMatchObject({ errorKind: "forbidden", detail: expect.stringMatching(/Rotation\.Operator/) });
     expect((await call("rotateSecret", "POST", [AppRole.Operator], target)).status).toBe(200);
   });
 });

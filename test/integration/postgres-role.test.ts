@@ -12,7 +12,7 @@ import type { RotationMode } from "../../core/rotator.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { rotators } from "../../rotators/index.js";
 import { parseServerAddress } from "../../rotators/postgres-role/address.js";
-import { postgresRoleRotator, type PostgresRoleParams } from "../../rotators/postgres-role/index.js";
+import { postgresRoleRotator } from "../../rotators/postgres-role/index.js";
 import { pgError } from "../../rotators/postgres-role/postgres.js";
 import { createRegistry } from "../../core/registry.js";
 import { testEngine, type TestEngine } from "../support/engine.js";
@@ -141,7 +141,7 @@ afterEach(() => {
 });
 
 describe("tags", () => {
-  const parse = (t: Record<string, string>) => postgresRoleRotator.parse(t) as PostgresRoleParams;
+  const parse = (t: Record<string, string>) => postgresRoleRotator.parse(t);
 
   it("reads a postgres:// address, a flexible server resource ID, two logins and the defaults", () => {
     const single = parse({ ProviderAddress: "postgresql://db.contoso.com:6432/orders", CredentialId: "app", AdminSecret: "orders-admin" });

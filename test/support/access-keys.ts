@@ -48,8 +48,8 @@ export function addAccessKeySecret(arm: ArmEmulator, kind: string, name: string,
     case "service-bus-key":
     case "event-hubs-key": {
       const provider = kind === "service-bus-key" ? "servicebus" : "eventhub";
-      const entityType = kind === "service-bus-key" ? (variant % 3 === 2 ? "topics" : "queues") : "eventhubs";
-      const entity = variant % 3 === 0 ? undefined : { type: entityType as "queues" | "topics" | "eventhubs", name: "orders" };
+      const entityType: "queues" | "topics" | "eventhubs" = kind === "service-bus-key" ? (variant % 3 === 2 ? "topics" : "queues") : "eventhubs";
+      const entity = variant % 3 === 0 ? undefined : { type: entityType, name: "orders" };
       const h = d.addAuthorizationRule({ provider, namespace: resourceName("ns-", name, 50), ...(entity ? { entity } : {}), rule: "app-send" });
       const bare = variant % 2 === 1;
       const key = h.keys().PrimaryKey!;

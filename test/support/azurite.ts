@@ -42,8 +42,8 @@ export async function startAzurite(): Promise<Azurite> {
         resolve();
       }
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`Azurite exited with ${code}:\n${out}`));

@@ -33,8 +33,8 @@ export function rotateInChild(env: Record<string, string>, crashAt?: string, tim
         child.kill("SIGKILL");
       }
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
     child.once("exit", () => {
       clearTimeout(timer);
       const result = /^RESULT (.*)$/m.exec(output)?.[1];
@@ -120,8 +120,8 @@ export function rotateManyInChild(
       for (const line of lines) onLine(line);
       maybeKill();
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (c: Buffer) => (output += c.toString("utf8")));
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
     child.once("exit", () => {
       clearTimeout(timer);
       resolve({ output, outcomes });

@@ -22,8 +22,8 @@ export async function startHostProcess(env: Record<string, string>, timeoutMs = 
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString("utf8")));
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString("utf8")));
+  child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString("utf8")));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 
   const url = await new Promise<string>((resolve, reject) => {
@@ -35,7 +35,7 @@ export async function startHostProcess(env: Record<string, string>, timeoutMs = 
         resolve(m[1]!);
       }
     };
-    child.stdout!.on("data", check);
+    child.stdout.on("data", check);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`host exited with ${code}:\n${out}`));

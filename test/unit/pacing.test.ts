@@ -37,10 +37,10 @@ describe("SlidingWindowGate", () => {
     });
     // act: the first call is answered 2 s later, the others 3 s later
     await vi.advanceTimersByTimeAsync(2_000);
-    releases[0]!();
+    releases[0]();
     await vi.advanceTimersByTimeAsync(1_000);
-    releases[1]!();
-    releases[2]!();
+    releases[1]();
+    releases[2]();
     await vi.advanceTimersByTimeAsync(8_900); // 9.9 s after the first answer
     // assess
     expect(fourthWent).toBe(false);

@@ -115,7 +115,7 @@ describe("redact", () => {
     }
     // The plain reference: mark every character any value covers, one mask per run.
     const expected = (text: string) => {
-      const covered = new Array<boolean>(text.length).fill(false);
+      const covered = Array.from({ length: text.length }, () => false);
       for (const v of registered) for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1)) covered.fill(true, at, at + v.length);
       let out = "";
       for (let i = 0; i < text.length; i++) {

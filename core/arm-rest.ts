@@ -3,15 +3,15 @@
 // that honours Retry-After, the process's TLS options) and, for long-running
 // operations, @azure/core-lro's ARM poller — the same two pieces every @azure/arm-*
 // package is built on. Why not those packages: the access-key family calls two or three
-// operations of eight providers; eight management SDKs would add megabytes to the
-// artifact and seconds to a cold start for a handful of POSTs whose paths, bodies and
-// api-versions the descriptors already state.
+// operations of eight providers, and consumer refresh a few calls of App Service and
+// Container Apps; their management SDKs would add megabytes to the artifact and seconds
+// to a cold start for a handful of calls whose paths, bodies and api-versions we state.
 //
 // Failures come back as the SDK's RestError (statusCode, ARM's error code), so
 // core/arm.ts's armFailure classifies them exactly as it does the SDK clients' errors.
 import type { PipelineRequest, PipelineResponse } from "@azure/core-rest-pipeline";
-import { armClientOptions, cachedArmClient } from "../../core/arm.js";
-import type { RotatorContext } from "../../core/rotator.js";
+import { armClientOptions, cachedArmClient } from "./arm.js";
+import type { RotatorContext } from "./rotator.js";
 
 export interface ArmRest {
   /** One request; resolves with the parsed JSON body (undefined when empty). */
@@ -35,7 +35,7 @@ function parseBody(text: string | undefined): unknown {
   }
 }
 
-export function armRest(ctx: RotatorContext, subscriptionId: string): Promise<ArmRest> {
+export function armRest(ctx: Pick<RotatorContext, "credential" | "armEndpoint" | "clientOptions">, subscriptionId: string): Promise<ArmRest> {
   return cachedArmClient(ctx, "arm-rest", subscriptionId, async () => {
     // Loaded on first use, like the management SDKs: cold start matters.
     const [{ bearerTokenAuthenticationPolicy, createDefaultHttpClient, createHttpHeaders, createPipelineFromOptions, createPipelineRequest, RestError }, { createHttpPoller }] =
@@ -93,4 +93,3 @@ export function armRest(ctx: RotatorContext, subscriptionId: string): Promise<Ar
   });
 }
 
-export { dataPlaneGet } from "../../core/dataplane.js";
