@@ -102,10 +102,11 @@ export async function measureFirstRotation(artifact: Artifact, d: Doubles, runs:
       opts.log(`first rotation with the blob lock skipped: ${String((error as Error).message).split("\n")[0]}`);
     }
   }
+  const storage = azurite?.connectionString;
   // A secret keyturn rotated before has its lock blob: the lease alone (and its release).
   const existingLockBlob = async (name: string) => {
     const { BlobServiceClient } = await import("@azure/storage-blob");
-    const container = BlobServiceClient.fromConnectionString(azurite!.connectionString).getContainerClient(DEFAULT_LOCK_CONTAINER);
+    const container = BlobServiceClient.fromConnectionString(storage!).getContainerClient(DEFAULT_LOCK_CONTAINER);
     await container.createIfNotExists();
     await container.getBlockBlobClient(lockBlobName(lockKey(d.kv.url(BENCH_VAULT), name))).upload("", 0);
   };
@@ -116,10 +117,10 @@ export async function measureFirstRotation(artifact: Artifact, d: Doubles, runs:
     const kinds: Array<[keyof typeof sides, () => Promise<Run>]> = [
       ["minimal", minimalOnce],
       ["app", () => appOnce({})],
-      ...(azurite
+      ...(storage
         ? ([
-            ["lock", () => appOnce({ AzureWebJobsStorage: azurite!.connectionString }, existingLockBlob)],
-            ["lockFirstEver", () => appOnce({ AzureWebJobsStorage: azurite!.connectionString })],
+            ["lock", () => appOnce({ AzureWebJobsStorage: storage }, existingLockBlob)],
+            ["lockFirstEver", () => appOnce({ AzureWebJobsStorage: storage })],
           ] as Array<[keyof typeof sides, () => Promise<Run>]>)
         : []),
     ];
