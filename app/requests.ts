@@ -1,6 +1,6 @@
 // What a manual rotation request may say, shared by the HTTP route and the CLI so both
 // refuse the same reasons with the same words.
-import { z } from "zod";
+import * as z from "zod";
 import { hasControlCharacter } from "../core/text.js";
 
 /** The operator's reason: it goes to logs and notifications, so no control characters (NUL, newlines). */

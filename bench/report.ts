@@ -47,12 +47,23 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
     if (f.appWithBlobLock) {
       const b = f.appWithBlobLock;
       rows.push([
-        "  same, blob lease lock on Azurite (as deployed)",
+        "  same, blob lease lock on Azurite (as deployed), a secret rotated before",
         `${b.wallMs} ms wall (load ${b.loadMs}, invoke ${b.invokeMs}), ${b.cpuMs} ms CPU, ${b.peakRssMiB} MiB`,
         "same floor",
-        `${b.wallRatio}x wall`,
+        `${b.wallRatio}x wall (${b.cpuRatio}x CPU)`,
         `<= ${TARGETS.firstRotationRatio}x`,
         ok(b.wallRatio <= TARGETS.firstRotationRatio),
+      ]);
+    }
+    if (f.appWithBlobLockFirstEver) {
+      const b = f.appWithBlobLockFirstEver;
+      rows.push([
+        "  same, the secret's first rotation ever (the lock blob is made)",
+        `${b.wallMs} ms wall (load ${b.loadMs}, invoke ${b.invokeMs}), ${b.cpuMs} ms CPU, ${b.peakRssMiB} MiB`,
+        "same floor",
+        `${b.wallRatio}x wall (${b.cpuRatio}x CPU)`,
+        "(information)",
+        "",
       ]);
     }
   };

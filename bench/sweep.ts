@@ -7,8 +7,8 @@
 // so listing is sequential: the lower bound is pages × latency (secret pages, plus one
 // page each for certificates and keys). Also measured: the same selection alone
 // (core/due.ts findDueSecrets, shared by the sweep, `GET …/due` and `keyturn scan`), and
-// the listing with no injected latency — the double's own time per page (it sorts all N
-// names for every page) and the client's, which are no part of the network's bound.
+// the listing with no injected latency — the double's own time per page (a binary search
+// and the page's items) and the client's, which are no part of the network's bound.
 import { randomBytes } from "node:crypto";
 import { getSecretClient } from "../core/azure.js";
 import { loadConfig } from "../core/config.js";

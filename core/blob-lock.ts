@@ -40,6 +40,11 @@ export function storageConnectionFromEnv(env: NodeJS.ProcessEnv = process.env): 
   return undefined;
 }
 
+/** The blob that holds a key's lease, in the lock container. */
+export function lockBlobName(key: string): string {
+  return `${key}.lock`;
+}
+
 export class BlobLeaseLock implements RotationLock {
   readonly retryAfterSeconds = LEASE_SECONDS;
   private container: Promise<ContainerClient> | undefined;
@@ -71,7 +76,7 @@ export class BlobLeaseLock implements RotationLock {
 
   async tryAcquire(key: string): Promise<LockLease | undefined> {
     const container = await this.getContainer();
-    const blob = container.getBlockBlobClient(`${key}.lock`);
+    const blob = container.getBlockBlobClient(lockBlobName(key));
     const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
     // Create the lock blob (and the container) only when the lease finds it missing: a
     // secret rotated before costs the lease calls alone. An existing blob (412/409) is fine.

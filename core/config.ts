@@ -3,7 +3,7 @@
 // managed identity and Key Vault. A setting that does not parse fails loading with a
 // ConfigError naming it; blank counts as unset (app settings are emptied more often than
 // removed).
-import { z } from "zod";
+import * as z from "zod";
 import { ErrorKind, KeyturnError } from "./errors.js";
 import { parseSchedule } from "./schedule.js";
 import { VaultAllowList } from "./vaults.js";

@@ -1,7 +1,7 @@
 // The `Consumers` tag: the ARM resource IDs of the apps that read a secret (see
 // core/consumers.ts for what keyturn does with them). Parsed at plan time, so a bad entry
 // is a ConfigurationError naming the tag before anything changes.
-import { z } from "zod";
+import * as z from "zod";
 import { ConsumerAccess } from "./access.js";
 import { parseArmResourceId, type ArmResourceId } from "./arm.js";
 import { ConfigurationError } from "./errors.js";

@@ -25,7 +25,7 @@
 // outcome (current, lagging, no-reference, failed) carrying its resource ID and a
 // scrubbed detail. The engine decides what an outcome means (docs/rotators.md).
 // Role: ConsumerAccess in core/access.ts, one of the custom roles `npm run roles` generates.
-import { z } from "zod";
+import * as z from "zod";
 import { ConsumerAccess } from "./access.js";
 import { armRest } from "./arm-rest.js";
 import { ArmProviderError, sleep } from "./arm.js";

@@ -1,7 +1,7 @@
 // Rotation policy, read from a secret's tags. Tag names are matched case-insensitively
 // (people type `validityPeriodDays`); values are trimmed. Every failure names the tag,
 // so the owner knows what to fix; a bad tag is never retried.
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigurationError } from "./errors.js";
 
 export const Tag = {

@@ -97,6 +97,11 @@ export interface FaultInjectorOptions {
 export interface ApplyOptions {
   /** Extra headers on an injected error answer (request id, service version, ...). */
   headers?: Record<string, string>;
+  /**
+   * When the request arrived (performance.now()): the added latency counts from then, so
+   * the double's own reading and routing of the request is not added on top of it.
+   */
+  arrivedAt?: number;
 }
 
 const DEFAULT_WINDOW_MS = 10_000;
@@ -219,7 +224,7 @@ export class FaultInjector {
    */
   async apply(req: IncomingMessage, res: ServerResponse, request: RequestDescriptor, options: ApplyOptions = {}): Promise<boolean> {
     const decision = this.decide(request);
-    if (decision.latencyMs > 0) await sleep(decision.latencyMs);
+    if (decision.latencyMs > 0) await sleep(decision.latencyMs - (options.arrivedAt === undefined ? 0 : performance.now() - options.arrivedAt));
     switch (decision.kind) {
       case "pass":
         return false;
@@ -289,6 +294,7 @@ function matches(match: FaultMatch | undefined, request: RequestDescriptor): boo
 }
 
 function sleep(ms: number): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
     // Unref'd: a pending injected delay must never keep a test process alive.
     setTimeout(resolve, ms).unref();

@@ -3,7 +3,7 @@
 // `{vault}` is a vault NAME resolved against the allow-list, never a URL.
 // 200 {status, version, previousVersion, credentialId, expiresOn, rotator, mode, ...}.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { z } from "zod";
+import * as z from "zod";
 import { callerOf } from "../core/auth.js";
 import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind } from "../core/engine.js";

@@ -4,7 +4,7 @@
 // issuers only.
 import { INTEGRATED_PROVIDERS, SELF_ISSUER, UNKNOWN_ISSUER } from "../certificates.js";
 import { describeError } from "../errors.js";
-import { withConcurrency } from "../sweep.js";
+import { withConcurrency } from "../concurrency.js";
 import { AuditCheck, CONCURRENCY, DAY_MS, Severity, days, type AuditRun, type Renewal } from "./model.js";
 
 /** Returns how many certificates the vault holds. */

@@ -2,7 +2,7 @@
 // action (or keyturn rotates it only when it comes near expiry).
 import { describeError } from "../errors.js";
 import { hasRotateAction, KeyTag } from "../keys.js";
-import { withConcurrency } from "../sweep.js";
+import { withConcurrency } from "../concurrency.js";
 import { AuditCheck, CONCURRENCY, Severity, type AuditRun } from "./model.js";
 
 /** Returns how many enabled keys the vault holds. */

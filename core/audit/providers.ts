@@ -2,7 +2,7 @@
 // and SQL servers: encryption with platform-managed or customer-managed keys (ARM).
 import { armClient } from "../arm.js";
 import { describeError } from "../errors.js";
-import { withConcurrency } from "../sweep.js";
+import { withConcurrency } from "../concurrency.js";
 import { AuditCheck, CONCURRENCY, Severity, type AuditRun, type ProviderEncryption } from "./model.js";
 import { PROVIDER_ID, type ProviderReference } from "./secrets.js";
 

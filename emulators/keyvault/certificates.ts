@@ -306,15 +306,16 @@ export class CertificateStore extends VersionedObjects<CertificateVersion, Certi
     return policy;
   }
 
-  /** Certificates to list with the version each is listed by: the newest, or the newest completed one unless `includePending`. */
-  listWithVersions(includePending: boolean): Array<{ record: CertificateRecord; version: CertificateVersion }> {
-    const out: Array<{ record: CertificateRecord; version: CertificateVersion }> = [];
-    for (const record of super.list()) {
+  /**
+   * Certificates to list, from the first name after `marker`, with the version each is
+   * listed by: the newest, or the newest completed one unless `includePending`.
+   */
+  *listWithVersions(includePending: boolean, marker?: string): Generator<{ record: CertificateRecord; version: CertificateVersion }> {
+    for (const record of this.listAfter(marker)) {
       const latest = record.versions.at(-1);
       const version = latest?.cert || includePending ? latest : latestCompleted(record);
-      if (version) out.push({ record, version });
+      if (version) yield { record, version };
     }
-    return out;
   }
 
   setIssuer(name: string, provider: string, accountId: string | undefined, enabled: boolean): IssuerRecord {
@@ -641,10 +642,10 @@ function updateCertificate(request: RouteRequest): RouteResponse {
 
 function getCertificates(request: RouteRequest): RouteResponse {
   const includePending = (request.query.get("includePending") ?? "").toLowerCase() === "true";
-  const listed = request.vault.certificates.listWithVersions(includePending);
+  const certificates = request.vault.certificates;
   return {
     status: 200,
-    body: page(request, "/certificates", listed, ({ record }) => record.name.toLowerCase(), ({ record, version }) => certificateItem(request.vault, record, version, false)),
+    body: page(request, "/certificates", (marker) => certificates.listWithVersions(includePending, marker), ({ record }) => record.name.toLowerCase(), ({ record, version }) => certificateItem(request.vault, record, version, false)),
   };
 }
 

@@ -91,6 +91,7 @@ export function serveVault(port: number, options: VaultServerOptions): Promise<H
 }
 
 async function handleRequest(options: VaultServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const arrivedAt = performance.now();
   const headers = responseHeaders(req);
   try {
     // Always drain the body first: the SDK's challenge probe sends none, the retry does.
@@ -124,7 +125,7 @@ async function handleRequest(options: VaultServerOptions, req: IncomingMessage, 
         operation: route.operation,
         ...transactionOf(route.operation, options.vault, params, raw),
       },
-      { headers },
+      { headers, arrivedAt },
     );
     if (answered) return;
 

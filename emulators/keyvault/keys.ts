@@ -247,10 +247,10 @@ function updateKey(request: RouteRequest): RouteResponse {
 }
 
 function getKeys(request: RouteRequest): RouteResponse {
-  const records = request.vault.keys.list();
+  const keys = request.vault.keys;
   return {
     status: 200,
-    body: page(request, "/keys", records, (r) => r.name.toLowerCase(), (r) => keyItem(request.vault, r, r.versions.at(-1)!, false)),
+    body: page(request, "/keys", (marker) => keys.listAfter(marker), (r) => r.name.toLowerCase(), (r) => keyItem(request.vault, r, r.versions.at(-1)!, false)),
   };
 }
 

@@ -57,10 +57,10 @@ function updateSecret(request: RouteRequest): RouteResponse {
 }
 
 function getSecrets(request: RouteRequest): RouteResponse {
-  const records = request.vault.secrets.list();
+  const secrets = request.vault.secrets;
   return {
     status: 200,
-    body: page(request, "/secrets", records, (r) => r.name.toLowerCase(), (r) => secretItem(request.vault, r)),
+    body: page(request, "/secrets", (marker) => secrets.listAfter(marker), (r) => r.name.toLowerCase(), (r) => secretItem(request.vault, r)),
   };
 }
 

@@ -3,7 +3,7 @@
 import { kvErrors } from "./errors.js";
 import type { RouteRequest, RouteResponse, VaultContext } from "./http.js";
 import { recoveryAttributes } from "./store.js";
-import type { AttributePatch, ObjectRecord, ObjectVersion, VersionedObjects } from "./versioned.js";
+import { firstAfter, type AttributePatch, type ObjectRecord, type ObjectVersion, type VersionedObjects } from "./versioned.js";
 
 const MAX_RESULTS = 25;
 
@@ -48,8 +48,10 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 // ---- paging -----------------------------------------------------------------------------
 
 /**
- * Cuts one page of at most `maxresults` (1..25, default 25) items after `$skiptoken`; `items`
- * must be in ascending `keyOf` order.
+ * Cuts one page of at most `maxresults` (1..25, default 25) items after `$skiptoken`.
+ * `items` is either an array in ascending `keyOf` order or, for a kind's whole listing,
+ * a function giving the items in that order from the first key after a marker (so a page
+ * of a large vault costs what the page holds).
  * The token names the last key served, so a page stays right when items are added or
  * removed between calls; `nextLink` is absolute and repeats api-version (and maxresults),
  * as the service's does.
@@ -57,7 +59,7 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 export function page<T>(
   request: RouteRequest,
   path: string,
-  items: readonly T[],
+  items: readonly T[] | ((marker: string | undefined) => Iterable<T>),
   keyOf: (item: T) => string,
   render: (item: T) => unknown,
 ): { value: unknown[]; nextLink: string | null } {
@@ -71,25 +73,27 @@ export function page<T>(
   }
   const skipToken = request.query.get("$skiptoken");
   const marker = skipToken === null ? undefined : decodeSkipToken(skipToken);
-  // `items` are in ascending key order: the page starts at the first key after the marker.
-  let from = 0;
-  if (marker !== undefined) {
-    let hi = items.length;
-    while (from < hi) {
-      const mid = (from + hi) >>> 1;
-      if (keyOf(items[mid]!) > marker) hi = mid;
-      else from = mid + 1;
-    }
+  // One item past the page tells whether a next page exists.
+  const pageItems: T[] = [];
+  for (const item of typeof items === "function" ? items(marker) : after(items, keyOf, marker)) {
+    pageItems.push(item);
+    if (pageItems.length > maxResults) break;
   }
-  const pageItems = items.slice(from, from + maxResults);
   let nextLink: string | null = null;
-  if (items.length - from > pageItems.length) {
+  if (pageItems.length > maxResults) {
+    pageItems.length = maxResults;
     const token = encodeSkipToken(keyOf(pageItems.at(-1)!));
     nextLink =
       `${request.vault.url}${path}?api-version=${encodeURIComponent(request.apiVersion)}&$skiptoken=${token}` +
       (maxResultsParam === null ? "" : `&maxresults=${maxResults}`);
   }
   return { value: pageItems.map(render), nextLink };
+}
+
+/** The items of ascending `items` after the one keyed `marker` (binary search). */
+function* after<T>(items: readonly T[], keyOf: (item: T) => string, marker: string | undefined): Generator<T> {
+  const from = marker === undefined ? 0 : firstAfter(items, marker, true, keyOf);
+  for (let i = from; i < items.length; i++) yield items[i]!;
 }
 
 function encodeSkipToken(marker: string): string {

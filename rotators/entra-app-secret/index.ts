@@ -66,7 +66,7 @@
 // in a message: Graph's answers are reduced to their error code and message.
 import { ConfigurationError, VerificationError, describeError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
-import { z } from "zod";
+import * as z from "zod";
 import { Tag, choiceTag, parseTag } from "../../core/tags.js";
 import { GraphApplicationClient, sameId, type ApplicationInfo, type PasswordCredentialInfo } from "./graph.js";
 import { aadstsCode, acquireToken } from "./token-check.js";

@@ -15,7 +15,7 @@
 import { VerificationError } from "../../core/errors.js";
 import { ALL_CLASSES, CharacterClass, generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator } from "../../core/rotator.js";
-import { z } from "zod";
+import * as z from "zod";
 import { integerTag, parseTag } from "../../core/tags.js";
 
 export const GeneratedSecretTag = { Length: "SecretLength", Characters: "SecretCharacters" } as const;

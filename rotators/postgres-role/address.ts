@@ -4,7 +4,7 @@
 //
 // Tag values are untrusted input: every name is checked against a strict pattern here,
 // and is still quoted by the driver's own helpers where it reaches SQL (see postgres.ts).
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigurationError } from "../../core/errors.js";
 import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
 

@@ -63,7 +63,7 @@ import { ConfigurationError, JournalError, KeyturnError, NotFoundError, Provider
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, booleanTag, parseTag, tagValue } from "../../core/tags.js";
-import { z } from "zod";
+import * as z from "zod";
 import { PostgresTag, describeAddress, isValidRoleName, parseServerAddress, roleNameProblem, roleNameSchema, type ServerAddress } from "./address.js";
 import { parseAdminCredential, parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "./format.js";
 import {

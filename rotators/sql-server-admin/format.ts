@@ -1,7 +1,7 @@
 // Azure SQL server administrator passwords: generation under Azure SQL's password
 // policy, and the secret value formats. Pure functions.
 import { randomInt } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
 import { connectionStringFields } from "../../core/connection-string.js";
 

@@ -24,12 +24,4 @@ export const chaosRegistry = createRegistry({
   ),
 });
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-export async function withConcurrency<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
+export { withConcurrency } from "../../core/concurrency.js";
