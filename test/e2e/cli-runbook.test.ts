@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSecret } from "../../core/generate.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { startHostProcess, type HostProcess } from "../support/host.js";
-import { secretClientFor } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor } from "../support/keyvault.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const VAULT = "payments-kv";
@@ -86,10 +86,7 @@ describe("docs/runbook.md, run as written", { timeout: 180_000 }, () => {
   beforeAll(async () => {
     kv = await startKeyVaultEmulator({ vaults: [VAULT] });
     host = await startHostProcess({
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
       KEYTURN_LOCAL_FUNCTION_KEY: KEY,
     });
     // `keyturn` on PATH, as `npm install -g` or `npm link` would put it.
@@ -99,10 +96,7 @@ describe("docs/runbook.md, run as written", { timeout: 180_000 }, () => {
     env = {
       PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
       HOME: process.env.HOME ?? tmpdir(),
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
       KEYTURN_FUNCTION_APP_URL: host.url,
       KEYTURN_FUNCTION_KEY: KEY,
     };

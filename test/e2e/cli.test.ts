@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSecret } from "../../core/generate.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { eventually, startHostProcess, type HostProcess } from "../support/host.js";
-import { secretClientFor } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor } from "../support/keyvault.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const VAULT = "cli-kv";
@@ -58,19 +58,13 @@ describe("the keyturn CLI", { timeout: 180_000 }, () => {
   beforeAll(async () => {
     kv = await startKeyVaultEmulator({ vaults: [VAULT] });
     host = await startHostProcess({
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
       KEYTURN_LOCAL_FUNCTION_KEY: KEY,
     });
     baseEnv = {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: process.env.HOME ?? "/tmp",
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
     };
   });
 

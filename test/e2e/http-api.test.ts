@@ -7,7 +7,7 @@ import { AppRole, encodeClientPrincipal } from "../../core/auth.js";
 import { generateSecret } from "../../core/generate.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { startHostProcess, type HostProcess } from "../support/host.js";
-import { secretClientFor, versionsOf } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "api-kv";
 const KEY = "e2e-function-key-9f8e7d6c5b4a";
@@ -41,10 +41,7 @@ describe("HTTP API against the local host", () => {
   beforeAll(async () => {
     kv = await startKeyVaultEmulator({ vaults: [VAULT] });
     host = await startHostProcess({
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
       KEYTURN_LOCAL_FUNCTION_KEY: KEY,
     });
   });

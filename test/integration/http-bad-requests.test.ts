@@ -12,7 +12,7 @@ import { setDefaultLogSink } from "../../core/log.js";
 import { resetRuntime } from "../../app/runtime.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { startLocalHost, type LocalHost } from "../../local/host.js";
-import { secretClientFor, versionsOf } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "corpus-kv";
 const KEY = "corpus-function-key-0123456789";
@@ -159,10 +159,7 @@ describe("the bad-request corpus changes nothing and is answered clearly", () =>
   beforeAll(async () => {
     kv = await startKeyVaultEmulator({ vaults: [VAULT] });
     Object.assign(process.env, {
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
     });
     resetRuntime();
     setDefaultLogSink((_level, line) => logs.push(line));

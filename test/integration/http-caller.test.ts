@@ -18,7 +18,7 @@ import { resetRuntime } from "../../app/runtime.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { invokeHttpRoute, routes, type HttpRoute } from "../../functions/routes.js";
 import { testEngine } from "../support/engine.js";
-import { secretClientFor } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor } from "../support/keyvault.js";
 import { journalingRegistry } from "../support/memory-rotator.js";
 import { TriggerKind } from "../../core/engine.js";
 
@@ -35,7 +35,7 @@ const logs: string[] = [];
 beforeAll(async () => {
   kv = await startKeyVaultEmulator({ vaults: [VAULT] });
   for (const k of SETTINGS) saved[k] = process.env[k];
-  Object.assign(process.env, { KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`, KEYTURN_CREDENTIAL: "local-emulator", KEYTURN_TLS_CA_FILE: kv.tls.caFile, KEYTURN_ROTATION_GUARD_MINUTES: "0" });
+  Object.assign(process.env, emulatorSettings(kv, VAULT));
   delete process.env.AzureWebJobsStorage;
   delete process.env.KEYTURN_NOTIFY_TOPIC_ENDPOINT;
   setDefaultLogSink((_level, line) => logs.push(line));

@@ -21,7 +21,7 @@ import { CliError, ExitCode } from "../../cli/exit-codes.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { startLocalHost, type LocalHost } from "../../local/host.js";
 import { invokeHttpRoute, routes, type HttpRoute } from "../../functions/routes.js";
-import { secretClientFor, versionsOf } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 
@@ -54,10 +54,7 @@ describe("the HTTP surface's trust and the event path's edges", () => {
   beforeAll(async () => {
     kv = await startKeyVaultEmulator({ vaults: [VAULT] });
     Object.assign(process.env, {
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
     });
     delete process.env.KEYTURN_REQUIRE_APP_ROLES;
     delete process.env.WEBSITE_AUTH_ENABLED;

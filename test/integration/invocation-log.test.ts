@@ -13,7 +13,7 @@ import { resetRuntime } from "../../app/runtime.js";
 import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/keyvault/index.js";
 import { invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes, type EventGridRoute, type HttpRoute, type TimerRoute } from "../../functions/routes.js";
 import { eventGridSchemaEvent } from "../fixtures/events.js";
-import { secretClientFor } from "../support/keyvault.js";
+import { emulatorSettings, secretClientFor } from "../support/keyvault.js";
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 const VAULT = "invlog-kv";
@@ -44,10 +44,7 @@ describe("function invocations log through their InvocationContext", () => {
   beforeAll(async () => {
     kv = await startKeyVaultEmulator({ vaults: [VAULT] });
     Object.assign(process.env, {
-      KEYTURN_VAULTS: `${VAULT}=${kv.url(VAULT)}`,
-      KEYTURN_CREDENTIAL: "local-emulator",
-      KEYTURN_TLS_CA_FILE: kv.tls.caFile,
-      KEYTURN_ROTATION_GUARD_MINUTES: "0",
+      ...emulatorSettings(kv, VAULT),
       KEYTURN_LOG_LEVEL: "debug",
     });
     resetRuntime();

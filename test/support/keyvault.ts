@@ -9,6 +9,11 @@ export const localToken: TokenCredential = {
   getToken: async (): Promise<AccessToken> => ({ token: "test", expiresOnTimestamp: Date.now() + 3600_000 }),
 };
 
+/** The settings that point keyturn's runtime at one vault of the double: emulator token, its CA, no loop guard. */
+export function emulatorSettings(kv: KeyVaultEmulator, vault: string): Record<string, string> {
+  return { KEYTURN_VAULTS: `${vault}=${kv.url(vault)}`, KEYTURN_CREDENTIAL: "local-emulator", KEYTURN_TLS_CA_FILE: kv.tls.caFile, KEYTURN_ROTATION_GUARD_MINUTES: "0" };
+}
+
 export function secretClientFor(kv: KeyVaultEmulator, vault: string): SecretClient {
   return new SecretClient(kv.url(vault), localToken, {
     disableChallengeResourceVerification: true,
