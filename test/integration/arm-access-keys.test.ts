@@ -29,7 +29,7 @@ import { actionsOf, createAccessKeyRotator, type AccessKeyRotator } from "../../
 import { rotators } from "../../rotators/index.js";
 import { createRegistry } from "../../core/registry.js";
 import { ACCESS_KEY_KINDS, addAccessKeySecret, type AccessKeyKind } from "../support/access-keys.js";
-import { testEngine } from "../support/engine.js";
+import { failure, testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "access-keys-kv";
@@ -63,15 +63,6 @@ async function seed(kind: AccessKeyKind, name: string, variant = 0, extraTags: R
   const tags: Record<string, string> = { ValidityPeriodDays: "60", Owner: "team@contoso.com", ...f.tags, ...extraTags };
   const s = await client.setSecret(name, f.value, { tags });
   return { ...f, tags, client, version: s.properties.version! };
-}
-
-async function failure(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error("expected the rotation to fail");
 }
 
 /** Every variant of each kind: formats, entity-level rules, pairs, topics and domains. */

@@ -16,7 +16,7 @@ import { createRegistry } from "../../core/registry.js";
 import { registry as defaultRegistry, rotators } from "../../rotators/index.js";
 import { createCosmosDbKeyRotator, masterKeyAuthorization } from "../../rotators/cosmos-db-key/index.js";
 import { readCosmosValue, sameEndpoint } from "../../rotators/cosmos-db-key/format.js";
-import { testEngine } from "../support/engine.js";
+import { failure, testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "cosmos-kv";
@@ -81,15 +81,6 @@ function keyWorks(documentEndpoint: string, key: string): Promise<boolean> {
     req.on("error", reject);
     req.end();
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error("expected the rotation to fail");
 }
 
 describe("cosmos-db-key rotation", () => {

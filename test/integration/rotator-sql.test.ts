@@ -15,7 +15,7 @@ import { createRegistry } from "../../core/registry.js";
 import { registry as defaultRegistry, rotators } from "../../rotators/index.js";
 import { createSqlServerAdminRotator, generateSqlPassword, sqlPasswordProblem } from "../../rotators/sql-server-admin/index.js";
 import { SQL_PASSWORD_SYMBOLS, readSqlValue } from "../../rotators/sql-server-admin/format.js";
-import { testEngine } from "../support/engine.js";
+import { failure, testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "sql-kv";
@@ -59,15 +59,6 @@ async function seed(name: string, value: string, tags: Record<string, string>) {
 
 function request(secret: string, mode: RotationRequest["mode"] = "normal"): RotationRequest {
   return { vault: { name: VAULT, url: kv.url(VAULT) }, secret, mode, trigger: { kind: "event", id: `e-${secret}` } };
-}
-
-async function failure(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error("expected the rotation to fail");
 }
 
 async function journalState(client: ReturnType<typeof secretClientFor>, secret: string): Promise<string | undefined> {

@@ -13,7 +13,7 @@ import { createRegistry } from "../../core/registry.js";
 import { registry as defaultRegistry, rotators } from "../../rotators/index.js";
 import { createStorageAccountKeyRotator } from "../../rotators/storage-account-key/index.js";
 import { keyFromValue, standardEndpointsFor, storageConnectionString } from "../../rotators/storage-account-key/format.js";
-import { testEngine } from "../support/engine.js";
+import { failure, testEngine } from "../support/engine.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "storage-kv";
@@ -69,15 +69,6 @@ async function keyWorks(accountName: string, key: string): Promise<boolean> {
     if ((error as { statusCode?: number }).statusCode === 403) return false;
     throw error;
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await p;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error("expected the rotation to fail");
 }
 
 describe("storage-account-key rotation", () => {

@@ -70,3 +70,13 @@ export function testEngine(
   };
   return { engine: createEngine(deps), notifier, logs, config, clientOptions };
 }
+
+/** The error a rotation that must fail rejects with (the test fails if it succeeds). */
+export async function failure(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await p;
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  throw new Error("expected the rotation to fail");
+}
