@@ -2,7 +2,8 @@
 // (Event Grid, HTTP, sweep, CLI):
 //
 //   lock → load → [skip if stale, unmanaged or paused] (core/preamble.ts) → plan →
-//   [read the journal; roll it forward] → [loop guard] → check current → create →
+//   [read the journal (check current travels with it: read-only); roll it forward] →
+//   [loop guard] → check current → create →
 //   journal (single kinds that change a provider) → apply → verify → commit → [revoke] →
 //   notify
 //
@@ -140,32 +141,6 @@ export function createEngine(deps: EngineDeps): Engine {
       const { rotator, params } = plan;
       const rlog = log.child({ rotator: rotator.kind });
 
-      // A journal left by an interrupted rotation is finished first.
-      let journal: JournalEntry | undefined;
-      // A kind that changes no provider writes no journal, but one an earlier keyturn
-      // left may still be pending: the sweep (which lists it) and a person's request
-      // (HTTP, CLI: rare) look; events, the burst's bulk, do not spend the read.
-      if (journals(rotator) || req.pendingJournal || !isAutomatic(req.trigger)) {
-        await enter(Step.ReadJournal);
-        const left = await settleJournal(client, req.secret, current, journals(rotator), rlog);
-        journal = left.pending;
-        // The sweep hands every pending journal to the engine, naming no version. One that
-        // recorded a complete rotation (or a kind that changes no provider) leaves nothing
-        // to do: rotating again would replace a version that is not due (the loop guard
-        // does not help once it is hours old, as it is by the next daily sweep). A caller
-        // naming the current version (an event) or a person still gets its rotation.
-        if (left.marked && isAutomatic(req.trigger) && req.expectedVersion === undefined) {
-          return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
-        }
-      }
-      const rollForward = journal !== undefined;
-
-      // The loop guard; a journal to roll forward is finished whatever its age.
-      if (!rollForward && tooRecent(current.createdOn)) {
-        rlog.info("latest version is younger than the rotation guard; not rotating again", { step: Step.Plan });
-        return skip(SkipReason.RecentlyRotated, { rotator: rotator.kind });
-      }
-
       const started = now();
       const expiresOn = new Date(started.getTime() + plan.validityDays * DAY_MS);
       const ctx: RotatorContext = {
@@ -181,11 +156,49 @@ export function createEngine(deps: EngineDeps): Engine {
         readSecret: async (name) => (await loadCurrent(client, req.vault, name)).value,
         registerSecret,
       };
+      // The loop guard's verdict on the latest version (a journal to roll forward is finished whatever its age).
+      const recent = tooRecent(current.createdOn);
+      // checkCurrent is read-only, so it travels with the journal's read instead of after it
+      // (one round trip less on every rotation that reads a journal). Its answer, or its
+      // failure, counts only where the rotation goes on from the latest version: a
+      // roll-forward ignores it (the current value may no longer work at the provider).
+      let checking: Promise<unknown> | undefined;
+      const check = async () => checking ?? (await rotator.checkCurrent?.(ctx, params, current));
+
+      // A journal left by an interrupted rotation is finished first.
+      let journal: JournalEntry | undefined;
+      // A kind that changes no provider writes no journal, but one an earlier keyturn
+      // left may still be pending: the sweep (which lists it) and a person's request
+      // (HTTP, CLI: rare) look; events, the burst's bulk, do not spend the read.
+      if (journals(rotator) || req.pendingJournal || !isAutomatic(req.trigger)) {
+        await enter(Step.ReadJournal);
+        if (rotator.checkCurrent && !recent) {
+          checking = (async () => rotator.checkCurrent!(ctx, params, current))();
+          checking.catch(() => undefined); // awaited below unless a roll-forward makes it moot
+        }
+        const left = await settleJournal(client, req.secret, current, journals(rotator), rlog);
+        journal = left.pending;
+        // The sweep hands every pending journal to the engine, naming no version. One that
+        // recorded a complete rotation (or a kind that changes no provider) leaves nothing
+        // to do: rotating again would replace a version that is not due (the loop guard
+        // does not help once it is hours old, as it is by the next daily sweep). A caller
+        // naming the current version (an event) or a person still gets its rotation.
+        if (left.marked && isAutomatic(req.trigger) && req.expectedVersion === undefined) {
+          return skip(SkipReason.JournalFinished, { rotator: rotator.kind });
+        }
+      }
+      const rollForward = journal !== undefined;
+
+      if (!rollForward && recent) {
+        rlog.info("latest version is younger than the rotation guard; not rotating again", { step: Step.Plan });
+        return skip(SkipReason.RecentlyRotated, { rotator: rotator.kind });
+      }
+
       const previousCredentialId = tagValue(current.tags, Tag.CredentialId);
 
       if (req.mode === "dry-run") {
         await enter(Step.CheckCurrent);
-        await rotator.checkCurrent?.(ctx, params, current);
+        await check();
         const steps = plannedSteps(rotator, journals(rotator));
         return {
           status: "planned",
@@ -209,7 +222,7 @@ export function createEngine(deps: EngineDeps): Engine {
         // Before changing anything, prove that the credential we hold works: never
         // act on a target we cannot prove is the one this secret belongs to.
         await enter(Step.CheckCurrent);
-        facts = await rotator.checkCurrent?.(ctx, params, current);
+        facts = await check();
         if (rotator.model === CredentialModel.Dual && req.mode === "normal" && plan.consumers.length > 0) {
           // The credential about to be regenerated is the one older versions hold: every
           // consumer must resolve the latest version first. A lagging one is reported

@@ -11,6 +11,7 @@ import { startKeyVaultEmulator, type KeyVaultEmulator } from "../../emulators/ke
 import { createRegistry } from "../../core/registry.js";
 import { rotators } from "../../rotators/index.js";
 import { testEngine } from "../support/engine.js";
+import { HoldingFaults } from "../support/holding-faults.js";
 import { secretClientFor, versionsOf } from "../support/keyvault.js";
 
 const VAULT = "engine-kv";
@@ -55,9 +56,10 @@ describe("the rotation engine", () => {
   let kv: KeyVaultEmulator;
   const provider = new OnePasswordProvider();
   const registry = createRegistry({ ...rotators, "one-password": onePasswordRotator(provider) });
+  const faults = new HoldingFaults();
 
   beforeAll(async () => {
-    kv = await startKeyVaultEmulator({ vaults: [VAULT] });
+    kv = await startKeyVaultEmulator({ vaults: [VAULT], faults });
   });
   afterAll(async () => kv?.stop());
 
@@ -212,6 +214,92 @@ describe("the rotation engine", () => {
     const captured = logs.join("\n") + JSON.stringify(notifier.sent);
     for (const v of seen) expect(captured).not.toContain(v);
   });
+  it("reads the journal and checks the current credential side by side; a roll-forward neither waits for the check nor fails by it", async () => {
+    const checks: Array<{ journalReadHeld: boolean }> = [];
+    let failCheck = false;
+    /** The journal's read, held at the double until the check has begun (or 5 s have passed: then the check came after the read). */
+    let held: { reached: Promise<unknown>; released: boolean; release(): void } | undefined;
+    const base = onePasswordRotator(provider);
+    const sideBySide: Rotator<{}> & { kind: "side-by-side" } = {
+      ...base,
+      kind: "side-by-side",
+      async checkCurrent(ctx, params, current) {
+        if (held) {
+          await held.reached;
+          checks.push({ journalReadHeld: !held.released });
+          held.release();
+        }
+        if (failCheck) throw new ProviderError("current password is rejected by the provider");
+        return base.checkCurrent!(ctx, params, current);
+      },
+    };
+    const { engine, notifier } = testEngine(kv, { registry: createRegistry({ "side-by-side": sideBySide }) });
+    const name = "db-side";
+    provider.password = generateSecret(24);
+    provider.failAt = undefined;
+    provider.crashAfterApply = false;
+    const client = secretClientFor(kv, VAULT);
+    const seeded = await client.setSecret(name, provider.password, { tags: { Rotator: "side-by-side", ValidityPeriodDays: "60" } });
+    const req = { vault: { name: VAULT, url: kv.url(VAULT) }, secret: name, mode: "normal" as const, trigger: { kind: "event" as const, id: "sbs" }, expectedVersion: seeded.properties.version! };
+    const holdJournalRead = () => {
+      const hold = faults.hold((d) => d.operation === "GetSecret" && d.path.startsWith(`/secrets/${journalName(name)}`), { then: "serve" });
+      const h = {
+        reached: hold.reached,
+        released: false,
+        release: () => {
+          h.released = true;
+          hold.release();
+        },
+      };
+      void hold.reached.then(() => setTimeout(() => h.release(), 5_000).unref());
+      held = h;
+    };
+
+    // A rotation that crashes after the provider took the new password; its check began while the journal's read was held.
+    holdJournalRead();
+    provider.crashAfterApply = true;
+    await expect(engine.rotateSecret(req)).rejects.toMatchObject({ kind: "transient" });
+    expect(checks).toEqual([{ journalReadHeld: true }]);
+
+    // The redelivery finds the pending journal. The current value no longer works at the
+    // provider and the check fails too: the roll-forward finishes with the journaled value.
+    provider.crashAfterApply = false;
+    failCheck = true;
+    holdJournalRead();
+    expect(await engine.rotateSecret(req)).toMatchObject({ status: "rotated", rolledForward: true });
+    expect(checks).toEqual([{ journalReadHeld: true }, { journalReadHeld: true }]);
+    held = undefined;
+    expect((await client.getSecret(name)).value).toBe(provider.password);
+    expect(await versionsOf(client, name)).toHaveLength(2);
+    // The crash was transient (willRetry); the failed check was not reported.
+    expect(notifier.sent.map((n) => [n.type, n.type === "keyturn.RotationFailed" ? n.willRetry : undefined])).toEqual([
+      ["keyturn.RotationFailed", true],
+      ["keyturn.SecretRotated", undefined],
+    ]);
+
+    // Without a journal to roll forward, the check's failure is the rotation's, at check-current.
+    failCheck = true;
+    const latest = (await client.getSecret(name)).properties.version!;
+    await expect(engine.rotateSecret({ ...req, expectedVersion: latest, trigger: { kind: "event", id: "sbs-2" } })).rejects.toBeInstanceOf(ProviderError);
+    expect(notifier.sent.at(-1)).toMatchObject({ type: "keyturn.RotationFailed", step: "check-current" });
+    expect(await versionsOf(client, name)).toHaveLength(2);
+  });
+
+  it("a journal read that fails is reported at read-journal, whatever the check beside it does", async () => {
+    const { engine, notifier } = testEngine(kv, { registry });
+    await seedProvider("db-journal-503");
+    provider.failAt = "check";
+    const remove = kv.faults.add({ match: { operation: "GetSecret", path: `/secrets/${journalName("db-journal-503")}` }, status: 503, retryAfterSeconds: 0, times: 10 });
+    try {
+      const err = await engine.rotateSecret({ vault: { name: VAULT, url: kv.url(VAULT) }, secret: "db-journal-503", mode: "normal", trigger: { kind: "event", id: "j" } }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: "transient" });
+      expect((err as Error).message).toMatch(/^read-journal failed: RestError 503/);
+      expect(notifier.sent).toEqual([expect.objectContaining({ type: "keyturn.RotationFailed", step: "read-journal", willRetry: true })]);
+    } finally {
+      remove();
+    }
+  });
+
   it("hands checkCurrent's facts to create, apply and verify of the same rotation (apply's to verify), and none to a roll-forward", async () => {
     type Facts = { readonly from: string };
     const seen: Array<[string, Facts | undefined]> = [];
