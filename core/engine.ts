@@ -40,6 +40,8 @@ export { TriggerKind, type Trigger } from "./preamble.js";
 export { SkipReason, Step, planFromTags, type RotationPlan, type RotationRequest, type RotationResult } from "./rotation.js";
 
 const DAY_MS = 86_400_000;
+/** Replaced versions an engine remembers (the newest), so that events about them are answered without a read. */
+const REPLACED_KEPT = 4096;
 
 export interface EngineDeps {
   readonly config: KeyturnConfig;
@@ -63,6 +65,14 @@ export interface Engine {
 
 export function createEngine(deps: EngineDeps): Engine {
   const now = deps.now ?? (() => new Date());
+  // (vault, secret, version) → the version this engine committed in its place.
+  const replaced = new Map<string, string>();
+  const replacedKey = (vaultUrl: string, secret: string, version: string) => `${vaultUrl}\n${secret}\n${version}`.toLowerCase();
+  const rememberReplaced = (key: string, by: string) => {
+    replaced.delete(key);
+    replaced.set(key, by);
+    if (replaced.size > REPLACED_KEPT) replaced.delete(replaced.keys().next().value!);
+  };
 
   async function loadCurrent(client: SecretClient, vault: VaultRef, name: string): Promise<CurrentSecret> {
     try {
@@ -117,6 +127,10 @@ export function createEngine(deps: EngineDeps): Engine {
         return { object: latest, version: latest.version, tags: latest.tags };
       },
       skipped: (reason) => skip(reason),
+      replaced: (version) => {
+        const by = replaced.get(replacedKey(req.vault.url, req.secret, version));
+        return by === undefined ? undefined : { status: "skipped", reason: SkipReason.StaleEvent, vault: req.vault.name, secret: req.secret, version: by };
+      },
       admit: ({ tags }, log) => {
         if (isManaged(tags)) return undefined;
         if (isAutomatic(req.trigger)) {
@@ -285,6 +299,7 @@ export function createEngine(deps: EngineDeps): Engine {
         expiresOn,
       });
       const version = committed.properties.version ?? "";
+      rememberReplaced(replacedKey(req.vault.url, req.secret, current.version), version);
       if (journal) await commitJournal(client, journal);
       // The new version is committed: from here on, giving the provider its previous
       // credential back would break the version that is now the latest (and, in an

@@ -1,6 +1,7 @@
 // The guarded preamble of every object keyturn acts on (secrets, certificates, keys):
 //
-//   lock → load → [skip if the event is stale] → [skip if paused] → work, with the
+//   [skip if the event is about a version this process replaced] → lock → load →
+//   [skip if the event is stale] → [skip if paused] → work, with the
 //   loop guard at hand for the work to apply where its kind needs it
 //
 // Written once so that the three services cannot drift apart: what "stale", "paused"
@@ -87,6 +88,8 @@ export interface Preamble<O, R> {
   load(log: Logger): Promise<Loaded<O> | { readonly outcome: R }>;
   /** The outcome of a preamble skip. */
   skipped(reason: PreambleSkip, loaded: Loaded<O>): R;
+  /** The stale-event outcome when this process itself replaced `version`: no lock or read needed. */
+  replaced?(version: string): R | undefined;
   /** Checks of the kind's own between the stale-event and paused checks; an outcome ends here. */
   admit?(loaded: Loaded<O>, log: Logger): R | undefined;
   work(guarded: Guarded<O>): Promise<R>;
@@ -107,6 +110,13 @@ const LOCK_PREFIX: Record<ObjectKind, string> = { secret: "", certificate: "cert
 
 export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: Preamble<O, R>): Promise<R> {
   const log = deps.log.child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id, ...callerFields(req.trigger) });
+  // A version this process replaced never becomes the latest again: an event about it
+  // (a duplicate delivery, a redelivery after the lock was busy) is stale without a look.
+  const known = req.expectedVersion ? p.replaced?.(req.expectedVersion) : undefined;
+  if (known !== undefined) {
+    log.info("event is about an older version; nothing to do", { step: "load", version: req.expectedVersion });
+    return known;
+  }
   let lease: LockLease | undefined;
   try {
     // A lock store that fails (unreachable, 5xx, refusing) leaves classified, through

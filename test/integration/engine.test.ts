@@ -300,6 +300,34 @@ describe("the rotation engine", () => {
     }
   });
 
+  it("answers an event about a version it replaced as stale without the lock or a read; other versions and other engines still look", async () => {
+    let locked = 0;
+    const inner = new InProcessLock();
+    const lock = { retryAfterSeconds: inner.retryAfterSeconds, tryAcquire: (key: string) => (locked++, inner.tryAcquire(key)) };
+    const { engine } = testEngine(kv, { lock });
+    const client = secretClientFor(kv, VAULT);
+    const seeded = await client.setSecret("dup", "initial-dup-value-1", { tags: { Rotator: "generated-secret", ValidityPeriodDays: "40" } });
+    const vault = { name: VAULT, url: kv.url(VAULT) };
+    const event = (id: string, version: string) => ({ vault, secret: "dup", mode: "normal" as const, trigger: { kind: "event" as const, id }, expectedVersion: version });
+    const rotated = await engine.rotateSecret(event("first", seeded.properties.version!));
+    expect(rotated).toMatchObject({ status: "rotated" });
+
+    const reads = () => kv.stats()[VAULT]?.GetSecret ?? 0;
+    const [readsBefore, lockedBefore] = [reads(), locked];
+    // Event Grid delivers the same event again (Key Vault names versions in any case).
+    for (const version of [seeded.properties.version!, seeded.properties.version!.toUpperCase()]) {
+      expect(await engine.rotateSecret(event("again", version))).toEqual({ status: "skipped", reason: "stale-event", vault: VAULT, secret: "dup", version: rotated.version });
+    }
+    expect([reads(), locked]).toEqual([readsBefore, lockedBefore]);
+
+    // A version it did not replace is looked up as before; so does another engine (another instance).
+    expect(await engine.rotateSecret(event("other", "0".repeat(32)))).toMatchObject({ status: "skipped", reason: "stale-event" });
+    expect([reads(), locked]).toEqual([readsBefore + 1, lockedBefore + 1]);
+    expect(await testEngine(kv).engine.rotateSecret(event("elsewhere", seeded.properties.version!))).toMatchObject({ status: "skipped", reason: "stale-event", version: rotated.version });
+    expect(reads()).toBe(readsBefore + 2);
+    expect(await versionsOf(client, "dup")).toHaveLength(2);
+  });
+
   it("hands checkCurrent's facts to create, apply and verify of the same rotation (apply's to verify), and none to a roll-forward", async () => {
     type Facts = { readonly from: string };
     const seen: Array<[string, Facts | undefined]> = [];
