@@ -242,6 +242,7 @@ describe("the rotation engine", () => {
     const seeded = await client.setSecret(name, provider.password, { tags: { Rotator: "side-by-side", ValidityPeriodDays: "60" } });
     const req = { vault: { name: VAULT, url: kv.url(VAULT) }, secret: name, mode: "normal" as const, trigger: { kind: "event" as const, id: "sbs" }, expectedVersion: seeded.properties.version! };
     const holdJournalRead = () => {
+      // oxlint-disable-next-line unicorn/no-thenable -- `then` is the held fault's option, never awaited
       const hold = faults.hold((d) => d.operation === "GetSecret" && d.path.startsWith(`/secrets/${journalName(name)}`), { then: "serve" });
       const h = {
         reached: hold.reached,
