@@ -3,16 +3,11 @@
 // managed identity and Key Vault. A setting that does not parse fails loading with a
 // ConfigError naming it; blank counts as unset (app settings are emptied more often than
 // removed).
-import * as z from "zod";
+import * as z from "zod/mini";
+import { transformed, type IssueSink } from "./schema.js";
 import { ErrorKind, KeyturnError } from "./errors.js";
 import { parseSchedule } from "./schedule.js";
 import { VaultAllowList } from "./vaults.js";
-
-// zod compiles a fast path (new Function) for an object schema on its first parse: worth
-// it for a schema parsed thousands of times, a loss for keyturn's, parsed once per cold
-// start (settings) or once per rotation (tags, bodies). Set for the whole process here,
-// the module every entry point loads first.
-z.config({ jitless: true });
 
 export const CredentialMode = {
   /** DefaultAzureCredential: managed identity in Azure, developer sign-in locally. */
@@ -83,27 +78,21 @@ export class ConfigError extends KeyturnError {
 const blankAsUnset = (value: unknown) => (typeof value !== "string" ? value : value.trim() === "" ? undefined : value.trim());
 
 /** A setting read from text: blank or unset gives `fallback` (absent: stays undefined). */
-function setting<T extends z.ZodType>(schema: T) {
-  return z.preprocess(blankAsUnset, schema);
+function setting<T extends z.ZodMiniType>(schema: T) {
+  return z.pipe(z.transform(blankAsUnset), schema);
 }
 
 function httpsUrl(fallback: string) {
-  return setting(z.string().regex(/^https:\/\/\S+$/i, "must be an https URL").transform((u) => u.replace(/\/+$/, "")).default(fallback));
+  return setting(z._default(transformed(z.string().check(z.regex(/^https:\/\/\S+$/i, "must be an https URL")), (u) => u.replace(/\/+$/, "")), fallback));
 }
 
 function numberAtLeast(min: number, message: string, fallback: number) {
-  return setting(
-    z
-      .string()
-      .refine((v) => v !== "" && Number.isFinite(Number(v)) && Number(v) >= min, message)
-      .transform(Number)
-      .default(fallback),
-  );
+  return setting(z._default(transformed(z.string().check(z.refine((v) => v !== "" && Number.isFinite(Number(v)) && Number(v) >= min, message)), Number), fallback));
 }
 
 /** A parser that throws (the vault list, the schedule) as a schema step: its message becomes the issue. */
 function parsedBy<I, T>(parse: (text: I) => T) {
-  return (text: I, ctx: z.RefinementCtx): T => {
+  return (text: I, ctx: IssueSink): T => {
     try {
       return parse(text);
     } catch (error) {
@@ -119,42 +108,34 @@ function parsedBy<I, T>(parse: (text: I) => T) {
  * entry in CROSS_CHECKS.
  */
 export const settingsSchema = z.object({
-  KEYTURN_VAULTS: z.string().optional().transform(parsedBy((text: string | undefined) => VaultAllowList.parse(text))),
-  KEYTURN_SWEEP_SCHEDULE: setting(
-    z
-      .string()
-      .default(DEFAULT_SWEEP_SCHEDULE)
-      .transform(parsedBy((text: string) => parseSchedule(text).expression)),
-  ),
-  KEYTURN_VAULT_RESOURCE_IDS: setting(z.string().optional()),
+  KEYTURN_VAULTS: transformed(z.optional(z.string()), parsedBy((text: string | undefined) => VaultAllowList.parse(text))),
+  KEYTURN_SWEEP_SCHEDULE: setting(transformed(z._default(z.string(), DEFAULT_SWEEP_SCHEDULE), parsedBy((text: string) => parseSchedule(text).expression))),
+  KEYTURN_VAULT_RESOURCE_IDS: setting(z.optional(z.string())),
   KEYTURN_AUDIT_MAX_VALIDITY_DAYS: setting(
-    z
-      .string()
-      .refine((v) => /^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= 3650, "must be a whole number of days from 1 to 3650")
-      .transform(Number)
-      .default(DEFAULT_AUDIT_MAX_VALIDITY_DAYS),
+    z._default(
+      transformed(z.string().check(z.refine((v) => /^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= 3650, "must be a whole number of days from 1 to 3650")), Number),
+      DEFAULT_AUDIT_MAX_VALIDITY_DAYS,
+    ),
   ),
-  KEYTURN_NOTIFY_TOPIC_ENDPOINT: setting(z.string().optional()),
+  KEYTURN_NOTIFY_TOPIC_ENDPOINT: setting(z.optional(z.string())),
   KEYTURN_ARM_ENDPOINT: httpsUrl("https://management.azure.com"),
   KEYTURN_GRAPH_ENDPOINT: httpsUrl("https://graph.microsoft.com"),
   KEYTURN_AUTHORITY_HOST: httpsUrl("https://login.microsoftonline.com"),
   KEYTURN_CREDENTIAL: setting(
-    z.enum([CredentialMode.Default, CredentialMode.LocalEmulator], `must be '${CredentialMode.Default}' or '${CredentialMode.LocalEmulator}'`).default(CredentialMode.Default),
+    z._default(z.enum([CredentialMode.Default, CredentialMode.LocalEmulator], `must be '${CredentialMode.Default}' or '${CredentialMode.LocalEmulator}'`), CredentialMode.Default),
   ),
-  KEYTURN_TLS_CA_FILE: setting(z.string().optional()),
+  KEYTURN_TLS_CA_FILE: setting(z.optional(z.string())),
   KEYTURN_ROTATION_GUARD_MINUTES: numberAtLeast(0, "must be a number of minutes >= 0", 60),
-  KEYTURN_LOCK_CONTAINER: setting(z.string().default("keyturn-locks")),
+  KEYTURN_LOCK_CONTAINER: setting(z._default(z.string(), "keyturn-locks")),
   // The URL itself is the webhook's credential: the message never echoes it.
-  KEYTURN_NOTIFY_WEBHOOK_URL: setting(z.string().regex(/^https:\/\/\S+$/i, "must be an https URL").optional()),
-  KEYTURN_EMAIL_ENDPOINT: setting(z.string().regex(/^https:\/\//i, "must be an https URL").transform((u) => u.replace(/\/+$/, "")).optional()),
-  KEYTURN_EMAIL_SENDER: setting(z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "must be an e-mail address").optional()),
+  KEYTURN_NOTIFY_WEBHOOK_URL: setting(z.optional(z.string().check(z.regex(/^https:\/\/\S+$/i, "must be an https URL")))),
+  KEYTURN_EMAIL_ENDPOINT: setting(z.optional(transformed(z.string().check(z.regex(/^https:\/\//i, "must be an https URL")), (u) => u.replace(/\/+$/, "")))),
+  KEYTURN_EMAIL_SENDER: setting(z.optional(z.string().check(z.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "must be an e-mail address")))),
   KEYTURN_REQUIRE_APP_ROLES: setting(
-    z
-      .string()
-      .transform((v) => v.toLowerCase())
-      .pipe(z.enum(["true", "false"], "must be true or false"))
-      .transform((v) => v === "true")
-      .default(false),
+    z._default(
+      transformed(z.pipe(transformed(z.string(), (v) => v.toLowerCase()), z.enum(["true", "false"], "must be true or false")), (v) => v === "true"),
+      false,
+    ),
   ),
   KEYTURN_KEYVAULT_LIMIT_SCALE: numberAtLeast(0, "must be a number >= 0 (1 = Key Vault's full limits, 0 = no pacing)", 1),
 });
@@ -237,7 +218,7 @@ export function resolveSettingReference(text: string, env: NodeJS.ProcessEnv = p
   const name = m[1]!;
   const raw = blankAsUnset(env[name]);
   if (typeof raw === "string") return raw;
-  const entry = (settingsSchema.shape as Record<string, z.ZodType | undefined>)[name];
+  const entry = (settingsSchema.shape as Record<string, z.ZodMiniType | undefined>)[name];
   const fallback = entry?.safeParse(undefined);
   if (fallback?.success && typeof fallback.data === "string") return fallback.data;
   throw new ConfigError(name, "is not set");

@@ -1,7 +1,8 @@
 // The `Consumers` tag: the ARM resource IDs of the apps that read a secret (see
 // core/consumers.ts for what keyturn does with them). Parsed at plan time, so a bad entry
 // is a ConfigurationError naming the tag before anything changes.
-import * as z from "zod";
+import * as z from "zod/mini";
+import { transformed } from "./schema.js";
 import { ConsumerAccess } from "./access.js";
 import { parseArmResourceId, type ArmResourceId } from "./arm.js";
 import { ConfigurationError } from "./errors.js";
@@ -26,9 +27,7 @@ export interface ConsumerRef {
 const CONSUMER_TAG = /^consumers([2-9])?$/i;
 const MAX_CONSUMERS = 20;
 
-const consumerIdSchema = z
-  .string()
-  .transform((raw, ctx) => {
+const consumerIdSchema = transformed(z.string(), (raw, ctx) => {
     const resource = parseArmResourceId(raw);
     const kind = resource ? KIND_BY_TYPE[resource.resourceType] : undefined;
     if (!resource || !kind) {
@@ -41,7 +40,7 @@ const consumerIdSchema = z
     return { kind, resource } satisfies ConsumerRef;
   });
 
-const consumersSchema = z.array(consumerIdSchema).max(MAX_CONSUMERS, { message: `lists more than ${MAX_CONSUMERS} consumers` });
+const consumersSchema = z.array(consumerIdSchema).check(z.maxLength(MAX_CONSUMERS, { message: `lists more than ${MAX_CONSUMERS} consumers` }));
 
 /** The consumers a secret's tags name, in tag order, without duplicates. Pure; throws ConfigurationError naming the tag. */
 export function parseConsumers(tags: Tags): ConsumerRef[] {

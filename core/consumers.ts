@@ -25,7 +25,8 @@
 // outcome (current, lagging, no-reference, failed) carrying its resource ID and a
 // scrubbed detail. The engine decides what an outcome means (docs/rotators.md).
 // Role: ConsumerAccess in core/access.ts, one of the custom roles `npm run roles` generates.
-import * as z from "zod";
+import * as z from "zod/mini";
+import "./schema.js";
 import { ConsumerAccess } from "./access.js";
 import { armRest } from "./arm-rest.js";
 import { ArmProviderError, sleep } from "./arm.js";
@@ -101,38 +102,38 @@ type ConsumerContext = Pick<RotatorContext, "credential" | "armEndpoint" | "clie
 // ContainerApps_Get, Revisions_List.json, Replicas_Get.json) and Microsoft.Web's
 // ApiKVReferenceProperties (2023-12-01 on: activeVersion, status, source, details).
 // Unknown fields pass through.
+const optionalString = () => z.optional(z.string());
+const nullishString = () => z.nullish(z.string());
 const kvReferencesSchema = z.object({
   value: z.array(
     z.object({
-      id: z.string().optional(),
-      name: z.string().optional(),
-      properties: z
-        .object({
-          reference: z.string().nullish(),
-          status: z.string().nullish(),
-          vaultName: z.string().nullish(),
-          secretName: z.string().nullish(),
-          secretVersion: z.string().nullish(),
-          activeVersion: z.string().nullish(),
-          details: z.string().nullish(),
-        })
-        .optional(),
+      id: optionalString(),
+      name: optionalString(),
+      properties: z.optional(
+        z.object({
+          reference: nullishString(),
+          status: nullishString(),
+          vaultName: nullishString(),
+          secretName: nullishString(),
+          secretVersion: nullishString(),
+          activeVersion: nullishString(),
+          details: nullishString(),
+        }),
+      ),
     }),
   ),
 });
 const containerAppSchema = z.object({
   properties: z.object({
-    configuration: z
-      .object({ secrets: z.array(z.object({ name: z.string().optional(), keyVaultUrl: z.string().nullish() })).nullish() })
-      .nullish(),
+    configuration: z.nullish(z.object({ secrets: z.nullish(z.array(z.object({ name: optionalString(), keyVaultUrl: nullishString() }))) })),
   }),
 });
 const revisionsSchema = z.object({
-  value: z.array(z.object({ name: z.string(), properties: z.object({ active: z.boolean().nullish() }).optional() })),
-  nextLink: z.string().nullish(),
+  value: z.array(z.object({ name: z.string(), properties: z.optional(z.object({ active: z.nullish(z.boolean()) })) })),
+  nextLink: nullishString(),
 });
 const replicasSchema = z.object({
-  value: z.array(z.object({ name: z.string().optional(), properties: z.object({ createdTime: z.string().nullish(), runningState: z.string().nullish() }).optional() })),
+  value: z.array(z.object({ name: optionalString(), properties: z.optional(z.object({ createdTime: nullishString(), runningState: nullishString() })) })),
 });
 
 interface ConsumerRest {

@@ -28,6 +28,8 @@ import type { Logger } from "./log.js";
 import { NotificationType, type Notifier } from "./notify.js";
 import { ObjectKind, PreambleSkip, guarded, type Guarded, type GuardedRequest, type PreambleDeps, type Skipped } from "./preamble.js";
 import { MAX_TAGS, NEAR_EXPIRY_DAYS, Tag, choiceTag, parseTag, tagKey, tagValue, type Tags } from "./tags.js";
+import * as z from "zod/mini";
+import "./schema.js";
 
 const DAY_MS = 86_400_000;
 /** The shortest lifetime keyturn gives a rotated version that has no expiry from a policy (3 × the near-expiry window). */
@@ -100,7 +102,7 @@ export interface KeyService {
 /** The RotationPolicy tag: `default`, or absent. Anything else is a configuration error naming the tag. */
 export function requestedPolicy(tags: Tags): "default" | undefined {
   const message = `must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`;
-  return parseTag(tags, KeyTag.RotationPolicy, choiceTag(["default" as const], message).optional());
+  return parseTag(tags, KeyTag.RotationPolicy, z.optional(choiceTag(["default" as const], message)));
 }
 
 export function createKeyService(deps: KeyDeps): KeyService {

@@ -1,7 +1,8 @@
 // Rotation policy, read from a secret's tags. Tag names are matched case-insensitively
 // (people type `validityPeriodDays`); values are trimmed. Every failure names the tag,
 // so the owner knows what to fix; a bad tag is never retried.
-import * as z from "zod";
+import * as z from "zod/mini";
+import { transformed } from "./schema.js";
 import { ConfigurationError } from "./errors.js";
 
 export const Tag = {
@@ -46,7 +47,7 @@ export function withTag(tags: Tags, name: string, value: string): Record<string,
 }
 
 /** Parse a tag with a zod schema; failures become ConfigurationError naming the tag. */
-export function parseTag<T>(tags: Tags, name: string, schema: z.ZodType<T>): T {
+export function parseTag<T>(tags: Tags, name: string, schema: z.ZodMiniType<T>): T {
   const raw = tagValue(tags, name);
   const result = schema.safeParse(raw);
   if (!result.success) {
@@ -60,7 +61,7 @@ export function parseTag<T>(tags: Tags, name: string, schema: z.ZodType<T>): T {
 
 /** One of `values` in any case (people type tags), read as `values` spells it; `message` says what is allowed. */
 export function choiceTag<V extends string>(values: readonly V[], message: string) {
-  return z.string().transform((raw, ctx) => {
+  return transformed(z.string(), (raw, ctx) => {
     const found = values.find((v) => v.toLowerCase() === raw.toLowerCase());
     if (found === undefined) ctx.addIssue({ code: "custom", message });
     return found as V;
@@ -68,31 +69,23 @@ export function choiceTag<V extends string>(values: readonly V[], message: strin
 }
 
 /** A boolean tag: true/yes/1 or false/no/0, any case. */
-export const booleanTag = z
-  .string()
-  .regex(/^(true|yes|1|false|no|0)$/i, { message: "must be true or false" })
-  .transform((v) => /^(true|yes|1)$/i.test(v));
+export const booleanTag = transformed(z.string().check(z.regex(/^(true|yes|1|false|no|0)$/i, { message: "must be true or false" })), (v) => /^(true|yes|1)$/i.test(v));
 
 export const integerTag = (min: number, max: number) =>
-  z
-    .string({ message: "is required" })
-    .regex(/^\d{1,6}$/, { message: "must be a whole number" })
-    .transform(Number)
-    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
-
-export const validityDaysSchema = z
-  .string({ message: "is required" })
-  .regex(/^\d{1,6}$/, { message: "must be a whole number of days" })
-  .transform(Number)
-  .pipe(
-    z
-      .number()
-      .int()
-      .min(NEAR_EXPIRY_DAYS + 1, {
-        message: `must be more than ${NEAR_EXPIRY_DAYS}: Key Vault announces near-expiry ${NEAR_EXPIRY_DAYS} days before exp, so a shorter validity would rotate again at once, forever`,
-      })
-      .max(MAX_VALIDITY_DAYS, { message: `must be at most ${MAX_VALIDITY_DAYS}` }),
+  z.pipe(
+    transformed(z.string({ message: "is required" }).check(z.regex(/^\d{1,6}$/, { message: "must be a whole number" })), Number),
+    z.int().check(z.gte(min, { message: `must be at least ${min}` }), z.lte(max, { message: `must be at most ${max}` })),
   );
+
+export const validityDaysSchema = z.pipe(
+  transformed(z.string({ message: "is required" }).check(z.regex(/^\d{1,6}$/, { message: "must be a whole number of days" })), Number),
+  z.int().check(
+    z.gte(NEAR_EXPIRY_DAYS + 1, {
+      message: `must be more than ${NEAR_EXPIRY_DAYS}: Key Vault announces near-expiry ${NEAR_EXPIRY_DAYS} days before exp, so a shorter validity would rotate again at once, forever`,
+    }),
+    z.lte(MAX_VALIDITY_DAYS, { message: `must be at most ${MAX_VALIDITY_DAYS}` }),
+  ),
+);
 
 /** Whether keyturn manages this secret at all: it carries one of the rotation tags. */
 export function isManaged(tags: Tags): boolean {

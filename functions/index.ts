@@ -1,6 +1,6 @@
 // Azure Functions entry point (package.json "main"): registers every route of the
 // route table with the v4 programming model. Every invocation logs through its own
-// InvocationContext (routes.ts, withInvocationLog).
+// InvocationContext (functions/invocation.ts).
 import { app, type EventGridEvent, type Timer } from "@azure/functions";
 import { checkAppRolesTrustworthy } from "../core/config.js";
 import { ALL_METHODS, invokeEventRoute, invokeHttpRoute, invokeTimerRoute, routes } from "./routes.js";

@@ -3,7 +3,8 @@
 // `{vault}` is a vault NAME resolved against the allow-list, never a URL.
 // 200 {status, version, previousVersion, credentialId, expiresOn, rotator, mode, ...}.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import * as z from "zod";
+import * as z from "zod/mini";
+import "../core/schema.js";
 import { callerOf } from "../core/auth.js";
 import { BadRequestError, PayloadTooLargeError } from "../core/errors.js";
 import { TriggerKind } from "../core/engine.js";
@@ -16,14 +17,12 @@ import { json, problemFromError } from "./problem.js";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-const bodySchema = z
-  .object({
-    reason: rotationReason,
-    mode: z.enum(["normal", "dry-run", "emergency"]).default("normal"),
-  })
-  .strict();
+const bodySchema = z.strictObject({
+  reason: rotationReason,
+  mode: z._default(z.enum(["normal", "dry-run", "emergency"]), "normal"),
+});
 
-export type RotateBody = z.infer<typeof bodySchema>;
+export type RotateBody = z.output<typeof bodySchema>;
 
 /** Read and validate the body; throws BadRequestError saying what is wrong. */
 export async function readRotateBody(request: HttpRequest): Promise<RotateBody> {

@@ -3,6 +3,8 @@
 import { createHmac } from "node:crypto";
 import { ConfigurationError } from "../../core/errors.js";
 import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { connectionStringFields } from "../../core/connection-string.js";
 
 export const CosmosTag = { KeyKind: "KeyKind" } as const;
@@ -46,7 +48,7 @@ export function slotsOf(pair: CosmosKeyPair | undefined): readonly CosmosKeySlot
 }
 
 export function parseSlot(tags: Tags): CosmosKeySlot | undefined {
-  return parseTag(tags, Tag.CredentialId, choiceTag(COSMOS_SLOTS, `must be one of ${COSMOS_SLOTS.join(", ")}: the account key the current version holds`).optional());
+  return parseTag(tags, Tag.CredentialId, z.optional(choiceTag(COSMOS_SLOTS, `must be one of ${COSMOS_SLOTS.join(", ")}: the account key the current version holds`)));
 }
 
 /** KeyKind, or the pair CredentialId implies; undefined when neither tag says (found from the value). */
@@ -54,7 +56,7 @@ export function parsePair(tags: Tags, slot: CosmosKeySlot | undefined): CosmosKe
   const pair = parseTag(
     tags,
     CosmosTag.KeyKind,
-    choiceTag(Object.values(CosmosKeyPair), `must be '${CosmosKeyPair.ReadWrite}' (primary/secondary) or '${CosmosKeyPair.ReadOnly}' (primaryReadonly/secondaryReadonly)`).optional(),
+    z.optional(choiceTag(Object.values(CosmosKeyPair), `must be '${CosmosKeyPair.ReadWrite}' (primary/secondary) or '${CosmosKeyPair.ReadOnly}' (primaryReadonly/secondaryReadonly)`)),
   );
   if (pair === undefined) return slot === undefined ? undefined : pairOf(slot);
   if (slot !== undefined && pairOf(slot) !== pair) {
@@ -65,7 +67,7 @@ export function parsePair(tags: Tags, slot: CosmosKeySlot | undefined): CosmosKe
 
 export function parseCosmosFormat(tags: Tags): CosmosSecretFormat {
   const message = `must be '${CosmosSecretFormat.Key}' (the bare key, default) or '${CosmosSecretFormat.ConnectionString}'`;
-  return parseTag(tags, Tag.SecretFormat, choiceTag(Object.values(CosmosSecretFormat), message).default(CosmosSecretFormat.Key));
+  return parseTag(tags, Tag.SecretFormat, z._default(choiceTag(Object.values(CosmosSecretFormat), message), CosmosSecretFormat.Key));
 }
 
 export function cosmosConnectionString(documentEndpoint: string, key: string): string {

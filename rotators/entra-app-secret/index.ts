@@ -66,7 +66,8 @@
 // in a message: Graph's answers are reduced to their error code and message.
 import { ConfigurationError, VerificationError, describeError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
-import * as z from "zod";
+import * as z from "zod/mini";
+import { transformed } from "../../core/schema.js";
 import { Tag, choiceTag, parseTag } from "../../core/tags.js";
 import { GraphApplicationClient, sameId, type ApplicationInfo, type PasswordCredentialInfo } from "./graph.js";
 import { aadstsCode, acquireToken } from "./token-check.js";
@@ -114,7 +115,7 @@ const DISPLAY_PREFIX = "keyturn ";
 const HOUR_MS = 3_600_000;
 
 /** The application's object id, or its Graph URL (which also names the Graph endpoint). */
-const providerAddressSchema = z.string({ message: "is required: the application's object id" }).transform((raw, ctx) => {
+const providerAddressSchema = transformed(z.string({ message: "is required: the application's object id" }), (raw, ctx) => {
   const url = GRAPH_APPLICATION_URL.exec(raw);
   if (GUID.test(raw)) return { objectId: raw.toLowerCase(), graphOrigin: undefined };
   if (url) return { objectId: url[2]!.toLowerCase(), graphOrigin: url[1]!.toLowerCase() };
@@ -122,12 +123,14 @@ const providerAddressSchema = z.string({ message: "is required: the application'
   return z.NEVER;
 });
 
-const guidTag = (what: string) => z.string({ message: `is required: ${what}` }).regex(GUID, { message: `must be ${what} (a GUID)` }).transform((v) => v.toLowerCase());
+const guidTag = (what: string) => transformed(z.string({ message: `is required: ${what}` }).check(z.regex(GUID, { message: `must be ${what} (a GUID)` })), (v) => v.toLowerCase());
 
-const tenantSchema = z
-  .string({ message: "is required: the directory (tenant) id or its domain name" })
-  .refine((v) => GUID.test(v) || TENANT_DOMAIN.test(v), { message: "must be the directory (tenant) id (a GUID) or a domain name such as contoso.onmicrosoft.com" })
-  .transform((v) => v.toLowerCase());
+const tenantSchema = transformed(
+  z
+    .string({ message: "is required: the directory (tenant) id or its domain name" })
+    .check(z.refine((v) => GUID.test(v) || TENANT_DOMAIN.test(v), { message: "must be the directory (tenant) id (a GUID) or a domain name such as contoso.onmicrosoft.com" })),
+  (v) => v.toLowerCase(),
+);
 
 const formatSchema = choiceTag(Object.values(EntraSecretFormat), `must be '${EntraSecretFormat.Secret}' or '${EntraSecretFormat.Json}'`);
 
@@ -247,9 +250,9 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
         objectId,
         graphOrigin,
         tenantId: parseTag(tags, EntraAppSecretTag.TenantId, tenantSchema),
-        clientId: parseTag(tags, EntraAppSecretTag.ClientId, guidTag("the application (client) id").optional()),
+        clientId: parseTag(tags, EntraAppSecretTag.ClientId, z.optional(guidTag("the application (client) id"))),
         credentialId: parseTag(tags, Tag.CredentialId, guidTag("the keyId of the password the current version holds")),
-        format: parseTag(tags, Tag.SecretFormat, formatSchema.default(EntraSecretFormat.Secret)),
+        format: parseTag(tags, Tag.SecretFormat, z._default(formatSchema, EntraSecretFormat.Secret)),
       };
     },
 

@@ -15,7 +15,8 @@
 import { VerificationError } from "../../core/errors.js";
 import { ALL_CLASSES, CharacterClass, generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator } from "../../core/rotator.js";
-import * as z from "zod";
+import * as z from "zod/mini";
+import { transformed } from "../../core/schema.js";
 import { integerTag, parseTag } from "../../core/tags.js";
 
 export const GeneratedSecretTag = { Length: "SecretLength", Characters: "SecretCharacters" } as const;
@@ -27,7 +28,7 @@ export interface GeneratedSecretParams {
 
 const lengthSchema = integerTag(16, 1024);
 
-const classesSchema = z.string().transform((raw, ctx) => {
+const classesSchema = transformed(z.string(), (raw, ctx) => {
   const classes = raw.split(/[\s,]+/).filter(Boolean).map((c) => c.toLowerCase());
   if (classes.length === 0 || classes.some((c) => !(c in CharacterClass))) {
     ctx.addIssue({ code: "custom", message: `must be a comma-separated list of ${ALL_CLASSES.join(", ")}` });
@@ -43,8 +44,8 @@ export const generatedSecretRotator = {
   tags: [GeneratedSecretTag.Length, GeneratedSecretTag.Characters],
 
   parse(tags): GeneratedSecretParams {
-    const length = parseTag(tags, GeneratedSecretTag.Length, lengthSchema.default(32));
-    return { length, classes: parseTag(tags, GeneratedSecretTag.Characters, classesSchema.default([...ALL_CLASSES])) };
+    const length = parseTag(tags, GeneratedSecretTag.Length, z._default(lengthSchema, 32));
+    return { length, classes: parseTag(tags, GeneratedSecretTag.Characters, z._default(classesSchema, [...ALL_CLASSES])) };
   },
 
   async create(ctx, params): Promise<PendingCredential> {

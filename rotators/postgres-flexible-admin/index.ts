@@ -36,6 +36,8 @@ import { ConfigurationError, KeyturnError, ProviderError, TransientError, Verifi
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, parseTag } from "../../core/tags.js";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { PostgresTag, describeAddress, isValidHostName, isValidRoleName, parseServerAddress, roleNameSchema, type FlexibleServerRef, type ServerAddress } from "../postgres-role/address.js";
 import { parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "../postgres-role/format.js";
 import { tryLogin } from "../postgres-role/postgres.js";
@@ -142,7 +144,7 @@ export const postgresFlexibleAdminRotator = {
   parse(tags): FlexibleAdminParams {
     const address = parseServerAddress(tags);
     if (!address.server) throw new ConfigurationError("must be an Azure Database for PostgreSQL flexible server resource ID", Tag.ProviderAddress);
-    const login = parseTag(tags, Tag.CredentialId, roleNameSchema.optional());
+    const login = parseTag(tags, Tag.CredentialId, z.optional(roleNameSchema));
     return { server: address.server, address, format: parseSecretFormat(tags), login };
   },
 

@@ -4,7 +4,8 @@
 //
 // Tag values are untrusted input: every name is checked against a strict pattern here,
 // and is still quoted by the driver's own helpers where it reaches SQL (see postgres.ts).
-import * as z from "zod";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { ConfigurationError } from "../../core/errors.js";
 import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
 
@@ -64,10 +65,10 @@ export function roleNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-export const roleNameSchema = z.string({ message: "is required" }).superRefine((value, ctx) => {
+export const roleNameSchema = z.string({ message: "is required" }).check(z.superRefine((value, ctx) => {
   const problem = roleNameProblem(value);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
-});
+}));
 
 /** Whether a value that came back from the journal or from ARM is still a name we accept. */
 export function isValidRoleName(name: string | undefined): name is string {
@@ -79,11 +80,11 @@ export function isValidHostName(host: string): boolean {
 }
 
 export function parseSslMode(tags: Tags): SslMode {
-  return parseTag(tags, PostgresTag.SslMode, choiceTag(Object.values(SslMode), `must be one of ${Object.values(SslMode).join(", ")}`).default(SslMode.VerifyFull));
+  return parseTag(tags, PostgresTag.SslMode, z._default(choiceTag(Object.values(SslMode), `must be one of ${Object.values(SslMode).join(", ")}`), SslMode.VerifyFull));
 }
 
 const portSchema = integerTag(1, 65535);
-const databaseSchema = z.string().regex(DATABASE_NAME, { message: "must be a database name: a letter or _ first, then letters, digits, _ $ . - (at most 63)" });
+const databaseSchema = z.string().check(z.regex(DATABASE_NAME, { message: "must be a database name: a letter or _ first, then letters, digits, _ $ . - (at most 63)" }));
 
 /** A flexible server resource ID, or undefined when the text is not one. Throws on a malformed one. */
 export function parseFlexibleServerId(raw: string): FlexibleServerRef | undefined {
@@ -106,8 +107,8 @@ export function parseFlexibleServerId(raw: string): FlexibleServerRef | undefine
 export function parseServerAddress(tags: Tags): ServerAddress {
   const raw = parseTag(tags, Tag.ProviderAddress, z.string({ message: "is required: postgres://host:port/database or a flexible server resource ID" }));
   const sslMode = parseSslMode(tags);
-  const portTag = parseTag(tags, PostgresTag.Port, portSchema.optional());
-  const databaseTag = parseTag(tags, PostgresTag.Database, databaseSchema.optional());
+  const portTag = parseTag(tags, PostgresTag.Port, z.optional(portSchema));
+  const databaseTag = parseTag(tags, PostgresTag.Database, z.optional(databaseSchema));
 
   const server = parseFlexibleServerId(raw);
   if (server) {

@@ -11,6 +11,8 @@
 // rotation writes the new one.
 import { ConfigurationError } from "../../core/errors.js";
 import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { PostgresTag, type ServerAddress } from "./address.js";
 
 export const SecretFormat = { Password: "password", Json: "json", ConnectionString: "connection-string" } as const;
@@ -23,7 +25,7 @@ const CONTENT_TYPES: Record<SecretFormat, string> = {
 };
 
 export function parseSecretFormat(tags: Tags): SecretFormat {
-  return parseTag(tags, Tag.SecretFormat, choiceTag(Object.values(SecretFormat), `must be one of ${Object.values(SecretFormat).join(", ")}`).default(SecretFormat.Password));
+  return parseTag(tags, Tag.SecretFormat, z._default(choiceTag(Object.values(SecretFormat), `must be one of ${Object.values(SecretFormat).join(", ")}`), SecretFormat.Password));
 }
 
 export interface Credential {

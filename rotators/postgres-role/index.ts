@@ -63,7 +63,8 @@ import { ConfigurationError, JournalError, KeyturnError, NotFoundError, Provider
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag, booleanTag, parseTag, tagValue } from "../../core/tags.js";
-import * as z from "zod";
+import * as z from "zod/mini";
+import { transformed } from "../../core/schema.js";
 import { PostgresTag, describeAddress, isValidRoleName, parseServerAddress, roleNameProblem, roleNameSchema, type ServerAddress } from "./address.js";
 import { parseAdminCredential, parseSecretFormat, readCredential, renderSecret, type SecretFormat } from "./format.js";
 import {
@@ -96,9 +97,9 @@ export interface PostgresRoleParams {
 export const PASSWORD_LENGTH = 32;
 
 /** Key Vault secret names: 1-127 letters, digits and hyphens. */
-const secretNameSchema = z.string({ message: "is required" }).regex(/^[0-9A-Za-z-]{1,127}$/, { message: "must be a Key Vault secret name (letters, digits, hyphens)" });
+const secretNameSchema = z.string({ message: "is required" }).check(z.regex(/^[0-9A-Za-z-]{1,127}$/, { message: "must be a Key Vault secret name (letters, digits, hyphens)" }));
 
-const loginsSchema = z.string().transform((raw, ctx): readonly [string, string] => {
+const loginsSchema = transformed(z.string(), (raw, ctx): readonly [string, string] => {
   const names = raw.split(",").map((n) => n.trim());
   const problem =
     names.length !== 2
@@ -177,9 +178,9 @@ export const postgresRoleRotator = {
     const adminSecret = parseTag(tags, PostgresTag.AdminSecret, secretNameSchema);
     const format = parseSecretFormat(tags);
     const role = parseTag(tags, Tag.CredentialId, roleNameSchema);
-    const logins = parseTag(tags, PostgresTag.Logins, loginsSchema.optional());
+    const logins = parseTag(tags, PostgresTag.Logins, z.optional(loginsSchema));
     if (logins && !logins.includes(role)) throw new ConfigurationError(`must be one of the Logins (${logins.join(", ")})`, Tag.CredentialId);
-    const createSecondLogin = parseTag(tags, PostgresTag.CreateSecondLogin, booleanTag.default(false));
+    const createSecondLogin = parseTag(tags, PostgresTag.CreateSecondLogin, z._default(booleanTag, false));
     if (createSecondLogin && !logins) throw new ConfigurationError("needs the Logins tag (two-login mode)", PostgresTag.CreateSecondLogin);
     return { address, adminSecret, format, role, logins, createSecondLogin };
   },

@@ -1,7 +1,8 @@
 // Azure SQL server administrator passwords: generation under Azure SQL's password
 // policy, and the secret value formats. Pure functions.
 import { randomInt } from "node:crypto";
-import * as z from "zod";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { Tag, choiceTag, integerTag, parseTag, type Tags } from "../../core/tags.js";
 import { connectionStringFields } from "../../core/connection-string.js";
 
@@ -59,25 +60,25 @@ export function generateSqlPassword(length: number, login: string): string {
 
 export function parseSqlFormat(tags: Tags): SqlSecretFormat {
   const message = `must be '${SqlSecretFormat.Password}' (default) or '${SqlSecretFormat.ConnectionString}'`;
-  return parseTag(tags, Tag.SecretFormat, choiceTag(Object.values(SqlSecretFormat), message).default(SqlSecretFormat.Password));
+  return parseTag(tags, Tag.SecretFormat, z._default(choiceTag(Object.values(SqlSecretFormat), message), SqlSecretFormat.Password));
 }
 
 // Azure SQL database names may hold more, but these are safe in every connection-string dialect.
-const databaseSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: "must be 1 to 128 letters, digits, '_', '.' or '-'" });
+const databaseSchema = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: "must be 1 to 128 letters, digits, '_', '.' or '-'" }));
 
 export function parseDatabase(tags: Tags): string | undefined {
-  return parseTag(tags, SqlTag.Database, databaseSchema.optional());
+  return parseTag(tags, SqlTag.Database, z.optional(databaseSchema));
 }
 
 export function parseLength(tags: Tags): number {
-  return parseTag(tags, SqlTag.SecretLength, passwordLengthSchema.default(DEFAULT_PASSWORD_LENGTH));
+  return parseTag(tags, SqlTag.SecretLength, z._default(passwordLengthSchema, DEFAULT_PASSWORD_LENGTH));
 }
 
 /** Login names Azure SQL accepts for a server administrator; also what CredentialId may say. */
-const loginSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_@$#.-]{0,127}$/, { message: "must be the server's administrator login name" });
+const loginSchema = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_@$#.-]{0,127}$/, { message: "must be the server's administrator login name" }));
 
 export function parseLogin(tags: Tags): string | undefined {
-  return parseTag(tags, Tag.CredentialId, loginSchema.optional());
+  return parseTag(tags, Tag.CredentialId, z.optional(loginSchema));
 }
 
 /** ADO.NET connection string, as the Azure portal shows it for SQL authentication. */

@@ -1,6 +1,8 @@
 // Storage account key secret values: the bare key, or a connection string.
 // Pure functions, shared by the rotator's steps and its tests.
 import { Tag, choiceTag, parseTag, type Tags } from "../../core/tags.js";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { connectionStringFields } from "../../core/connection-string.js";
 
 export const StorageSecretFormat = { Key: "key", ConnectionString: "connection-string" } as const;
@@ -17,11 +19,11 @@ const formatSchema = choiceTag(Object.values(StorageSecretFormat), `must be '${S
 const keyNameSchema = choiceTag(Object.values(StorageKeyName), `must be '${StorageKeyName.Key1}' or '${StorageKeyName.Key2}': the account key the current version holds`);
 
 export function parseStorageFormat(tags: Tags): StorageSecretFormat {
-  return parseTag(tags, Tag.SecretFormat, formatSchema.default(StorageSecretFormat.Key));
+  return parseTag(tags, Tag.SecretFormat, z._default(formatSchema, StorageSecretFormat.Key));
 }
 
 export function parseKeyName(tags: Tags): StorageKeyName | undefined {
-  return parseTag(tags, Tag.CredentialId, keyNameSchema.optional());
+  return parseTag(tags, Tag.CredentialId, z.optional(keyNameSchema));
 }
 
 

@@ -91,7 +91,7 @@ let pgAllowed = Number.POSITIVE_INFINITY;
 let counter = 0;
 
 const vault = () => ({ name: VAULT, url: kv.url(VAULT) });
-const context = (id: string) => new InvocationContext({ invocationId: id, functionName: "matrix" });
+const context = (id: string) => new InvocationContext({ invocationId: id, functionName: "matrix", logHandler: () => undefined });
 
 function eventOf(type: EventType, objectType: "Secret" | "Certificate" | "Key", name: string, version: string) {
   return {
