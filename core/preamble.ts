@@ -117,11 +117,12 @@ export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: 
   const log = (req.trigger.log ?? deps.log).child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id, ...callerFields(req.trigger) });
   // A version this process replaced never becomes the latest again: an event about it
   // (a duplicate delivery, a redelivery after the lock was busy) is stale without a look.
-  const known = req.expectedVersion ? p.replaced?.(req.expectedVersion) : undefined;
-  if (known !== undefined) {
+  const stale = <T>(outcome: T): T => {
     log.info("event is about an older version; nothing to do", { step: "load", version: req.expectedVersion });
-    return known;
-  }
+    return outcome;
+  };
+  const known = req.expectedVersion ? p.replaced?.(req.expectedVersion) : undefined;
+  if (known !== undefined) return stale(known);
   let lease: LockLease | undefined;
   try {
     // A lock store that fails (unreachable, 5xx, refusing) leaves classified, through
@@ -131,10 +132,7 @@ export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: 
     if ("outcome" in loaded) return loaded.outcome;
     // Idempotency: an event about a version that is no longer the one in service was
     // already acted on (by us or by someone else).
-    if (req.expectedVersion && req.expectedVersion !== loaded.version) {
-      log.info("event is about an older version; nothing to do", { step: "load", version: req.expectedVersion });
-      return p.skipped(PreambleSkip.StaleEvent, loaded);
-    }
+    if (req.expectedVersion && req.expectedVersion !== loaded.version) return stale(p.skipped(PreambleSkip.StaleEvent, loaded));
     const admitted = p.admit?.(loaded, log);
     if (admitted !== undefined) return admitted;
     if (isAutomatic(req.trigger) && isPaused(loaded.tags)) {

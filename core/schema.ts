@@ -7,8 +7,7 @@
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 
-z.config(en());
-z.config({ jitless: true });
+z.config({ ...en(), jitless: true });
 
 /** How a step reports that its input is not valid (as zod's `ctx.addIssue`). */
 export interface IssueSink {

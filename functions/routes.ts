@@ -120,11 +120,7 @@ export async function invokeTimerRoute(route: TimerRoute, timer: Parameters<Time
   return (await route.load())(timer, context);
 }
 
-export function invokeHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return answerHttpRoute(route, request, context);
-}
-
-async function answerHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function invokeHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   if (!route.methods.includes(request.method as HttpMethod)) {
     const { problem } = await import("./problem.js");
     return problem(405, "Method not allowed", `${request.method} is not allowed on this route`, { allow: route.methods.join(", ") });

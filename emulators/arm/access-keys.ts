@@ -73,7 +73,7 @@ interface KeyResource {
   readonly props: Record<string, unknown>;
 }
 
-/** A route template after `/providers/`: literal segments and `{x}` placeholders. */
+/** A route template after `/providers/`: literal segments and `{x}` path parameters. */
 interface Template {
   readonly service: AccessKeyServiceName;
   readonly segments: readonly string[];
