@@ -10,7 +10,9 @@
 // same share keyturn is told it has: KEYTURN_KEYVAULT_LIMIT_SCALE).
 //
 // One vault (1,000 secrets by default) or many (10 vaults of 300: the per-vault limits
-// run in parallel and the subscription's, 5x a vault's, binds).
+// run in parallel and the subscription's, 5x a vault's, binds). The one-vault burst is
+// also delivered to the floor for the host's memory (bench/children/floor-host.mjs): the
+// same deliveries answered with SecretClient get+set alone, in a host process of its own.
 //
 // Figures: rotations per second against the throttle-bound ideal (the fewest seconds in
 // which Key Vault's sliding windows, per class, per vault and per subscription, admit the
@@ -21,7 +23,7 @@ import { BENCH_VAULT, BenchKinds, addLatency, nearExpiryEvent, seedSecret, type 
 import { MINIMUM } from "./calls.js";
 import { round } from "./lib/machine.js";
 import { percentile, seededShuffle } from "./lib/stats.js";
-import { cpuSeconds, peakRssMiB, startBenchHost, type HostMode } from "./lib/host.js";
+import { cpuSeconds, peakRssMiB, startBenchHost, type HostMode, type HostProgram } from "./lib/host.js";
 import { keyVaultThrottle, secretClientFor } from "../test/support/keyvault.js";
 
 const RETRY_DELAYS_MS = [10_000, 30_000, 60_000];
@@ -39,6 +41,10 @@ export interface BurstOptions {
   readonly host: HostMode;
   /** Extra `node` arguments for the host process (e.g. V8 heap flags), if any. */
   readonly hostNodeArgs?: readonly string[];
+  /** keyturn (default), or the floor for the host's memory (bench/children/floor-host.mjs). */
+  readonly program?: HostProgram;
+  /** Only these kinds in the mix (default: every bench kind available). */
+  readonly kinds?: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -91,6 +97,7 @@ export interface BurstFigures {
   /** The same for this process (the doubles, the deliverer): on a loaded machine the two together may be what binds. */
   readonly benchCpuCores: number;
   readonly host: HostMode;
+  readonly program: HostProgram;
   readonly hostNodeArgs?: readonly string[];
 }
 
@@ -116,10 +123,13 @@ export function slidingWindowSpanMs(n: number, limit: number, windowMs: number):
 }
 
 export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFigures> {
-  const kinds = BenchKinds.filter((k) => k !== "postgres-flexible-admin" || d.pg !== undefined);
+  const kinds = BenchKinds.filter((k) => (k !== "postgres-flexible-admin" || d.pg !== undefined) && (!o.kinds || o.kinds.includes(k)));
+  if (kinds.length === 0) throw new Error(`no bench kind left in the mix (asked for ${o.kinds?.join(", ")}; there are ${BenchKinds.join(", ")})`);
+  const program = o.program ?? "keyturn";
   const vaults = o.vaults ?? [BENCH_VAULT];
   const mix = mixFor(o.secrets, kinds);
-  const base = (o.paced ? 10_000 : 50_000) + (vaults.length > 1 ? 20_000 : 0);
+  // Secret names by run, so that runs in one bench never share a secret.
+  const base = (program === "floor" ? 70_000 : o.paced ? 10_000 : 50_000) + (vaults.length > 1 ? 20_000 : 0);
   o.log(`seeding ${o.secrets} secrets in each of ${vaults.length} vault(s): ${[...mix].map(([k, n]) => `${n} ${k}`).join(", ")} ...`);
   const seeded: SeededSecret[] = [];
   let i = 0;
@@ -128,7 +138,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   const throttle = keyVaultThrottle(o.limitScale);
   const limits = { perVault: { ...throttle.perVault }, subscription: { ...throttle.subscription! }, scale: o.limitScale };
   // Rotations are logged at info, as deployed; the log is part of the cost.
-  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? []);
+  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? [], undefined, program);
   const removeLatency = addLatency(d, o.latencyMs);
   const removeThrottle = d.kvFaults.throttle(throttle);
   d.kvFaults.throttled.clear();
@@ -334,6 +344,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     benchCpuCores: round((benchCpu.user + benchCpu.system) / 1e6 / ((lastAckAt - t0) / 1000), 2),
     host: o.host,
+    program,
     ...(o.hostNodeArgs?.length ? { hostNodeArgs: o.hostNodeArgs } : {}),
   };
 }

@@ -89,11 +89,19 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
       ok(met),
     ]);
     if (b.hostPeakRssMiB !== undefined) {
+      // The floor answered the one-vault burst's deliveries (bench/children/floor-host.mjs).
+      const floor = b === r.burst ? r.burstFloor : undefined;
+      const floorRss = floor?.hostPeakRssMiB;
       rows.push([
         `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}`,
         `${b.hostPeakRssMiB} MiB`,
-        `host ${b.host}; CPU: host ${b.hostCpuCores ?? "?"}, doubles + deliverer ${b.benchCpuCores} cores`,
-        "",
+        [
+          ...(floorRss !== undefined
+            ? [`floor host (SecretClient get+set alone, same deliveries, ${floor!.rotated} rotated, ${floor!.throttled429} 429s waited out): ${floorRss} MiB`]
+            : []),
+          `host ${b.host}; CPU: host ${b.hostCpuCores ?? "?"}, doubles + deliverer ${b.benchCpuCores} cores`,
+        ].join("; "),
+        floorRss !== undefined ? `${Math.round((b.hostPeakRssMiB / floorRss) * 100) / 100}x the floor` : "",
         many ? "(information)" : `< ${TARGETS.rssMiB} MiB`,
         many ? "" : ok(b.hostPeakRssMiB < TARGETS.rssMiB),
       ]);

@@ -6,6 +6,7 @@
 //                    [--limit-scale 1] [--concurrency 16] [--unpaced] [--no-build]
 //                    [--no-postgres] [--no-azurite] [--compare-unbundled]
 //                    [--host bundled|tsx] [--host-node-args "--flag ..."]
+//                    [--burst-kinds generated-secret,...] [--no-floor]
 //
 // Prints a table (or, with --json, one JSON document) with the machine and Node version.
 // Benchmarks print figures; they never pass or fail on time.
@@ -39,6 +40,10 @@ const { values: opts } = parseArgs({
     "compare-unbundled": { type: "boolean", default: false },
     host: { type: "string", default: "bundled" },
     "host-node-args": { type: "string" },
+    // Only these kinds in the one-vault burst's mix (experiments: what the providers' SDKs weigh).
+    "burst-kinds": { type: "string" },
+    // Leave out the floor for the host's memory (the same deliveries to a SecretClient-only host).
+    "no-floor": { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
     "no-postgres": { type: "boolean", default: false },
     "no-azurite": { type: "boolean", default: false },
@@ -63,6 +68,7 @@ const concurrency = Math.max(1, Math.floor(num("concurrency", opts.concurrency))
 if (opts.host !== "bundled" && opts.host !== "tsx") throw new Error("--host must be bundled or tsx");
 const hostMode: HostMode = opts.host;
 const hostNodeArgs = (opts["host-node-args"] ?? "").split(/\s+/).filter(Boolean);
+const burstKinds = opts["burst-kinds"]?.split(",").map((s) => s.trim()).filter(Boolean);
 
 // Progress goes to stderr, so that --json output stays one document on stdout.
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -76,6 +82,8 @@ export interface BenchReport {
   coldStartUnbundled?: ColdStartFigures;
   firstRotationUnbundled?: FirstRotationFigures;
   burst?: BurstFigures;
+  /** The one-vault burst's deliveries answered by the floor host (SecretClient get+set alone): its peak RSS is the reference for keyturn's. */
+  burstFloor?: BurstFigures;
   burstUnpaced?: BurstFigures;
   /** 10 vaults in one subscription. */
   burstManyVaults?: BurstFigures;
@@ -90,7 +98,20 @@ async function main(): Promise<void> {
   log(describeMachine(machine));
   const report: BenchReport = {
     machine,
-    settings: { runs, secrets, manySecrets, manyLimitScale, sweepSecrets, latencyMs, limitScale, concurrency, host: hostMode, ...(hostNodeArgs.length ? { hostNodeArgs } : {}), only: [...only] },
+    settings: {
+      runs,
+      secrets,
+      manySecrets,
+      manyLimitScale,
+      sweepSecrets,
+      latencyMs,
+      limitScale,
+      concurrency,
+      host: hostMode,
+      ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
+      ...(burstKinds ? { burstKinds } : {}),
+      only: [...only],
+    },
   };
   const needsArtifact = only.has("cold") || only.has("first");
   const artifact = needsArtifact ? prepareArtifact({ build: !opts["no-build"], log }) : undefined;
@@ -127,10 +148,15 @@ async function main(): Promise<void> {
     }
     if (only.has("burst") && doubles) {
       log(`burst: ${secrets} secrets, each event twice, ${latencyMs} ms latency, limits x${limitScale}, pacing on ...`);
-      report.burst = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: true, host: hostMode, ...(hostNodeArgs.length ? { hostNodeArgs } : {}), log });
+      const burst = { secrets, latencyMs, limitScale, concurrency, host: hostMode, ...(burstKinds ? { kinds: burstKinds } : {}), log };
+      report.burst = await measureBurst(doubles, { ...burst, paced: true, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
+      if (!opts["no-floor"]) {
+        log("the same burst to the floor host (SecretClient get+set alone), for its peak RSS ...");
+        report.burstFloor = await measureBurst(doubles, { ...burst, paced: false, program: "floor" });
+      }
       if (opts.unpaced) {
         log("burst again with pacing off (KEYTURN_KEYVAULT_LIMIT_SCALE=0) ...");
-        report.burstUnpaced = await measureBurst(doubles, { secrets, latencyMs, limitScale, concurrency, paced: false, host: hostMode, ...(hostNodeArgs.length ? { hostNodeArgs } : {}), log });
+        report.burstUnpaced = await measureBurst(doubles, { ...burst, paced: false, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
       }
     }
     if (only.has("many") && doubles) {

@@ -23,30 +23,45 @@ export interface BenchHost {
   stop(): Promise<void>;
 }
 
-let built: string | undefined;
+/** What the bursts' host process runs: keyturn's local host, or the floor for its memory (bench/children/floor-host.mjs). */
+export type HostProgram = "keyturn" | "floor";
 
-/** Bundles local/main.ts once per bench run into .keyturn/bench/host/. */
-export async function buildHostBundle(): Promise<string> {
-  if (built) return built;
+const ENTRIES: Record<HostProgram, { readonly entry: string; readonly out: string; readonly main: string }> = {
+  keyturn: { entry: join("local", "main.ts"), out: "host", main: join("local", "main.js") },
+  floor: { entry: join("bench", "children", "floor-host.mjs"), out: "floor-host", main: join("bench", "children", "floor-host.js") },
+};
+const built = new Map<HostProgram, string>();
+
+/** Bundles the host program once per bench run into .keyturn/bench/<out>/. */
+export async function buildHostBundle(program: HostProgram = "keyturn"): Promise<string> {
+  const done = built.get(program);
+  if (done) return done;
   // scripts/package.mjs is plain JavaScript; its options are the artifact's.
   const { bundleOptions } = (await import(join(repoRoot, "scripts", "package.mjs"))) as {
     bundleOptions(o: { root: string; entry: string; out: string; lock: unknown; optional?: Set<string> }): Parameters<typeof build>[0];
   };
-  const out = join(repoRoot, ".keyturn", "bench", "host");
+  const { entry, out, main } = ENTRIES[program];
+  const outDir = join(repoRoot, ".keyturn", "bench", out);
   const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as unknown;
-  await build({ ...bundleOptions({ root: repoRoot, entry: join(repoRoot, "local", "main.ts"), out, lock }), metafile: false });
-  built = join(out, "local", "main.js");
-  return built;
+  await build({ ...bundleOptions({ root: repoRoot, entry: join(repoRoot, entry), out: outDir, lock }), metafile: false });
+  built.set(program, join(outDir, main));
+  return join(outDir, main);
 }
 
 /** `logFile`: the host's whole output is also written there (KEYTURN_BENCH_HOST_LOG). */
-export async function startBenchHost(mode: HostMode, env: Record<string, string>, nodeArgs: readonly string[] = [], timeoutMs = 60_000): Promise<BenchHost> {
+export async function startBenchHost(
+  mode: HostMode,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+  timeoutMs = 60_000,
+  program: HostProgram = "keyturn",
+): Promise<BenchHost> {
   const logFile = process.env.KEYTURN_BENCH_HOST_LOG;
-  if (mode === "tsx") {
+  if (mode === "tsx" && program === "keyturn") {
     const h = await startHostProcess(nodeArgs.length > 0 ? { ...env, NODE_OPTIONS: nodeArgs.join(" ") } : env, timeoutMs);
     return { url: h.url, pid: h.child.pid, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
   }
-  const main = await buildHostBundle();
+  const main = await buildHostBundle(program);
   // Run from the repository so that the external packages resolve from its node_modules.
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main], { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -64,7 +79,7 @@ export async function startBenchHost(mode: HostMode, env: Record<string, string>
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`host did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const check = () => {
-      const m = /keyturn is listening on (http:\/\/[\d.:]+)/.exec(out);
+      const m = /is listening on (http:\/\/[\d.:]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
