@@ -16,8 +16,18 @@ import type { RotatorContext } from "./rotator.js";
 export interface ArmRest {
   /** One request; resolves with the parsed JSON body (undefined when empty). */
   send(method: "GET" | "POST", path: string, apiVersion: string, body?: unknown): Promise<unknown>;
-  /** A long-running operation, polled to its end; resolves with the final result. */
-  sendAndWait(method: "POST", path: string, apiVersion: string, body: unknown, o: { pollIntervalMs?: number; finalStateVia: "location" | "azure-async-operation" }): Promise<unknown>;
+  /**
+   * A long-running operation, polled to its end; resolves with the final result. Without
+   * `finalStateVia`, core-lro's default for the method (a PATCH: the Location header, else
+   * the resource itself), as the management SDKs call it.
+   */
+  sendAndWait(
+    method: "POST" | "PATCH",
+    path: string,
+    apiVersion: string,
+    body: unknown,
+    o: { pollIntervalMs?: number; finalStateVia?: "location" | "azure-async-operation" | "original-uri" },
+  ): Promise<unknown>;
 }
 
 interface Answer {
@@ -85,7 +95,7 @@ export function armRest(ctx: Pick<RotatorContext, "credential" | "armEndpoint" |
             // Polling URLs come from ARM's headers, absolute and with their own api-version.
             sendPollRequest: async (pollUrl) => asLro(await raw("GET", pollUrl)),
           },
-          { resourceLocationConfig: o.finalStateVia, ...(o.pollIntervalMs !== undefined ? { intervalInMs: o.pollIntervalMs } : {}) },
+          { ...(o.finalStateVia ? { resourceLocationConfig: o.finalStateVia } : {}), ...(o.pollIntervalMs !== undefined ? { intervalInMs: o.pollIntervalMs } : {}) },
         );
         return poller.pollUntilDone();
       },
