@@ -97,6 +97,9 @@ export function armRest(ctx: Pick<RotatorContext, "credential" | "armEndpoint" |
           },
           { ...(o.finalStateVia ? { resourceLocationConfig: o.finalStateVia } : {}), ...(o.pollIntervalMs !== undefined ? { intervalInMs: o.pollIntervalMs } : {}) },
         );
+        // As the management SDKs' begin…AndWait: one poll right after the request, then
+        // pollUntilDone, which polls again at once before its first wait.
+        await poller.poll();
         return poller.pollUntilDone();
       },
     } satisfies ArmRest;
