@@ -10,6 +10,8 @@
 // Failures come back as the SDK's RestError (statusCode, ARM's error code), so
 // core/arm.ts's armFailure classifies them exactly as it does the SDK clients' errors.
 import type { PipelineRequest, PipelineResponse } from "@azure/core-rest-pipeline";
+import type * as z from "zod";
+import { ProviderError } from "./errors.js";
 import { armClientOptions, cachedArmClient } from "./arm.js";
 import type { RotatorContext } from "./rotator.js";
 
@@ -34,6 +36,13 @@ interface Answer {
   readonly status: number;
   readonly headers: Record<string, string>;
   readonly body: unknown;
+}
+
+/** ARM's JSON answer read with `schema` (the fields keyturn uses); an answer of another shape is a ProviderError naming `what`, never echoing the body. */
+export function armAnswer<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new ProviderError(`ARM's answer to ${what} is not in the documented shape`);
+  return r.data;
 }
 
 function parseBody(text: string | undefined): unknown {

@@ -48,7 +48,7 @@
 // never logged and never part of an error message.
 import * as z from "zod";
 import { armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
-import { armRest } from "../../core/arm-rest.js";
+import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -110,9 +110,7 @@ interface Server {
 }
 
 function serverOf(body: unknown): Server {
-  const parsed = serverSchema.safeParse(body ?? {});
-  if (!parsed.success) throw new ProviderError("ARM's answer for the SQL server is not a server resource");
-  const p = parsed.data.properties;
+  const p = armAnswer(serverSchema, body, "reading the SQL server").properties;
   return {
     administratorLogin: p?.administratorLogin ?? undefined,
     fullyQualifiedDomainName: p?.fullyQualifiedDomainName ?? undefined,

@@ -43,7 +43,7 @@
 // the SDK, then by the trigger). No key ever appears in a message or a log line.
 import * as z from "zod";
 import { ArmProviderError, armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
-import { armRest } from "../../core/arm-rest.js";
+import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
@@ -96,12 +96,6 @@ const accountSchema = z.object({
     .nullish(),
 });
 
-function parsed<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new ProviderError(`ARM's answer to ${what} is not in the documented shape`);
-  return r.data;
-}
-
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: STORAGE_KEY_ROLE });
 
 type KeyPair = Record<StorageKeyName, string>;
@@ -122,13 +116,13 @@ function keyPair(result: z.infer<typeof keysSchema>, ctx: RotatorContext): KeyPa
 async function listKeys(ctx: RotatorContext, account: ArmResourceId): Promise<KeyPair> {
   const arm = await armRest(ctx, account.subscriptionId);
   const result = await armCall(call(account, "list the keys of"), () => arm.send("POST", `${account.id}/listKeys`, STORAGE_API_VERSION));
-  return keyPair(parsed(keysSchema, result, "listKeys"), ctx);
+  return keyPair(armAnswer(keysSchema, result, "listKeys"), ctx);
 }
 
 async function regenerate(ctx: RotatorContext, account: ArmResourceId, keyName: StorageKeyName): Promise<KeyPair> {
   const arm = await armRest(ctx, account.subscriptionId);
   const result = await armCall(call(account, `regenerate ${keyName} of`), () => arm.send("POST", `${account.id}/regenerateKey`, STORAGE_API_VERSION, { keyName }));
-  return keyPair(parsed(keysSchema, result, "regenerateKey"), ctx);
+  return keyPair(armAnswer(keysSchema, result, "regenerateKey"), ctx);
 }
 
 export interface AccountFacts {
@@ -146,7 +140,7 @@ async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promis
   const arm = await armRest(ctx, account.subscriptionId);
   try {
     const body = await armCall({ action: "read", resource: account, role: STORAGE_KEY_ROLE }, () => arm.send("GET", account.id, STORAGE_API_VERSION));
-    const props = parsed(accountSchema, body, "reading the account").properties;
+    const props = armAnswer(accountSchema, body, "reading the account").properties;
     const e = props?.primaryEndpoints;
     if (!e?.blob) throw new ProviderError(`ARM reports no blob endpoint for ${account.id}; keyturn verifies keys against the blob service`);
     const endpoints: StorageEndpoints = {
