@@ -256,13 +256,13 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
         previousVersion,
         expiresOn,
       };
-      await deps.notifier.notify(notice);
+      await deps.notifier.notify(notice, req.trigger.log);
       return { status: "renewed", name: req.name, version, previousVersion, expiresOn, issuer: kind.issuer };
     } catch (raw) {
       const error = classify(raw, `certificate ${step}`);
       if (mustReport(error)) {
         log.error("certificate renewal failed", { step, error: describeError(error) });
-        await deps.notifier.notify({ ...base(req, active, kind.issuer, owner), type: NotificationType.CertificateRenewalFailed, step, error: describeError(error) });
+        await deps.notifier.notify({ ...base(req, active, kind.issuer, owner), type: NotificationType.CertificateRenewalFailed, step, error: describeError(error) }, req.trigger.log);
         reported.add(error);
       }
       throw error;
@@ -304,7 +304,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
       daysRemaining,
       threshold,
       action: `${action} (${kind.reason}.)`,
-    });
+    }, req.trigger.log);
     log.info("certificate expiry reminder sent", { step: "remind", version, threshold, daysRemaining, issuer: kind.issuer });
     return { status: "reminded", name: req.name, version, threshold, daysRemaining, expiresOn, issuer: kind.issuer };
   }
@@ -357,7 +357,7 @@ export function createCertificateService(deps: CertificateDeps): CertificateServ
             type: NotificationType.CertificateRenewalFailed,
             step,
             error: describeError(error),
-          });
+          }, req.trigger.log);
         } else if (error.transient) {
           log.warn("certificate handling failed with a transient error; the trigger will retry", { step, error: describeError(error) });
         }

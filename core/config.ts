@@ -8,6 +8,12 @@ import { ErrorKind, KeyturnError } from "./errors.js";
 import { parseSchedule } from "./schedule.js";
 import { VaultAllowList } from "./vaults.js";
 
+// zod compiles a fast path (new Function) for an object schema on its first parse: worth
+// it for a schema parsed thousands of times, a loss for keyturn's, parsed once per cold
+// start (settings) or once per rotation (tags, bodies). Set for the whole process here,
+// the module every entry point loads first.
+z.config({ jitless: true });
+
 export const CredentialMode = {
   /** DefaultAzureCredential: managed identity in Azure, developer sign-in locally. */
   Default: "default",

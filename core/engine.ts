@@ -224,7 +224,7 @@ export function createEngine(deps: EngineDeps): Engine {
               step: Step.Consumers,
               willRetry: true,
               consumers: blocking,
-            });
+            }, req.trigger.log);
             return skip(SkipReason.ConsumerLagging, { rotator: rotator.kind, consumers: blocking });
           }
         }
@@ -323,7 +323,7 @@ export function createEngine(deps: EngineDeps): Engine {
         expiresOn: expiresOn.toISOString(),
         rolledForward: rollForward,
         ...(consumers ? { consumers } : {}),
-      });
+      }, req.trigger.log);
       return result;
     }
 
@@ -380,7 +380,7 @@ export function createEngine(deps: EngineDeps): Engine {
           error: describeError(error),
           willRetry: error.transient,
           ...(rolledBack !== undefined ? { rolledBack } : {}),
-        });
+        }, req.trigger.log);
       }
       return error;
     }

@@ -154,7 +154,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
       ...notice(req, key, owner),
       type: NotificationType.KeyPolicyMissing,
       action: `Give it a rotation policy (az keyvault key rotation-policy update --vault-name ${req.vault.name} --name ${req.name} --value @policy.json), or tag it RotationPolicy=default for keyturn's (${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)}).`,
-    });
+    }, req.trigger.log);
     log.warn("key has no rotation policy; owner told", { step: "policy", version });
     return { state: "missing-reported" };
   }
@@ -182,7 +182,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
             type: NotificationType.KeyRotationFailed,
             step: "load",
             error: describeError(error),
-          });
+          }, req.trigger.log);
         } else if (error.transient) {
           log.warn("key handling failed with a transient error; the trigger will retry", { error: describeError(error) });
         }
@@ -245,13 +245,13 @@ export function createKeyService(deps: KeyDeps): KeyService {
           previousVersion,
           ...(expiresOn ? { expiresOn: expiresOn.toISOString() } : {}),
           ...(policy.applied ? { policyApplied: policy.applied } : {}),
-        });
+        }, req.trigger.log);
         return { status: "rotated", name: req.name, version, previousVersion, expiresOn: expiresOn?.toISOString() ?? null, policy: policy.state };
       } catch (raw) {
         const error = classify(raw, `key ${step}`);
         if (mustReport(error)) {
           log.error("key rotation failed", { step, error: describeError(error) });
-          await deps.notifier.notify({ ...notice(req, key, owner), type: NotificationType.KeyRotationFailed, step, error: describeError(error) });
+          await deps.notifier.notify({ ...notice(req, key, owner), type: NotificationType.KeyRotationFailed, step, error: describeError(error) }, req.trigger.log);
           reported.add(error);
         }
         throw error;
@@ -267,7 +267,7 @@ export function createKeyService(deps: KeyDeps): KeyService {
           ...notice(req, loaded, tagValue(loaded.properties.tags ?? {}, Tag.Owner)),
           type: NotificationType.KeyPolicySet,
           policyApplied: policy.applied!,
-        });
+        }, req.trigger.log);
       }
       return { status: "checked", name: req.name, version: loaded.properties.version ?? "", policy: policy.state };
     });

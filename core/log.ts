@@ -3,12 +3,10 @@
 // payloads are never logged.
 //
 // Where a line goes is a sink. By default stdout/stderr (the CLI, the local host); inside
-// a function invocation, functions/ runs the work in `withLogSink` with a sink that
-// writes through the invocation's context (context.info/warn/...), so that in Azure the
-// line belongs to its invocation and Application Insights keeps the operation id. The
-// scope follows the async work it started (AsyncLocalStorage), so the engine, rotators
-// and notifiers log as before, through the one process-wide logger.
-import { AsyncLocalStorage } from "node:async_hooks";
+// a function invocation, functions/ makes a logger whose sink writes through the
+// invocation's context (functions/invocation.ts) and hands it down with the work (a
+// Trigger's `log`), so that the engine, the rotators and the notifiers log into the
+// invocation.
 import { redact } from "./redact.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -50,20 +48,6 @@ export function setDefaultLogSink(sink: LogSink | undefined): void {
 /** The process's default sink (console, or what a test set), for hosts that print invocation logs themselves. */
 export const writeToDefaultSink: LogSink = (level, line) => defaultSink(level, line);
 
-interface LogScope {
-  readonly sink: LogSink;
-  readonly fields: LogFields;
-}
-const scope = new AsyncLocalStorage<LogScope>();
-
-/**
- * Runs `work` with every line logged inside it (by any logger without a sink of its own)
- * going to `sink`, carrying `fields` (invocationId, functionName).
- */
-export function withLogSink<T>(sink: LogSink, fields: LogFields, work: () => T): T {
-  return scope.run({ sink, fields }, work);
-}
-
 function configuredLevel(): LogLevel {
   const v = (process.env.KEYTURN_LOG_LEVEL ?? "info").trim().toLowerCase();
   return v in levelRank ? (v as LogLevel) : "info";
@@ -73,10 +57,9 @@ export function createLogger(base: LogFields = {}, sink?: LogSink): Logger {
   const min = levelRank[configuredLevel()];
   const write = (level: LogLevel, message: string, fields?: LogFields) => {
     if (levelRank[level] < min) return;
-    const current = scope.getStore();
     const record: Record<string, unknown> = { time: new Date().toISOString(), level, message };
-    for (const [k, v] of Object.entries({ ...current?.fields, ...base, ...fields })) if (v !== undefined) record[k] = v;
-    (sink ?? current?.sink ?? defaultSink)(level, redact(JSON.stringify(record)));
+    for (const [k, v] of Object.entries({ ...base, ...fields })) if (v !== undefined) record[k] = v;
+    (sink ?? defaultSink)(level, redact(JSON.stringify(record)));
   };
   return {
     debug: (m, f) => write("debug", m, f),

@@ -117,7 +117,8 @@ function objectFields(n: Notification): { secret?: string; certificate?: string;
 }
 
 export interface Notifier {
-  notify(notification: Notification): Promise<void>;
+  /** `log`: the logger of the invocation this notification belongs to (default the channel's own). */
+  notify(notification: Notification, log?: Logger): Promise<void>;
 }
 
 /** Publishes CloudEvents 1.0 with EventGridPublisherClient (Microsoft Entra auth). */
@@ -138,14 +139,14 @@ export class EventGridNotifier implements Notifier {
     return this.client;
   }
 
-  async notify(n: Notification): Promise<void> {
+  async notify(n: Notification, log: Logger = this.log): Promise<void> {
     try {
       const client = await this.getClient();
       // Scrub once more: an error string is the one field that comes from outside.
       const data = JSON.parse(redact(JSON.stringify(n))) as Notification;
       await client.send([{ type: n.type, source: `keyturn/vaults/${n.vault}`, subject: notificationSubject(n), data }]);
     } catch (error) {
-      this.log.warn("notification failed", { step: "notify", ...objectFields(n), error: (error as Error).message });
+      log.warn("notification failed", { step: "notify", ...objectFields(n), error: (error as Error).message });
     }
   }
 }
@@ -153,19 +154,19 @@ export class EventGridNotifier implements Notifier {
 /** Used when no topic is configured: the notification goes to the log only. */
 export class LogNotifier implements Notifier {
   constructor(private readonly log: Logger) {}
-  async notify(n: Notification): Promise<void> {
+  async notify(n: Notification, log: Logger = this.log): Promise<void> {
     const caller = isObjectNotification(n) ? {} : { callerName: n.callerName, callerId: n.callerId };
-    this.log.info(`notification ${n.type}`, { step: "notify", ...objectFields(n), version: n.version, error: n.error, ...caller });
+    log.info(`notification ${n.type}`, { step: "notify", ...objectFields(n), version: n.version, error: n.error, ...caller });
   }
 }
 
 /** Fan out to several channels; each failure is the channel's own business. */
 export class CompositeNotifier implements Notifier {
   constructor(private readonly channels: readonly Notifier[]) {}
-  async notify(n: Notification): Promise<void> {
+  async notify(n: Notification, log?: Logger): Promise<void> {
     // Channels catch their own failures; allSettled keeps one that does not from
     // failing the rotation or silencing the others.
-    await Promise.allSettled(this.channels.map((c) => c.notify(n)));
+    await Promise.allSettled(this.channels.map((c) => c.notify(n, log)));
   }
 }
 
@@ -307,13 +308,13 @@ export class WebhookNotifier implements Notifier {
     return this.pipeline;
   }
 
-  async notify(n: Notification): Promise<void> {
+  async notify(n: Notification, log: Logger = this.log): Promise<void> {
     try {
       const { text } = describeNotification(n);
       const status = await (await this.getPipeline()).send(JSON.stringify({ text }));
       if (status < 200 || status > 299) throw new Error(`the webhook answered ${status}`);
     } catch (error) {
-      this.log.warn("notification failed", { step: "notify", channel: "webhook", ...objectFields(n), error: redact((error as Error).message) });
+      log.warn("notification failed", { step: "notify", channel: "webhook", ...objectFields(n), error: redact((error as Error).message) });
     }
   }
 }
@@ -341,10 +342,10 @@ export class EmailNotifier implements Notifier {
     return this.client;
   }
 
-  async notify(n: Notification): Promise<void> {
+  async notify(n: Notification, log: Logger = this.log): Promise<void> {
     const to = ownerEmails(n.owner);
     if (to.length === 0) {
-      this.log.debug("no e-mail owner; e-mail notification skipped", { step: "notify", channel: "email", ...objectFields(n) });
+      log.debug("no e-mail owner; e-mail notification skipped", { step: "notify", channel: "email", ...objectFields(n) });
       return;
     }
     try {
@@ -356,9 +357,9 @@ export class EmailNotifier implements Notifier {
       );
       const result = await poller.pollUntilDone({ abortSignal: AbortSignal.timeout(this.timing.maxWaitMs ?? 30_000) });
       if (result.status !== "Succeeded") throw new Error(`the e-mail operation ended ${result.status}${result.error?.message ? `: ${result.error.message}` : ""}`);
-      this.log.info("e-mail notification sent", { step: "notify", channel: "email", ...objectFields(n), recipients: to.length, operationId: result.id });
+      log.info("e-mail notification sent", { step: "notify", channel: "email", ...objectFields(n), recipients: to.length, operationId: result.id });
     } catch (error) {
-      this.log.warn("notification failed", { step: "notify", channel: "email", ...objectFields(n), error: redact((error as Error).message) });
+      log.warn("notification failed", { step: "notify", channel: "email", ...objectFields(n), error: redact((error as Error).message) });
     }
   }
 }

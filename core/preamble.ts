@@ -23,6 +23,11 @@ export interface Trigger {
   readonly detail?: string;
   /** Manual rotations: who asked, as App Service Authentication vouches (functions/rotateSecret.ts). */
   readonly caller?: Caller;
+  /**
+   * Where the lines of this trigger's work go: inside a function, its invocation's logger
+   * (functions/invocation.ts); otherwise the service's own.
+   */
+  readonly log?: Logger;
 }
 
 /** The caller as log, journal and notification fields (none when no caller is known). */
@@ -106,7 +111,7 @@ export interface PreambleDeps {
 const LOCK_PREFIX: Record<ObjectKind, string> = { secret: "", certificate: "certificates/", key: "keys/" };
 
 export async function guarded<O, R>(deps: PreambleDeps, req: GuardedRequest, p: Preamble<O, R>): Promise<R> {
-  const log = deps.log.child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id, ...callerFields(req.trigger) });
+  const log = (req.trigger.log ?? deps.log).child({ vault: req.vault.name, [p.what]: req.name, trigger: req.trigger.kind, invocationId: req.trigger.id, ...callerFields(req.trigger) });
   let lease: LockLease | undefined;
   try {
     // A lock store that fails (unreachable, 5xx, refusing) leaves classified, through

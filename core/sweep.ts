@@ -109,7 +109,7 @@ export async function runSweep(deps: SweepDeps, trigger: Pick<Trigger, "id">): P
   const started = now();
   const startedMs = Date.now();
   const log = deps.log.child({ trigger: TriggerKind.Sweep, invocationId: trigger.id });
-  const sweepTrigger: Trigger = { kind: TriggerKind.Sweep, id: trigger.id, detail: "sweep" };
+  const sweepTrigger: Trigger = { kind: TriggerKind.Sweep, id: trigger.id, detail: "sweep", log: deps.log };
   const within = { text: `${NEAR_EXPIRY_DAYS}d`, ms: NEAR_EXPIRY_DAYS * DAY_MS };
 
   const secrets = { scanned: 0, due: 0, rotated: 0, skipped: 0, failed: 0, busy: 0, malformed: 0, journals: 0, journalsFinished: 0 };

@@ -2,12 +2,13 @@
 // allow-listed vault (core/audit.ts): JSON by default, or the self-contained HTML report
 // (core/audit-html.ts). `within` is the certificate expiry window (days, as in `due`).
 // Reader role; reads properties, policies and ARM resources only.
-import type { HttpRequest, HttpResponseInit } from "@azure/functions";
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { runAudit } from "../core/audit.js";
 import { renderAuditHtml } from "../core/audit-html.js";
 import { parseWithin } from "../core/due.js";
 import { BadRequestError } from "../core/errors.js";
 import { auditDeps, getRuntime } from "../app/runtime.js";
+import { invocationLog } from "./invocation.js";
 import { vaultOf } from "./params.js";
 import { json, problemFromError } from "./problem.js";
 
@@ -21,7 +22,7 @@ export function withinDays(raw: string | undefined): number {
   return days;
 }
 
-export async function auditVault(request: HttpRequest): Promise<HttpResponseInit> {
+export async function auditVault(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
     const runtime = await getRuntime();
     const vault = vaultOf(request, runtime.config);
@@ -31,7 +32,7 @@ export async function auditVault(request: HttpRequest): Promise<HttpResponseInit
     const format = request.query.get("format") ?? "json";
     if (format !== "json" && format !== "html") throw new BadRequestError("format must be json or html");
     const report = await runAudit(await auditDeps(runtime), vault, { withinDays: withinDays(request.query.get("within") ?? undefined) });
-    runtime.log.info("vault audited", { vault: vault.name, findings: report.counts.findings, high: report.counts.bySeverity.high });
+    invocationLog(context).info("vault audited", { vault: vault.name, findings: report.counts.findings, high: report.counts.bySeverity.high });
     if (format === "html") {
       return {
         status: 200,

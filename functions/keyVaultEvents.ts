@@ -15,9 +15,10 @@ import { TriggerKind, type RotationResult, type Trigger } from "../core/engine.j
 import type { KeyOutcome } from "../core/keys.js";
 import { isJournalName } from "../core/journal.js";
 import { getRuntime, type Runtime } from "../app/runtime.js";
+import { invocationLog } from "./invocation.js";
 
 /** What the handler uses of the process runtime (tests pass their own). */
-export type EventRuntime = Pick<Runtime, "config" | "engine" | "log" | "certificates" | "keys">;
+export type EventRuntime = Pick<Runtime, "config" | "engine" | "certificates" | "keys">;
 
 export type EventOutcome =
   | { status: "rotated" | "skipped" | "planned"; result: RotationResult }
@@ -28,8 +29,8 @@ export type EventOutcome =
   | { status: "failed"; error: string };
 
 export async function handleKeyVaultEvent(event: unknown, context: InvocationContext, runtime: Promise<EventRuntime> | EventRuntime = getRuntime()): Promise<EventOutcome> {
-  const { config, engine, log, certificates, keys } = await runtime;
-  const elog = log.child({ invocationId: context.invocationId });
+  const { config, engine, certificates, keys } = await runtime;
+  const elog = invocationLog(context);
   let parsed;
   try {
     parsed = parseEvent(event, config.vaults);
@@ -54,7 +55,7 @@ export async function handleKeyVaultEvent(event: unknown, context: InvocationCon
     elog.info("event about keyturn's own journal ignored", { eventType: e.type, secret: e.objectName });
     return { status: "ignored", reason: "keyturn's own journals are never rotated" };
   }
-  const trigger: Trigger = { kind: TriggerKind.Event, id: e.id, detail: e.type };
+  const trigger: Trigger = { kind: TriggerKind.Event, id: e.id, detail: e.type, log: elog };
   const about = { vault: e.vault, name: e.objectName, ...(e.version !== undefined ? { expectedVersion: e.version } : {}), trigger };
   try {
     if (e.objectType === "Certificate") {

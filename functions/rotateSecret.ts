@@ -11,6 +11,7 @@ import { rotationReason } from "../app/requests.js";
 import { rotationResponse } from "../app/responses.js";
 import { getRuntime, type Runtime } from "../app/runtime.js";
 import { secretNameOf, vaultOf } from "./params.js";
+import { invocationLog } from "./invocation.js";
 import { json, problemFromError } from "./problem.js";
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -51,10 +52,11 @@ export async function readRotateBody(request: HttpRequest): Promise<RotateBody> 
 export async function rotateSecret(
   request: HttpRequest,
   context: InvocationContext,
-  runtime: Promise<Pick<Runtime, "config" | "engine" | "log">> | Pick<Runtime, "config" | "engine" | "log"> = getRuntime(),
+  runtime: Promise<Pick<Runtime, "config" | "engine">> | Pick<Runtime, "config" | "engine"> = getRuntime(),
 ): Promise<HttpResponseInit> {
   try {
-    const { config, engine, log } = await runtime;
+    const { config, engine } = await runtime;
+    const log = invocationLog(context);
     const vault = vaultOf(request, config);
     const name = secretNameOf(request);
     const body = await readRotateBody(request);
@@ -64,7 +66,6 @@ export async function rotateSecret(
       vault: vault.name,
       secret: name,
       mode: body.mode,
-      invocationId: context.invocationId,
       reason: body.reason,
       callerName: caller?.name ?? null,
       callerId: caller?.objectId ?? null,
@@ -73,7 +74,7 @@ export async function rotateSecret(
       vault,
       secret: name,
       mode: body.mode,
-      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason, ...(caller ? { caller } : {}) },
+      trigger: { kind: TriggerKind.Http, id: context.invocationId, detail: body.reason, ...(caller ? { caller } : {}), log },
     });
     return json(200, rotationResponse(result, body.mode));
   } catch (error) {

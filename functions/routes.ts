@@ -4,7 +4,6 @@
 // start loads nothing but this table.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { AppRole } from "../core/auth.js";
-import { withLogSink, type LogLevel, type LogSink } from "../core/log.js";
 import type { EventOutcome } from "./keyVaultEvents.js";
 
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
@@ -113,32 +112,16 @@ export const routes: readonly Route[] = [
  */
 export const ALL_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-/** The invocation's own log methods as a sink: in Azure each line then belongs to its invocation. */
-export function invocationLogSink(context: InvocationContext): LogSink {
-  const methods: Record<LogLevel, (line: string) => void> = {
-    debug: (line) => context.debug(line),
-    info: (line) => context.info(line),
-    warn: (line) => context.warn(line),
-    error: (line) => context.error(line),
-  };
-  return (level, line) => methods[level](line);
+export async function invokeEventRoute(route: EventGridRoute, event: unknown, context: InvocationContext): Promise<EventOutcome> {
+  return (await route.load())(event, context);
 }
 
-/** Runs a function's work with every core log line going through its InvocationContext. */
-export function withInvocationLog<T>(context: InvocationContext, work: () => Promise<T>): Promise<T> {
-  return withLogSink(invocationLogSink(context), { invocationId: context.invocationId, functionName: context.functionName }, work);
-}
-
-export function invokeEventRoute(route: EventGridRoute, event: unknown, context: InvocationContext): Promise<EventOutcome> {
-  return withInvocationLog(context, async () => (await route.load())(event, context));
-}
-
-export function invokeTimerRoute(route: TimerRoute, timer: Parameters<TimerHandler>[0], context: InvocationContext): Promise<unknown> {
-  return withInvocationLog(context, async () => (await route.load())(timer, context));
+export async function invokeTimerRoute(route: TimerRoute, timer: Parameters<TimerHandler>[0], context: InvocationContext): Promise<unknown> {
+  return (await route.load())(timer, context);
 }
 
 export function invokeHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return withInvocationLog(context, () => answerHttpRoute(route, request, context));
+  return answerHttpRoute(route, request, context);
 }
 
 async function answerHttpRoute(route: HttpRoute, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

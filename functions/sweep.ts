@@ -9,10 +9,12 @@
 import type { InvocationContext, Timer } from "@azure/functions";
 import { getRuntime } from "../app/runtime.js";
 import { runSweep, type SweepSummary } from "../core/sweep.js";
+import { invocationLog } from "./invocation.js";
 
 export async function sweep(timer: Pick<Timer, "isPastDue"> | undefined, context: InvocationContext): Promise<SweepSummary> {
   const runtime = await getRuntime();
-  if (timer?.isPastDue) runtime.log.warn("the sweep is running late (the timer was past due)", { invocationId: context.invocationId });
+  const log = invocationLog(context);
+  if (timer?.isPastDue) log.warn("the sweep is running late (the timer was past due)");
   return runSweep(
     {
       config: runtime.config,
@@ -20,7 +22,7 @@ export async function sweep(timer: Pick<Timer, "isPastDue"> | undefined, context
       certificates: runtime.certificates,
       keys: runtime.keys,
       registry: runtime.registry,
-      log: runtime.log,
+      log,
       secretClient: runtime.secretClient,
       certificateClient: runtime.certificateClient,
       keyClient: runtime.keyClient,

@@ -11,13 +11,24 @@ const event = JSON.parse(readFileSync(eventFile, "utf8"));
 const t0 = performance.now();
 await import(entry);
 const loaded = performance.now();
-const handler = globalThis.__keyturnBenchHandlers?.get("keyVaultEvents");
-if (!handler) throw new Error("the app registered no keyVaultEvents function");
-// @azure/functions is already loaded by the entry: this import costs nothing. It is
-// CommonJS: its classes hang off the default export.
-const { InvocationContext } = (await import("@azure/functions")).default;
-const context = new InvocationContext({ invocationId: "bench-first-rotation", functionName: "keyVaultEvents", logHandler: () => {} });
-await handler(event, context);
+const registered = globalThis.__keyturnBenchHandlers?.get("keyVaultEvents");
+const model = globalThis.__keyturnBenchProgrammingModel;
+if (!registered || !model) throw new Error("the app registered no keyVaultEvents function or no programming model");
+// As the worker does: the app's own @azure/functions (bundled in it) turns the RPC
+// invocation into the trigger's input and an InvocationContext, then calls the handler.
+// (Importing @azure/functions here would load a second copy the deployed app never has.)
+const { metadata, handler } = registered;
+const triggerName = Object.entries(metadata.bindings).find(([, b]) => b.direction === "in")[0];
+const invocation = model.getInvocationModel({
+  invocationId: "bench-first-rotation",
+  metadata,
+  request: { inputData: [{ name: triggerName, data: { json: JSON.stringify(event) } }], triggerMetadata: {} },
+  log: () => {},
+  state: undefined,
+});
+const { context, inputs } = await invocation.getArguments();
+const result = await invocation.invokeFunction(context, inputs, handler);
+await invocation.getResponse(context, result);
 const done = performance.now();
 process.stdout.write(
   `BENCH_RESULT ${JSON.stringify({ loadMs: loaded - t0, invokeMs: done - loaded, sinceProcessStartMs: done, maxRssKiB: process.resourceUsage().maxRSS, cpuMs: cpuMs() })}\n`,

@@ -293,7 +293,7 @@ beforeAll(async () => {
   const engine = createEngine({ config, registry, lock, notifier, credential, clientOptions, log, secretClient: async () => secretClient });
   const certificates = createCertificateService({ config, lock, notifier, log, certificateClient: async () => certificateClient, pollIntervalMs: 5 });
   const keys = createKeyService({ config, lock, notifier, log, keyClient: async () => keyClient });
-  runtime = { config, engine, log, certificates, keys };
+  runtime = { config, engine, certificates, keys };
   sweepDeps = {
     config,
     engine,

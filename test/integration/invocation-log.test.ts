@@ -133,6 +133,20 @@ describe("function invocations log through their InvocationContext", () => {
     expect(console.filter((line) => line.includes("inv-timer-1"))).toEqual([]);
   });
 
+  it("the sweep: the rotations it runs log through its context too (the logger travels with the trigger)", async () => {
+    const initial = `sweep-initial-${Math.random().toString(36).slice(2)}`;
+    kv.seedSecret(VAULT, "sweep-due", initial, { tags: MANAGED, expiresOn: new Date(Date.now() + 2 * DAY) });
+    const { context, lines } = testContext("sweep", "inv-timer-2");
+
+    await invokeTimerRoute(route<TimerRoute>("sweep"), { isPastDue: false }, context);
+
+    const records = lines.map((l) => JSON.parse(l.line) as Record<string, unknown>);
+    expect(records.find((r) => r.message === "rotated" && r.secret === "sweep-due")).toMatchObject({ functionName: "sweep", step: "commit" });
+    expect(records.some((r) => typeof r.message === "string" && r.message.startsWith("notification ") && r.secret === "sweep-due")).toBe(true);
+    expect(lines.map((l) => l.line).join("\n")).not.toContain(initial);
+    expect(console.filter((line) => line.includes("sweep-due"))).toEqual([]);
+  });
+
   it("outside an invocation (CLI, local host) lines still go to the console", async () => {
     const { getRuntime } = await import("../../app/runtime.js");
     (await getRuntime()).log.info("outside any invocation", { step: "check" });
