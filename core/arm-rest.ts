@@ -10,20 +10,39 @@
 // Failures come back as the SDK's RestError (statusCode, ARM's error code), so
 // core/arm.ts's armFailure classifies them exactly as it does the SDK clients' errors.
 import type { PipelineRequest, PipelineResponse } from "@azure/core-rest-pipeline";
+import type * as z from "zod";
+import { ProviderError } from "./errors.js";
 import { armClientOptions, cachedArmClient } from "./arm.js";
 import type { RotatorContext } from "./rotator.js";
 
 export interface ArmRest {
   /** One request; resolves with the parsed JSON body (undefined when empty). */
   send(method: "GET" | "POST", path: string, apiVersion: string, body?: unknown): Promise<unknown>;
-  /** A long-running operation, polled to its end; resolves with the final result. */
-  sendAndWait(method: "POST", path: string, apiVersion: string, body: unknown, o: { pollIntervalMs?: number; finalStateVia: "location" | "azure-async-operation" }): Promise<unknown>;
+  /**
+   * A long-running operation, polled to its end; resolves with the final result. Without
+   * `finalStateVia`, core-lro's default for the method (a PATCH: the Location header, else
+   * the resource itself), as the management SDKs call it.
+   */
+  sendAndWait(
+    method: "POST" | "PATCH",
+    path: string,
+    apiVersion: string,
+    body: unknown,
+    o: { pollIntervalMs?: number; finalStateVia?: "location" | "azure-async-operation" | "original-uri" },
+  ): Promise<unknown>;
 }
 
 interface Answer {
   readonly status: number;
   readonly headers: Record<string, string>;
   readonly body: unknown;
+}
+
+/** ARM's JSON answer read with `schema` (the fields keyturn uses); an answer of another shape is a ProviderError naming `what`, never echoing the body. */
+export function armAnswer<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new ProviderError(`ARM's answer to ${what} is not in the documented shape`);
+  return r.data;
 }
 
 function parseBody(text: string | undefined): unknown {
@@ -85,8 +104,11 @@ export function armRest(ctx: Pick<RotatorContext, "credential" | "armEndpoint" |
             // Polling URLs come from ARM's headers, absolute and with their own api-version.
             sendPollRequest: async (pollUrl) => asLro(await raw("GET", pollUrl)),
           },
-          { resourceLocationConfig: o.finalStateVia, ...(o.pollIntervalMs !== undefined ? { intervalInMs: o.pollIntervalMs } : {}) },
+          { ...(o.finalStateVia ? { resourceLocationConfig: o.finalStateVia } : {}), ...(o.pollIntervalMs !== undefined ? { intervalInMs: o.pollIntervalMs } : {}) },
         );
+        // As the management SDKs' begin…AndWait: one poll right after the request, then
+        // pollUntilDone, which polls again at once before its first wait.
+        await poller.poll();
         return poller.pollUntilDone();
       },
     } satisfies ArmRest;

@@ -4,9 +4,10 @@
 // errors turned into keyturn's (never carrying a key or password: ARM echoes neither,
 // and KeyturnError scrubs every message again).
 //
-// Rotators load their management SDKs with a dynamic import() inside the step, through
-// `cachedArmClient`: an SDK costs 0.3–1.4 s to load, and a Functions cold start for an
-// unrelated secret kind should not pay for it.
+// Rotators call ARM through core/arm-rest.ts (the SDK's pipeline and poller, cached here
+// per process): a management SDK costs 0.3–1.4 s to load and megabytes of a host's
+// memory for a few calls. The audit still loads management SDKs, with a dynamic import()
+// through `armClient`, so that a cold start for anything else does not pay for them.
 import type { TokenCredential } from "@azure/core-auth";
 import { ConfigurationError, KeyturnError, ProviderError, TransientError, isTransient } from "./errors.js";
 import type { RotatorContext } from "./rotator.js";

@@ -35,12 +35,13 @@
 // version, whose key still works, the latest. ARM 403 names the role, 404 is a
 // configuration error naming ProviderAddress, 429/5xx and server-side operation failures
 // are transient. No key ever appears in a message or a log line.
-import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import * as z from "zod";
+import { armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { dataPlaneGet } from "../../core/dataplane.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
-import type { CosmosDBManagementClient } from "@azure/arm-cosmosdb";
 import {
   CosmosKeyPair,
   CosmosSecretFormat,
@@ -81,9 +82,20 @@ export type CosmosDbKeyOptions = ArmRotatorTimings;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
-function cosmosClient(ctx: RotatorContext, account: ArmResourceId): Promise<CosmosDBManagementClient> {
-  return armClient(ctx, "arm-cosmosdb", account.subscriptionId, async () => (await import("@azure/arm-cosmosdb")).CosmosDBManagementClient);
-}
+// Four ARM calls go through core/arm-rest.ts (the SDK's pipeline and core-lro poller)
+// rather than @azure/arm-cosmosdb, whose models a host would compile and keep for them.
+// The version that SDK (16.4.0) sends, which emulators/arm/api-versions.ts lists first.
+const ARM_API_VERSION = "2025-10-15";
+
+/** ARM's answer to listKeys (all four) and readonlykeys (the read-only two). */
+const keysSchema = z.object({
+  primaryMasterKey: z.string().nullish(),
+  secondaryMasterKey: z.string().nullish(),
+  primaryReadonlyMasterKey: z.string().nullish(),
+  secondaryReadonlyMasterKey: z.string().nullish(),
+});
+/** What keyturn reads of a Microsoft.DocumentDB/databaseAccounts resource. */
+const accountSchema = z.object({ properties: z.object({ documentEndpoint: z.string().nullish(), disableLocalAuth: z.boolean().nullish() }).nullish() });
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: COSMOS_ROLE });
 
@@ -91,16 +103,23 @@ type Keys = Partial<Record<CosmosKeySlot, string>>;
 
 /** The keys of `pair` (all four when undefined), registered as secrets. */
 async function listKeys(ctx: RotatorContext, params: CosmosDbKeyParams, pair: CosmosKeyPair | undefined): Promise<Keys> {
-  const client = await cosmosClient(ctx, params.account);
-  const { resourceGroup, name } = params.account;
+  const arm = await armRest(ctx, params.account.subscriptionId);
+  const id = params.account.id;
   let keys: Keys;
   if (pair === CosmosKeyPair.ReadOnly) {
-    // listReadOnlyKeys needs only readonlykeys/action.
-    const r = await armCall(call(params.account, "list the read-only keys of"), () => client.databaseAccounts.listReadOnlyKeys(resourceGroup, name));
-    keys = { primaryReadonly: r.primaryReadonlyMasterKey, secondaryReadonly: r.secondaryReadonlyMasterKey };
+    // listReadOnlyKeys (POST readonlykeys) needs only readonlykeys/action.
+    const body = await armCall(call(params.account, "list the read-only keys of"), () => arm.send("POST", `${id}/readonlykeys`, ARM_API_VERSION));
+    const r = armAnswer(keysSchema, body, "readonlykeys");
+    keys = { primaryReadonly: r.primaryReadonlyMasterKey ?? undefined, secondaryReadonly: r.secondaryReadonlyMasterKey ?? undefined };
   } else {
-    const r = await armCall(call(params.account, "list the keys of"), () => client.databaseAccounts.listKeys(resourceGroup, name));
-    keys = { primary: r.primaryMasterKey, secondary: r.secondaryMasterKey, primaryReadonly: r.primaryReadonlyMasterKey, secondaryReadonly: r.secondaryReadonlyMasterKey };
+    const body = await armCall(call(params.account, "list the keys of"), () => arm.send("POST", `${id}/listKeys`, ARM_API_VERSION));
+    const r = armAnswer(keysSchema, body, "listKeys");
+    keys = {
+      primary: r.primaryMasterKey ?? undefined,
+      secondary: r.secondaryMasterKey ?? undefined,
+      primaryReadonly: r.primaryReadonlyMasterKey ?? undefined,
+      secondaryReadonly: r.secondaryReadonlyMasterKey ?? undefined,
+    };
   }
   for (const v of Object.values(keys)) if (v) ctx.registerSecret(v);
   return keys;
@@ -111,8 +130,8 @@ export interface AccountFacts {
 }
 
 async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promise<AccountFacts> {
-  const client = await cosmosClient(ctx, account);
-  const a = await armCall(call(account, "read"), () => client.databaseAccounts.get(account.resourceGroup, account.name));
+  const arm = await armRest(ctx, account.subscriptionId);
+  const a = armAnswer(accountSchema, await armCall(call(account, "read"), () => arm.send("GET", account.id, ARM_API_VERSION)), "reading the account").properties ?? {};
   if (a.disableLocalAuth === true) {
     throw new ProviderError(
       `Cosmos DB account ${account.id} has local (key) authentication disabled: its keys authorise nothing, so keyturn cannot prove a new one works. ` +
@@ -167,12 +186,13 @@ async function signedAccountRead(ctx: RotatorContext, documentEndpoint: string, 
 
 export function createCosmosDbKeyRotator(options: CosmosDbKeyOptions = {}) {
   const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
-  const pollOptions = options.pollIntervalMs !== undefined ? { updateIntervalInMs: options.pollIntervalMs } : {};
+  const pollOptions = options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {};
 
   async function regenerate(ctx: RotatorContext, params: CosmosDbKeyParams, slot: CosmosKeySlot): Promise<string> {
-    const client = await cosmosClient(ctx, params.account);
+    const arm = await armRest(ctx, params.account.subscriptionId);
+    // No finalStateVia: core-lro's default, as @azure/arm-cosmosdb's beginRegenerateKeyAndWait polls.
     await armCall(call(params.account, `regenerate the ${slot} key of`), () =>
-      client.databaseAccounts.beginRegenerateKeyAndWait(params.account.resourceGroup, params.account.name, { keyKind: slot }, pollOptions),
+      arm.sendAndWait("POST", `${params.account.id}/regenerateKey`, ARM_API_VERSION, { keyKind: slot }, pollOptions),
     );
     const key = (await listKeys(ctx, params, pairOf(slot)))[slot];
     if (!key) throw new ProviderError(`ARM's key list for ${params.account.id} lacks the ${slot} key`);

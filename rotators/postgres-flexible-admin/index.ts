@@ -22,7 +22,7 @@
 //
 // Passwords: 32 letters and digits, which meets Azure's rule (8-128 characters, three of
 // upper, lower, digits, symbols, not containing the login name). The password travels
-// to ARM in the PATCH body over TLS; the SDK does not log request bodies.
+// to ARM in the PATCH body over TLS; the SDK pipeline (core/arm-rest.ts) does not log request bodies.
 //
 // Failure: checkCurrent refuses to act unless ARM knows the server, password
 // authentication is on, and the current version logs in as the administrator (nothing
@@ -31,7 +31,8 @@
 // again (idempotent), verifies and commits, so the admin is never locked out. The
 // verifying login is retried briefly, since the service may take a moment to accept it.
 // Emergency mode: nothing beyond the rotation itself — the old password is gone.
-import { armClient as processArmClient } from "../../core/arm.js";
+import * as z from "zod";
+import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, KeyturnError, ProviderError, TransientError, VerificationError, describeError, isTransient } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
@@ -62,12 +63,26 @@ export interface ServerFacts {
   readonly host: string;
 }
 
-type FlexibleClient = import("@azure/arm-postgresql-flexible").PostgreSQLManagementFlexibleServerClient;
+// The server's GET and PATCH go through core/arm-rest.ts (the SDK's pipeline and core-lro
+// poller, one per process and subscription) rather than @azure/arm-postgresql-flexible,
+// whose models a host would compile and keep for two calls. The version that SDK (9.0.0)
+// sends, which emulators/arm/api-versions.ts lists first.
+const ARM_API_VERSION = "2025-08-01";
 
-function armClient(ctx: RotatorContext, server: FlexibleServerRef): Promise<FlexibleClient> {
-  // One client per process and subscription (core/arm.ts): a client per call opened a TLS
-  // connection and fetched a token each time. Loaded on first use: the SDK is large.
-  return processArmClient(ctx, "arm-postgresql-flexible", server.subscriptionId, async () => (await import("@azure/arm-postgresql-flexible")).PostgreSQLManagementFlexibleServerClient);
+/** What keyturn reads of a Microsoft.DBforPostgreSQL/flexibleServers resource. */
+const serverSchema = z.object({
+  properties: z
+    .object({
+      state: z.string().nullish(),
+      administratorLogin: z.string().nullish(),
+      fullyQualifiedDomainName: z.string().nullish(),
+      authConfig: z.object({ passwordAuth: z.string().nullish() }).nullish(),
+    })
+    .nullish(),
+});
+
+function arm(ctx: RotatorContext, server: FlexibleServerRef) {
+  return armRest(ctx, server.subscriptionId);
 }
 
 /** A long-running operation that failed with one of these codes may succeed when run again. */
@@ -86,19 +101,20 @@ function armFailure(error: unknown, doing: string): KeyturnError {
 
 /** The administrator login and host name, from ARM, checked before they are used. */
 async function serverFacts(ctx: RotatorContext, p: FlexibleAdminParams): Promise<ServerFacts> {
-  let server;
+  let body: unknown;
   try {
-    server = await (await armClient(ctx, p.server)).servers.get(p.server.resourceGroup, p.server.name);
+    body = await (await arm(ctx, p.server)).send("GET", p.server.id, ARM_API_VERSION);
   } catch (error) {
     throw armFailure(error, `reading flexible server ${p.server.name}`);
   }
-  const state = server.state;
+  const server = armAnswer(serverSchema, body, `reading flexible server ${p.server.name}`).properties ?? {};
+  const state = server.state ?? undefined;
   if (state !== undefined && state !== "Ready") {
     if (/^(Updating|Starting|Provisioning|Restarting)$/i.test(state)) throw new TransientError(`flexible server ${p.server.name} is ${state}`);
     throw new ProviderError(`flexible server ${p.server.name} is ${state}, not Ready`);
   }
   if (server.authConfig?.passwordAuth === "Disabled") throw new ProviderError(`flexible server ${p.server.name} has password authentication disabled`);
-  const login = server.administratorLogin;
+  const login = server.administratorLogin ?? undefined;
   const host = server.fullyQualifiedDomainName;
   if (!isValidRoleName(login)) throw new ProviderError(`flexible server ${p.server.name} reports no usable administratorLogin`);
   if (!host || !isValidHostName(host)) throw new ProviderError(`flexible server ${p.server.name} reports no usable fullyQualifiedDomainName`);
@@ -190,8 +206,8 @@ export const postgresFlexibleAdminRotator = {
     const { password } = readCredential(pending.secretValue);
     ctx.registerSecret(password);
     try {
-      const client = await armClient(ctx, p.server);
-      await client.servers.beginUpdateAndWait(p.server.resourceGroup, p.server.name, { administratorLoginPassword: password });
+      // The final state as @azure/arm-postgresql-flexible's beginUpdateAndWait reads it.
+      await (await arm(ctx, p.server)).sendAndWait("PATCH", p.server.id, ARM_API_VERSION, { properties: { administratorLoginPassword: password } }, { finalStateVia: "azure-async-operation" });
     } catch (error) {
       throw armFailure(error, `setting the administrator password of flexible server ${p.server.name}`);
     }

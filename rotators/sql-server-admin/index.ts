@@ -11,13 +11,15 @@
 //                  consecutive alphanumerics of it), with symbols only from "!*-._~" so
 //                  that it needs no quoting in connection strings or URLs. The engine
 //                  journals it in Key Vault next, before the server sees it.
-//   apply          PATCH administratorLoginPassword (servers.beginUpdateAndWait) and wait
-//                  for the long-running operation. Setting the same password again is
+//   apply          PATCH administratorLoginPassword and wait for the long-running
+//                  operation (core/arm-rest.ts: the SDK pipeline and core-lro poller that
+//                  @azure/arm-sql's servers.beginUpdateAndWait is built on, without its
+//                  0.8 MB of models, which a host kept in memory for three calls). Setting the same password again is
 //                  harmless, so a crashed rotation is rolled forward by applying the
 //                  journaled password again; the engine also calls apply with the previous
 //                  value to give it back after a permanent failure.
 //   verify         the operation succeeded (apply) AND the server shows Ready with the same
-//                  administrator login: in the server the operation returned (the SDK's
+//                  administrator login: in the server the operation returned (the poller's
 //                  final GET), or else in a fresh GET, repeated while it is not Ready. This does NOT prove that the new
 //                  password logs in: that needs a TDS login, and keyturn ships no TDS
 //                  driver (tedious/mssql), so a login check is not available; verification
@@ -44,11 +46,12 @@
 // ARM's refusals (PasswordNotComplex, ...) become ProviderErrors with ARM's code; 403
 // names the role; 404 is a configuration error naming ProviderAddress. The password is
 // never logged and never part of an error message.
-import { armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import * as z from "zod";
+import { armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
 import { CredentialModel, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
-import type { Server, SqlManagementClient } from "@azure/arm-sql";
 import {
   SqlSecretFormat,
   SqlTag,
@@ -82,15 +85,43 @@ export type SqlServerAdminOptions = ArmRotatorTimings;
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 2_000, 5_000, 10_000] as const;
 
-function sqlClient(ctx: RotatorContext, server: ArmResourceId): Promise<SqlManagementClient> {
-  return armClient(ctx, "arm-sql", server.subscriptionId, async () => (await import("@azure/arm-sql")).SqlManagementClient);
-}
+// The version @azure/arm-sql 10.0.0 sends for servers (emulators/arm/api-versions.ts).
+const SQL_API_VERSION = "2022-08-01-preview";
 
 const call = (server: ArmResourceId, action: string) => ({ action, resource: server, role: SQL_ROLE });
 
+/** What keyturn reads of a Microsoft.Sql/servers resource (ARM's JSON: the fields under `properties`). */
+const serverSchema = z.object({
+  properties: z
+    .object({
+      administratorLogin: z.string().nullish(),
+      fullyQualifiedDomainName: z.string().nullish(),
+      state: z.string().nullish(),
+      administrators: z.object({ azureADOnlyAuthentication: z.boolean().nullish() }).nullish(),
+    })
+    .nullish(),
+});
+
+interface Server {
+  readonly administratorLogin: string | undefined;
+  readonly fullyQualifiedDomainName: string | undefined;
+  readonly state: string | undefined;
+  readonly azureADOnlyAuthentication: boolean | undefined;
+}
+
+function serverOf(body: unknown): Server {
+  const p = armAnswer(serverSchema, body, "reading the SQL server").properties;
+  return {
+    administratorLogin: p?.administratorLogin ?? undefined,
+    fullyQualifiedDomainName: p?.fullyQualifiedDomainName ?? undefined,
+    state: p?.state ?? undefined,
+    azureADOnlyAuthentication: p?.administrators?.azureADOnlyAuthentication ?? undefined,
+  };
+}
+
 async function getServer(ctx: RotatorContext, server: ArmResourceId): Promise<Server> {
-  const client = await sqlClient(ctx, server);
-  return armCall(call(server, "read"), () => client.servers.get(server.resourceGroup, server.name));
+  const arm = await armRest(ctx, server.subscriptionId);
+  return serverOf(await armCall(call(server, "read"), () => arm.send("GET", server.id, SQL_API_VERSION)));
 }
 
 interface ServerFacts {
@@ -101,7 +132,7 @@ interface ServerFacts {
 
 function factsOf(params: SqlServerAdminParams, s: Server): ServerFacts {
   if (!s.administratorLogin) throw new ProviderError(`ARM reports no administratorLogin for SQL server ${params.server.id}`);
-  if (s.administrators?.azureADOnlyAuthentication === true) {
+  if (s.azureADOnlyAuthentication === true) {
     throw new ProviderError(
       `SQL server ${params.server.id} allows Microsoft Entra authentication only: its SQL administrator password logs nobody in, so keyturn will not rotate it`,
     );
@@ -119,7 +150,7 @@ function factsOf(params: SqlServerAdminParams, s: Server): ServerFacts {
  * Facts of one rotation, which the engine passes from step to step:
  * - `checked`: the server checkCurrent read and checked, for create, so that create need
  *   not GET the server again;
- * - `applied`: the server the PATCH operation returned (the SDK's final GET), for verify,
+ * - `applied`: the server the PATCH operation returned (the poller's final GET), for verify,
  *   which runs right after apply (also in a roll-forward, which runs apply again).
  * Absent: read the server.
  */
@@ -130,7 +161,7 @@ export interface SqlServerAdminFacts {
 
 export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {}) {
   const verifyDelaysMs = options.verifyDelaysMs ?? DEFAULT_VERIFY_DELAYS_MS;
-  const pollOptions = options.pollIntervalMs !== undefined ? { updateIntervalInMs: options.pollIntervalMs } : {};
+  const pollOptions = options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {};
 
   return {
     kind: "sql-server-admin",
@@ -190,19 +221,20 @@ export function createSqlServerAdminRotator(options: SqlServerAdminOptions = {})
       const { password } = readSqlValue(pending.secretValue);
       if (!password) throw new ProviderError("the value to set holds no password");
       ctx.registerSecret(password);
-      const client = await sqlClient(ctx, params.server);
-      const server = await armCall(call(params.server, "set the administrator password of"), () =>
-        client.servers.beginUpdateAndWait(params.server.resourceGroup, params.server.name, { administratorLoginPassword: password }, pollOptions),
+      const arm = await armRest(ctx, params.server.subscriptionId);
+      const answer = await armCall(call(params.server, "set the administrator password of"), () =>
+        arm.sendAndWait("PATCH", params.server.id, SQL_API_VERSION, { properties: { administratorLoginPassword: password } }, pollOptions),
       );
       ctx.log.info("administrator password set; the operation succeeded", { step: "apply" });
-      return { applied: server };
+      // No final resource (a poller that ends on the operation's status): verify reads the server.
+      return answer === undefined ? {} : { applied: serverOf(answer) };
     },
 
     // See the header: proves the operation's outcome and the server's state, not a login.
     async verify(ctx, params, pending, known) {
       const expectedLogin = pending.state?.login ?? pending.credentialId ?? params.login;
       const applied = known?.applied;
-      // The operation's own result (the SDK's final GET after it succeeded) when it shows
+      // The operation's own result (the poller's final GET after it succeeded) when it shows
       // the server Ready with the expected login; anything else: read the server, as before.
       if (applied !== undefined) {
         if (expectedLogin !== undefined && applied.administratorLogin !== undefined && applied.administratorLogin.toLowerCase() !== expectedLogin.toLowerCase()) {

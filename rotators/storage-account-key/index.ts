@@ -41,11 +41,12 @@
 // the previous version, whose key still works, as the latest. ARM 403 names the role;
 // 404 is a configuration error naming ProviderAddress; 429/5xx are transient (retried by
 // the SDK, then by the trigger). No key ever appears in a message or a log line.
-import { ArmProviderError, armCall, armClient, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import * as z from "zod";
+import { ArmProviderError, armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
+import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
-import type { StorageManagementClient } from "@azure/arm-storage";
 import type { StoragePipelineOptions } from "@azure/storage-blob";
 import {
   StorageSecretFormat,
@@ -78,15 +79,28 @@ export type StorageAccountKeyOptions = Pick<ArmRotatorTimings, "verifyDelaysMs">
 
 const DEFAULT_VERIFY_DELAYS_MS = [0, 1_000, 3_000, 6_000] as const;
 
-function storageClient(ctx: RotatorContext, account: ArmResourceId): Promise<StorageManagementClient> {
-  return armClient(ctx, "arm-storage", account.subscriptionId, async () => (await import("@azure/arm-storage")).StorageManagementClient);
-}
+// Three ARM calls go through core/arm-rest.ts (the SDK's pipeline) rather than
+// @azure/arm-storage, whose models a host would compile and keep for them. The version
+// that SDK (20.0.0) sends, which emulators/arm/api-versions.ts lists first.
+const STORAGE_API_VERSION = "2025-08-01";
+
+/** ARM's answer to listKeys and regenerateKey. */
+const keysSchema = z.object({ keys: z.array(z.object({ keyName: z.string().nullish(), value: z.string().nullish() })).nullish() });
+/** What keyturn reads of a Microsoft.Storage/storageAccounts resource. */
+const accountSchema = z.object({
+  properties: z
+    .object({
+      primaryEndpoints: z.object({ blob: z.string().nullish(), queue: z.string().nullish(), table: z.string().nullish(), file: z.string().nullish() }).nullish(),
+      allowSharedKeyAccess: z.boolean().nullish(),
+    })
+    .nullish(),
+});
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: STORAGE_KEY_ROLE });
 
 type KeyPair = Record<StorageKeyName, string>;
 
-function keyPair(result: { keys?: ReadonlyArray<{ keyName?: string; value?: string }> }, ctx: RotatorContext): KeyPair {
+function keyPair(result: z.infer<typeof keysSchema>, ctx: RotatorContext): KeyPair {
   const pair: Partial<KeyPair> = {};
   for (const k of result.keys ?? []) {
     const name = k.keyName?.toLowerCase();
@@ -100,17 +114,15 @@ function keyPair(result: { keys?: ReadonlyArray<{ keyName?: string; value?: stri
 }
 
 async function listKeys(ctx: RotatorContext, account: ArmResourceId): Promise<KeyPair> {
-  const client = await storageClient(ctx, account);
-  const result = await armCall(call(account, "list the keys of"), () => client.storageAccounts.listKeys(account.resourceGroup, account.name));
-  return keyPair(result, ctx);
+  const arm = await armRest(ctx, account.subscriptionId);
+  const result = await armCall(call(account, "list the keys of"), () => arm.send("POST", `${account.id}/listKeys`, STORAGE_API_VERSION));
+  return keyPair(armAnswer(keysSchema, result, "listKeys"), ctx);
 }
 
 async function regenerate(ctx: RotatorContext, account: ArmResourceId, keyName: StorageKeyName): Promise<KeyPair> {
-  const client = await storageClient(ctx, account);
-  const result = await armCall(call(account, `regenerate ${keyName} of`), () =>
-    client.storageAccounts.regenerateKey(account.resourceGroup, account.name, { keyName }),
-  );
-  return keyPair(result, ctx);
+  const arm = await armRest(ctx, account.subscriptionId);
+  const result = await armCall(call(account, `regenerate ${keyName} of`), () => arm.send("POST", `${account.id}/regenerateKey`, STORAGE_API_VERSION, { keyName }));
+  return keyPair(armAnswer(keysSchema, result, "regenerateKey"), ctx);
 }
 
 export interface AccountFacts {
@@ -125,12 +137,11 @@ export interface AccountFacts {
  * that is no known cloud there is nothing to stand in, and the 403 names the role.
  */
 async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promise<AccountFacts> {
-  const client = await storageClient(ctx, account);
+  const arm = await armRest(ctx, account.subscriptionId);
   try {
-    const props = await armCall({ action: "read", resource: account, role: STORAGE_KEY_ROLE }, () =>
-      client.storageAccounts.getProperties(account.resourceGroup, account.name),
-    );
-    const e = props.primaryEndpoints;
+    const body = await armCall({ action: "read", resource: account, role: STORAGE_KEY_ROLE }, () => arm.send("GET", account.id, STORAGE_API_VERSION));
+    const props = armAnswer(accountSchema, body, "reading the account").properties;
+    const e = props?.primaryEndpoints;
     if (!e?.blob) throw new ProviderError(`ARM reports no blob endpoint for ${account.id}; keyturn verifies keys against the blob service`);
     const endpoints: StorageEndpoints = {
       blob: e.blob,
@@ -139,7 +150,7 @@ async function accountFacts(ctx: RotatorContext, account: ArmResourceId): Promis
       ...(e.file ? { file: e.file } : {}),
     };
     // ARM omits allowSharedKeyAccess when nobody set it: null means allowed.
-    return { endpoints, allowSharedKeyAccess: props.allowSharedKeyAccess ?? true };
+    return { endpoints, allowSharedKeyAccess: props?.allowSharedKeyAccess ?? true };
   } catch (error) {
     const standard = standardEndpointsFor(ctx.armEndpoint, account.name);
     if (error instanceof ArmProviderError && error.statusCode === 403 && standard) {

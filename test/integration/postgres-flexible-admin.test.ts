@@ -1,5 +1,5 @@
 // postgres-flexible-admin end to end: the real engine, the Key Vault double, the ARM double
-// (real @azure/arm-postgresql-flexible client, long-running PATCH) and a real PostgreSQL
+// (the SDK pipeline and core-lro poller of core/arm-rest.ts, long-running PATCH) and a real PostgreSQL
 // server standing in for the flexible server. The ARM double's onPasswordChange hook does
 // what Azure does when the PATCH completes — changes the administrator's password on the
 // server — so the rotator's verifying login is real.

@@ -1,4 +1,4 @@
-// cosmos-db-key through the real engine: the real CosmosDBManagementClient against the
+// cosmos-db-key through the real engine: ARM calls through core/arm-rest.ts (the SDK pipeline and core-lro poller) against the
 // ARM double (regenerateKey as a long-running operation that changes the key when it
 // completes), a Cosmos DB data plane that checks master-key signatures against the
 // account's current keys, and the Key Vault double. The test checks keys with its own

@@ -1,4 +1,4 @@
-// sql-server-admin through the real engine: the real SqlManagementClient against the
+// sql-server-admin through the real engine: ARM calls through core/arm-rest.ts (the SDK pipeline and core-lro poller) against the
 // ARM double (a PATCH long-running operation that applies the password only when it
 // completes, and validates it as Azure SQL does), and the Key Vault double with its
 // journal. The double's password() is the one password the server accepts.

@@ -1,4 +1,4 @@
-// storage-account-key through the real engine: the real StorageManagementClient and
+// storage-account-key through the real engine: ARM calls through core/arm-rest.ts (the SDK pipeline) and the real
 // BlobServiceClient against the ARM double (whose blob endpoint checks Shared Key
 // signatures against the account's current keys), and the Key Vault double.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
