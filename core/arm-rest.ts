@@ -10,7 +10,8 @@
 // Failures come back as the SDK's RestError (statusCode, ARM's error code), so
 // core/arm.ts's armFailure classifies them exactly as it does the SDK clients' errors.
 import type { PipelineRequest, PipelineResponse } from "@azure/core-rest-pipeline";
-import type * as z from "zod";
+import * as z from "zod/mini";
+import "./schema.js";
 import { ProviderError } from "./errors.js";
 import { armClientOptions, cachedArmClient } from "./arm.js";
 import type { RotatorContext } from "./rotator.js";
@@ -39,8 +40,8 @@ interface Answer {
 }
 
 /** ARM's JSON answer read with `schema` (the fields keyturn uses); an answer of another shape is a ProviderError naming `what`, never echoing the body. */
-export function armAnswer<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body ?? {});
+export function armAnswer<T>(schema: z.ZodMiniType<T>, body: unknown, what: string): T {
+  const r = z.safeParse(schema, body ?? {});
   if (!r.success) throw new ProviderError(`ARM's answer to ${what} is not in the documented shape`);
   return r.data;
 }

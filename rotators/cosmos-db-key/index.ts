@@ -35,7 +35,8 @@
 // version, whose key still works, the latest. ARM 403 names the role, 404 is a
 // configuration error naming ProviderAddress, 429/5xx and server-side operation failures
 // are transient. No key ever appears in a message or a log line.
-import * as z from "zod";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { dataPlaneGet } from "../../core/dataplane.js";
@@ -89,13 +90,13 @@ const ARM_API_VERSION = "2025-10-15";
 
 /** ARM's answer to listKeys (all four) and readonlykeys (the read-only two). */
 const keysSchema = z.object({
-  primaryMasterKey: z.string().nullish(),
-  secondaryMasterKey: z.string().nullish(),
-  primaryReadonlyMasterKey: z.string().nullish(),
-  secondaryReadonlyMasterKey: z.string().nullish(),
+  primaryMasterKey: z.nullish(z.string()),
+  secondaryMasterKey: z.nullish(z.string()),
+  primaryReadonlyMasterKey: z.nullish(z.string()),
+  secondaryReadonlyMasterKey: z.nullish(z.string()),
 });
 /** What keyturn reads of a Microsoft.DocumentDB/databaseAccounts resource. */
-const accountSchema = z.object({ properties: z.object({ documentEndpoint: z.string().nullish(), disableLocalAuth: z.boolean().nullish() }).nullish() });
+const accountSchema = z.object({ properties: z.nullish(z.object({ documentEndpoint: z.nullish(z.string()), disableLocalAuth: z.nullish(z.boolean()) })) });
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: COSMOS_ROLE });
 

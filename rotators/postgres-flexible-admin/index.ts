@@ -31,7 +31,6 @@
 // again (idempotent), verifies and commits, so the admin is never locked out. The
 // verifying login is retried briefly, since the service may take a moment to accept it.
 // Emergency mode: nothing beyond the rotation itself — the old password is gone.
-import * as z from "zod";
 import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, KeyturnError, ProviderError, TransientError, VerificationError, describeError, isTransient } from "../../core/errors.js";
 import { generateSecret } from "../../core/generate.js";
@@ -71,14 +70,14 @@ const ARM_API_VERSION = "2025-08-01";
 
 /** What keyturn reads of a Microsoft.DBforPostgreSQL/flexibleServers resource. */
 const serverSchema = z.object({
-  properties: z
-    .object({
-      state: z.string().nullish(),
-      administratorLogin: z.string().nullish(),
-      fullyQualifiedDomainName: z.string().nullish(),
-      authConfig: z.object({ passwordAuth: z.string().nullish() }).nullish(),
-    })
-    .nullish(),
+  properties: z.nullish(
+    z.object({
+      state: z.nullish(z.string()),
+      administratorLogin: z.nullish(z.string()),
+      fullyQualifiedDomainName: z.nullish(z.string()),
+      authConfig: z.nullish(z.object({ passwordAuth: z.nullish(z.string()) })),
+    }),
+  ),
 });
 
 function arm(ctx: RotatorContext, server: FlexibleServerRef) {

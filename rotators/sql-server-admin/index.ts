@@ -46,7 +46,8 @@
 // ARM's refusals (PasswordNotComplex, ...) become ProviderErrors with ARM's code; 403
 // names the role; 404 is a configuration error naming ProviderAddress. The password is
 // never logged and never part of an error message.
-import * as z from "zod";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError } from "../../core/errors.js";
@@ -92,14 +93,14 @@ const call = (server: ArmResourceId, action: string) => ({ action, resource: ser
 
 /** What keyturn reads of a Microsoft.Sql/servers resource (ARM's JSON: the fields under `properties`). */
 const serverSchema = z.object({
-  properties: z
-    .object({
-      administratorLogin: z.string().nullish(),
-      fullyQualifiedDomainName: z.string().nullish(),
-      state: z.string().nullish(),
-      administrators: z.object({ azureADOnlyAuthentication: z.boolean().nullish() }).nullish(),
-    })
-    .nullish(),
+  properties: z.nullish(
+    z.object({
+      administratorLogin: z.nullish(z.string()),
+      fullyQualifiedDomainName: z.nullish(z.string()),
+      state: z.nullish(z.string()),
+      administrators: z.nullish(z.object({ azureADOnlyAuthentication: z.nullish(z.boolean()) })),
+    }),
+  ),
 });
 
 interface Server {

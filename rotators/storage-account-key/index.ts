@@ -41,7 +41,8 @@
 // the previous version, whose key still works, as the latest. ARM 403 names the role;
 // 404 is a configuration error naming ProviderAddress; 429/5xx are transient (retried by
 // the SDK, then by the trigger). No key ever appears in a message or a log line.
-import * as z from "zod";
+import * as z from "zod/mini";
+import "../../core/schema.js";
 import { ArmProviderError, armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { armAnswer, armRest } from "../../core/arm-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
@@ -85,15 +86,15 @@ const DEFAULT_VERIFY_DELAYS_MS = [0, 1_000, 3_000, 6_000] as const;
 const STORAGE_API_VERSION = "2025-08-01";
 
 /** ARM's answer to listKeys and regenerateKey. */
-const keysSchema = z.object({ keys: z.array(z.object({ keyName: z.string().nullish(), value: z.string().nullish() })).nullish() });
+const keysSchema = z.object({ keys: z.nullish(z.array(z.object({ keyName: z.nullish(z.string()), value: z.nullish(z.string()) }))) });
 /** What keyturn reads of a Microsoft.Storage/storageAccounts resource. */
 const accountSchema = z.object({
-  properties: z
-    .object({
-      primaryEndpoints: z.object({ blob: z.string().nullish(), queue: z.string().nullish(), table: z.string().nullish(), file: z.string().nullish() }).nullish(),
-      allowSharedKeyAccess: z.boolean().nullish(),
-    })
-    .nullish(),
+  properties: z.nullish(
+    z.object({
+      primaryEndpoints: z.nullish(z.object({ blob: z.nullish(z.string()), queue: z.nullish(z.string()), table: z.nullish(z.string()), file: z.nullish(z.string()) })),
+      allowSharedKeyAccess: z.nullish(z.boolean()),
+    }),
+  ),
 });
 
 const call = (account: ArmResourceId, action: string) => ({ action, resource: account, role: STORAGE_KEY_ROLE });
