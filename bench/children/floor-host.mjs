@@ -27,10 +27,11 @@ const clientFor = (vaultUrl) => {
 };
 const busy = new Set();
 
+/** The vault's URL, from the event's secret ID (https://<vault>/secrets/<name>/<version>). */
+const vaultOf = (event) => event.data.Id.split("/secrets/")[0];
+
 async function rotate(event) {
-  const id = new URL(event.data.Id);
-  const vaultUrl = `${id.origin}${id.pathname.split("/secrets/")[0]}`;
-  const client = clientFor(vaultUrl);
+  const client = clientFor(vaultOf(event));
   const latest = await client.getSecret(event.data.ObjectName);
   if (latest.properties.version !== event.data.Version) return "skipped";
   await client.setSecret(event.data.ObjectName, randomBytes(24).toString("base64url"), {
@@ -46,7 +47,7 @@ const server = createServer(async (req, res) => {
   let body = "";
   for await (const chunk of req) body += chunk;
   const events = JSON.parse(body);
-  const keys = events.map((e) => `${e.data.Id.split("/secrets/")[0]}|${e.data.ObjectName}`);
+  const keys = events.map((e) => `${vaultOf(e)}|${e.data.ObjectName}`);
   if (keys.some((k) => busy.has(k))) {
     res.writeHead(500).end();
     return;

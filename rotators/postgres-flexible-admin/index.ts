@@ -80,10 +80,6 @@ const serverSchema = z.object({
   ),
 });
 
-function arm(ctx: RotatorContext, server: FlexibleServerRef) {
-  return armRest(ctx, server.subscriptionId);
-}
-
 /** A long-running operation that failed with one of these codes may succeed when run again. */
 const TRANSIENT_OPERATION_FAILURE = /long-running operation has failed\. (InternalServerError|ServiceUnavailable|GatewayTimeout|TooManyRequests|ServerBusy)\b/;
 
@@ -102,7 +98,7 @@ function armFailure(error: unknown, doing: string): KeyturnError {
 async function serverFacts(ctx: RotatorContext, p: FlexibleAdminParams): Promise<ServerFacts> {
   let body: unknown;
   try {
-    body = await (await arm(ctx, p.server)).send("GET", p.server.id, ARM_API_VERSION);
+    body = await (await armRest(ctx, p.server.subscriptionId)).send("GET", p.server.id, ARM_API_VERSION);
   } catch (error) {
     throw armFailure(error, `reading flexible server ${p.server.name}`);
   }
@@ -206,7 +202,7 @@ export const postgresFlexibleAdminRotator = {
     ctx.registerSecret(password);
     try {
       // The final state as @azure/arm-postgresql-flexible's beginUpdateAndWait reads it.
-      await (await arm(ctx, p.server)).sendAndWait("PATCH", p.server.id, ARM_API_VERSION, { properties: { administratorLoginPassword: password } }, { finalStateVia: "azure-async-operation" });
+      await (await armRest(ctx, p.server.subscriptionId)).sendAndWait("PATCH", p.server.id, ARM_API_VERSION, { properties: { administratorLoginPassword: password } }, { finalStateVia: "azure-async-operation" });
     } catch (error) {
       throw armFailure(error, `setting the administrator password of flexible server ${p.server.name}`);
     }

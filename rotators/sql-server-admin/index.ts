@@ -14,16 +14,18 @@
 //   apply          PATCH administratorLoginPassword and wait for the long-running
 //                  operation (core/arm-rest.ts: the SDK pipeline and core-lro poller that
 //                  @azure/arm-sql's servers.beginUpdateAndWait is built on, without its
-//                  0.8 MB of models, which a host kept in memory for three calls). Setting the same password again is
-//                  harmless, so a crashed rotation is rolled forward by applying the
-//                  journaled password again; the engine also calls apply with the previous
-//                  value to give it back after a permanent failure.
+//                  0.8 MB of models, which a host kept in memory for three calls).
+//                  Setting the same password again is harmless, so a crashed rotation is
+//                  rolled forward by applying the journaled password again; the engine
+//                  also calls apply with the previous value to give it back after a
+//                  permanent failure.
 //   verify         the operation succeeded (apply) AND the server shows Ready with the same
 //                  administrator login: in the server the operation returned (the poller's
-//                  final GET), or else in a fresh GET, repeated while it is not Ready. This does NOT prove that the new
-//                  password logs in: that needs a TDS login, and keyturn ships no TDS
-//                  driver (tedious/mssql), so a login check is not available; verification
-//                  rests on ARM reporting the operation Succeeded.
+//                  final GET), or else in a fresh GET, repeated while it is not Ready.
+//                  This does NOT prove that the new password logs in: that needs a TDS
+//                  login, and keyturn ships no TDS driver (tedious/mssql), so a login
+//                  check is not available; verification rests on ARM reporting the
+//                  operation Succeeded.
 //
 // Tags (besides ValidityPeriodDays, Owner):
 //   ProviderAddress=/subscriptions/<sub>/resourceGroups/rg-data/providers/Microsoft.Sql/servers/sql-orders-prod
