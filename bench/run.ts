@@ -152,7 +152,8 @@ async function main(): Promise<void> {
       report.burst = await measureBurst(doubles, { ...burst, paced: true, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
       if (!opts["no-floor"]) {
         log("the same burst to the floor host (SecretClient get+set alone), for its peak RSS ...");
-        report.burstFloor = await measureBurst(doubles, { ...burst, paced: false, program: "floor" });
+        // The floor runs with the same node arguments, so that a side measurement compares like with like.
+        report.burstFloor = await measureBurst(doubles, { ...burst, paced: false, program: "floor", ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
       }
       if (opts.unpaced) {
         log("burst again with pacing off (KEYTURN_KEYVAULT_LIMIT_SCALE=0) ...");

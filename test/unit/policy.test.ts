@@ -133,6 +133,17 @@ describe("redact", () => {
       for (const v of registered) expect(out.includes(v), `${v} in ${out}`).toBe(false);
     }
   });
+  it("masks a value only where it is, when another value's first characters index alike", () => {
+    // "Aa" and "BB" give one key under the index's arithmetic (65·31+97 = 66·31+66): the
+    // index treats such prefixes as candidates, and only the value itself is masked.
+    clearRegisteredSecrets();
+    registerSecret("AaAaAa-first-value");
+    registerSecret("BBBBBB-second-value");
+    expect(redact("x AaAaAa-first-value y")).toBe("x [REDACTED] y");
+    expect(redact("x BBBBBB-second-value y")).toBe("x [REDACTED] y");
+    expect(redact("AaBBAa-neither and BBAaBB-neither")).toBe("AaBBAa-neither and BBAaBB-neither");
+    expect(redact("BBBBBB-first-value")).toBe("BBBBBB-first-value");
+  });
 });
 
 describe("vault allow-list", () => {
