@@ -15,7 +15,7 @@
 //   monotonic clock), leaving a third of the lease for a write already under way.
 import { randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
-import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
+import { blobRest, blobTargetFromConnectionString, type BlobRest } from "./blob-rest.js";
 import type { AzureClientOptions } from "./rotator.js";
 import type { LockLease, RotationLock } from "./lock.js";
 
@@ -47,7 +47,7 @@ export function lockBlobName(key: string): string {
 
 export class BlobLeaseLock implements RotationLock {
   readonly retryAfterSeconds = LEASE_SECONDS;
-  private container: Promise<ContainerClient> | undefined;
+  private service: Promise<BlobRest> | undefined;
 
   constructor(
     private readonly connection: StorageConnection,
@@ -57,64 +57,55 @@ export class BlobLeaseLock implements RotationLock {
     private readonly leaseSeconds = LEASE_SECONDS,
   ) {}
 
-  private getContainer(): Promise<ContainerClient> {
-    this.container ??= (async () => {
-      const storage = await import("@azure/storage-blob");
-      const options = this.options as unknown as ConstructorParameters<typeof storage.BlobServiceClient>[2];
-      const service: BlobServiceClient = this.connection.connectionString
-        ? storage.BlobServiceClient.fromConnectionString(this.connection.connectionString, options)
-        : new storage.BlobServiceClient(this.connection.blobServiceUri!, this.credential, options);
-      // The container is made when a lock blob first finds it missing (tryAcquire), not
-      // checked on every start: it exists after the app's first rotation ever.
-      return service.getContainerClient(this.containerName);
+  private getService(): Promise<BlobRest> {
+    this.service ??= (async () => {
+      const target = this.connection.connectionString
+        ? blobTargetFromConnectionString(this.connection.connectionString)
+        : { endpoint: this.connection.blobServiceUri!, auth: { credential: this.credential } };
+      return blobRest(target, this.options);
     })().catch((error: unknown) => {
-      this.container = undefined;
+      this.service = undefined;
       throw error;
     });
-    return this.container;
+    return this.service;
   }
 
   async tryAcquire(key: string): Promise<LockLease | undefined> {
-    const container = await this.getContainer();
-    const blob = container.getBlockBlobClient(lockBlobName(key));
-    const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
+    const service = await this.getService();
+    const blobPath = `${this.containerName}/${lockBlobName(key)}`;
+    const leaseCall = (action: "acquire" | "renew" | "release", headers: Record<string, string>, expected: readonly number[] = []) =>
+      service.send("PUT", blobPath, { query: { comp: "lease" }, headers: { "x-ms-lease-action": action, ...headers }, expected });
     // Create the lock blob (and the container) only when the lease finds it missing: a
-    // secret rotated before costs the lease calls alone. An existing blob (412/409) is fine.
+    // secret rotated before costs the lease calls alone.
     const createBlob = async () => {
       for (let attempt = 0; ; attempt++) {
-        try {
-          await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
-          return;
-        } catch (error) {
-          const status = statusOf(error);
-          if (status === 409 || status === 412) return;
-          if (status !== 404 || attempt > 0) throw error;
-          await container.createIfNotExists(); // ContainerNotFound
-        }
+        // Put Blob, empty, only where none exists: an existing blob (409 BlobAlreadyExists,
+        // 412 when it is leased) is fine.
+        const put = await service.send("PUT", blobPath, { headers: { "x-ms-blob-type": "BlockBlob", "content-length": "0", "if-none-match": "*" }, expected: [404, 409, 412] });
+        if (put.status !== 404) return;
+        if (attempt > 0) throw new Error(`the lock blob ${blobPath} could not be created: ${put.code ?? "404"}`);
+        // ContainerNotFound: Create Container; 409 ContainerAlreadyExists when another instance was first.
+        await service.send("PUT", this.containerName, { query: { restype: "container" }, expected: [409] });
       }
     };
-    const lease = blob.getBlobLeaseClient(randomUUID());
+    const leaseId = randomUUID();
     // The lease is surely ours until leaseSeconds after the request that took (or last
     // renewed) it was sent.
     let confirmedAt = performance.now();
     for (let attempt = 0; ; attempt++) {
-      try {
-        confirmedAt = performance.now();
-        await lease.acquireLease(this.leaseSeconds);
-        break;
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === 409) return undefined; // LeaseAlreadyPresent
-        if (status !== 404 || attempt > 0) throw error;
-        await createBlob(); // BlobNotFound or ContainerNotFound
-      }
+      confirmedAt = performance.now();
+      const acquired = await leaseCall("acquire", { "x-ms-lease-duration": String(this.leaseSeconds), "x-ms-proposed-lease-id": leaseId }, [404, 409]);
+      if (acquired.status === 409) return undefined; // LeaseAlreadyPresent
+      if (acquired.status !== 404) break;
+      if (attempt > 0) throw new Error(`the lock blob ${blobPath} was not found after it was created: ${acquired.code ?? "404"}`);
+      await createBlob(); // BlobNotFound or ContainerNotFound
     }
     const trustMs = (this.leaseSeconds * 1000 * 2) / 3;
     let lost = false;
     let released = false;
     const timer = setInterval(() => {
       const sentAt = performance.now();
-      lease.renewLease().then(
+      leaseCall("renew", { "x-ms-lease-id": leaseId }).then(
         () => {
           confirmedAt = Math.max(confirmedAt, sentAt);
         },
@@ -134,7 +125,7 @@ export class BlobLeaseLock implements RotationLock {
         released = true;
         clearInterval(timer);
         if (lost) return;
-        await lease.releaseLease().catch(() => undefined); // expiry frees it anyway
+        await leaseCall("release", { "x-ms-lease-id": leaseId }).catch(() => undefined); // expiry frees it anyway
       },
     };
   }

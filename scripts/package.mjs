@@ -104,7 +104,8 @@ const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
  * (A package's optional import of a package that is not installed, such as pg's
  * `pg-native`, stays external too: see devPackagesOfPackagesExternal.)
  * Checked for bundling: no bundled package reads files from next to its own module at
- * run time (storage-common's CRC64 WebAssembly is embedded as base64 in crc64.js).
+ * run time (of @azure/storage-common only the Shared Key policy is bundled; its CRC64
+ * WebAssembly, embedded as base64 in crc64.js, is left out: see packagesSideEffectsDeclared).
  */
 export const EXTERNAL_PACKAGES = ["@azure/functions-core"];
 
@@ -149,6 +150,44 @@ function devPackagesOfPackagesExternal(root, lock, optional) {
 }
 
 /**
+ * A package that declares itself free of side effects (`"sideEffects": false` in its
+ * package.json) but ships its ES module build with a package.json of its own (only
+ * `"type": "module"`, as @azure/storage-common's dist/esm does) hides that declaration
+ * from esbuild, which reads the nearest package.json: every module of the build is kept,
+ * used or not (storage-common's 85 kB CRC64 WebAssembly for one signing policy). This
+ * gives such modules their package's own declaration back.
+ */
+function packagesSideEffectsDeclared(root) {
+  const inNodeModules = `${sep}node_modules${sep}`;
+  const declared = new Map();
+  const sideEffectFree = (path) => {
+    const key = lockKeyOf(relative(root, path).split(sep).join("/"));
+    if (key === undefined) return false;
+    if (!declared.has(key)) {
+      let free = false;
+      try {
+        free = JSON.parse(readFileSync(join(root, key, "package.json"), "utf8")).sideEffects === false;
+      } catch {
+        // no readable package.json: esbuild's own reading stands
+      }
+      declared.set(key, free);
+    }
+    return declared.get(key);
+  };
+  return {
+    name: "keyturn-packages-side-effects-declared",
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData?.keyturnSideEffects || args.kind === "entry-point") return undefined;
+        const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { ...args.pluginData, keyturnSideEffects: true } });
+        if (r.errors.length > 0 || r.external || !r.path.includes(inNodeModules) || r.sideEffects === false || !sideEffectFree(r.path)) return undefined;
+        return { ...r, sideEffects: false };
+      });
+    },
+  };
+}
+
+/**
  * esbuild options for a keyturn bundle of `entry` into `out`: our code and the npm
  * packages it uses (EXTERNAL_PACKAGES aside), or, with `externalPackages`, our code only.
  * `optional` collects the packages' optional imports left external.
@@ -177,7 +216,7 @@ export function bundleOptions({ root, entry, out, lock, externalPackages = false
           // CommonJS packages bundled into ES modules still call require() for Node's
           // built-ins: give every chunk one, as Node gives every CommonJS module.
           banner: { js: 'import { createRequire as __keyturnCreateRequire } from "node:module"; const require = __keyturnCreateRequire(import.meta.url);' },
-          plugins: [devPackagesOfPackagesExternal(root, lock, optional)],
+          plugins: [devPackagesOfPackagesExternal(root, lock, optional), packagesSideEffectsDeclared(root)],
         }),
     sourcemap,
     // Smaller source for V8 to keep in memory and pre-parse on every cold start; names stay

@@ -45,10 +45,10 @@ import * as z from "zod/mini";
 import "../../core/schema.js";
 import { ArmProviderError, armCall, parseProviderAddress, sleep, type ArmResourceId, type ArmRotatorTimings } from "../../core/arm.js";
 import { armAnswer, armRest } from "../../core/arm-rest.js";
+import { blobRest, blobTargetFromConnectionString } from "../../core/blob-rest.js";
 import { ConfigurationError, ProviderError, TransientError, VerificationError, isTransient } from "../../core/errors.js";
 import { CredentialModel, type CurrentSecret, type PendingCredential, type Rotator, type RotatorContext } from "../../core/rotator.js";
 import { Tag } from "../../core/tags.js";
-import type { StoragePipelineOptions } from "@azure/storage-blob";
 import {
   StorageSecretFormat,
   formatStorageValue,
@@ -197,39 +197,23 @@ export interface StorageAccountKeyFacts {
   readonly account: AccountFacts;
 }
 
-/** Pipeline options for the blob data-plane client: the process's TLS options and a short retry. */
-function blobOptions(ctx: RotatorContext) {
-  const r = ctx.clientOptions.retryOptions;
-  return {
-    // The same object each time: the shared HTTP client keeps an agent per TLS options object.
-    ...(ctx.clientOptions.tlsOptions ? { tlsOptions: ctx.clientOptions.tlsOptions } : {}),
-    retryOptions: {
-      maxTries: (r?.maxRetries ?? 3) + 1,
-      ...(r?.retryDelayInMs !== undefined ? { retryDelayInMs: r.retryDelayInMs } : {}),
-      ...(r?.maxRetryDelayInMs !== undefined ? { maxRetryDelayInMs: r.maxRetryDelayInMs } : {}),
-    },
-  };
-}
-
 /**
- * One signed data-plane request with `value`: GetServiceProperties on the blob service.
+ * One signed data-plane request with `value`: GetServiceProperties on the blob service
+ * (core/blob-rest.ts, Shared Key), with the process's TLS options and retries.
  * Resolves when the service accepts the signature; otherwise says why.
  */
 async function tryBlobRequest(ctx: RotatorContext, accountName: string, blobEndpoint: string, format: StorageSecretFormat, value: string): Promise<{ ok: true } | { ok: false; status: number | undefined; code: string; transient: boolean }> {
-  const { BlobServiceClient, StorageSharedKeyCredential } = await import("@azure/storage-blob");
-  // BlobServiceClient's options type lacks tlsOptions, but its pipeline honours them.
-  const options: StoragePipelineOptions = blobOptions(ctx);
-  const client =
-    format === StorageSecretFormat.ConnectionString
-      ? BlobServiceClient.fromConnectionString(value, options)
-      : new BlobServiceClient(blobEndpoint, new StorageSharedKeyCredential(accountName, keyFromValue(value).key), options);
   try {
-    await client.getProperties();
+    const target =
+      format === StorageSecretFormat.ConnectionString
+        ? blobTargetFromConnectionString(value)
+        : { endpoint: blobEndpoint, auth: { sharedKey: { accountName, accountKey: keyFromValue(value).key } } };
+    const blob = await blobRest(target, ctx.clientOptions);
+    await blob.send("GET", "", { query: { restype: "service", comp: "properties" } });
     return { ok: true };
   } catch (error) {
-    const e = error as { statusCode?: number; code?: string; details?: { errorCode?: string } };
-    const code = e.details?.errorCode ?? e.code ?? "Unknown";
-    return { ok: false, status: e.statusCode, code, transient: isTransient(error) };
+    const e = error as { statusCode?: number; code?: string };
+    return { ok: false, status: e.statusCode, code: e.code ?? "Unknown", transient: isTransient(error) };
   }
 }
 
