@@ -82,7 +82,7 @@ let sharedHttpClient: HttpClient | undefined;
 
 export async function blobRest(target: BlobTarget, options: AzureClientOptions): Promise<BlobRest> {
   // Loaded on first use: cold start matters.
-  const sharedKey = "sharedKey" in target.auth ? target.auth.sharedKey : undefined;
+  const { auth } = target;
   const { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createHttpHeaders, createPipelineFromOptions, createPipelineRequest, RestError } = await import("@azure/core-rest-pipeline");
   const pipeline = createPipelineFromOptions({
     ...(options.retryOptions ? { retryOptions: options.retryOptions } : {}),
@@ -91,9 +91,9 @@ export async function blobRest(target: BlobTarget, options: AzureClientOptions):
   });
   // In the Sign phase, as @azure/storage-blob adds them: every retry is signed afresh (x-ms-date).
   pipeline.addPolicy(
-    sharedKey
-      ? storageSharedKeyCredentialPolicy({ accountName: sharedKey.accountName, accountKey: Buffer.from(sharedKey.accountKey, "base64") })
-      : bearerTokenAuthenticationPolicy({ credential: (target.auth as { credential: TokenCredential }).credential, scopes: STORAGE_SCOPE }),
+    "sharedKey" in auth
+      ? storageSharedKeyCredentialPolicy({ accountName: auth.sharedKey.accountName, accountKey: Buffer.from(auth.sharedKey.accountKey, "base64") })
+      : bearerTokenAuthenticationPolicy({ credential: auth.credential, scopes: STORAGE_SCOPE }),
     { phase: "Sign" },
   );
   // One HTTP client for the process, as the SDK's clients share theirs: it keeps the

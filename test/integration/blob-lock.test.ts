@@ -132,7 +132,7 @@ describe("blob lease lock with the managed identity", () => {
       await held!.release();
       // assess
       expect(scopes.every((s) => s === "https://storage.azure.com/.default")).toBe(true);
-      expect(seen.map((r) => `${r.method} ${r.url} ${r.headers["x-ms-lease-action"] ?? ""}`.trim())).toEqual([
+      expect(seen.map((r) => `${r.method} ${r.url} ${String(r.headers["x-ms-lease-action"] ?? "")}`.trim())).toEqual([
         "PUT /keyturn-locks/vault/secret/app-db.lock?comp=lease acquire",
         "PUT /keyturn-locks/vault/secret/app-db.lock",
         "PUT /keyturn-locks/vault/secret/app-db.lock?comp=lease acquire",
