@@ -1,32 +1,48 @@
 // Calls per rotation, per kind: one rotation of each kind through the engine with the
 // production clients (core/azure.ts: one SecretClient per vault, paced; one ARM client per
 // subscription), counted at the doubles: Key Vault operations (emulators/keyvault stats),
-// ARM, blob and Cosmos DB requests (emulators/arm requests()), PostgreSQL logins (the
+// ARM, blob and Cosmos DB requests (emulators/arm requests()), Graph and identity
+// platform requests (emulators/graph, each request it answers), PostgreSQL logins (the
 // server's statement log). Each kind rotates once unmeasured first, so one-time costs
 // (the Key Vault token challenge, the first ARM token) are not charged to a rotation.
 //
 // The minimum of each kind, and why, is in MINIMUM below and in docs/benchmarks.md.
+import { ClientSecretCredential } from "@azure/identity";
 import { LocalEmulatorCredential, clientOptions, getSecretClient } from "../core/azure.js";
 import { loadConfig } from "../core/config.js";
 import { createEngine, TriggerKind } from "../core/engine.js";
 import { InProcessLock } from "../core/lock.js";
 import { createLogger } from "../core/log.js";
 import type { Notifier } from "../core/notify.js";
+import type { TokenCredential } from "@azure/core-auth";
+import { startGraphEmulator, type GraphEmulator } from "../emulators/graph/index.js";
 import { registry } from "../rotators/index.js";
 import { ACCESS_KEY_KINDS, addAccessKeySecret } from "../test/support/access-keys.js";
 import { BENCH_VAULT, BenchKinds, seedSecret, type BenchKind, type Doubles } from "./lib/doubles.js";
 
-/** The kinds measured here: the bench's own, and every kind of the access-key family (from the registry). */
-const CallKinds: readonly string[] = [...BenchKinds, ...ACCESS_KEY_KINDS];
+/** The kinds measured here: the bench's own, every kind of the access-key family (from the registry), and entra-app-secret. */
+const CallKinds: readonly string[] = [...BenchKinds, ...ACCESS_KEY_KINDS, "entra-app-secret"];
 const DAY_MS = 86_400_000;
+// keyturn's own identity at the Graph double: a client that gets tokens without being one
+// of the applications it rotates, as in a tenant.
+const KEYTURN_CLIENT = { id: "5b0d6f2e-3c41-4a7e-9f20-8e6c1d2b3a49", secret: "keyturn-bench-identity-0123456789" };
 
 /** A rotatable secret of `kind` in the bench vault, near expiry. */
-async function seedAny(d: Doubles, kind: string, index: number): Promise<{ name: string; version: string }> {
+async function seedAny(d: Doubles, graph: GraphEmulator, kind: string, index: number): Promise<{ name: string; version: string }> {
   if ((BenchKinds as readonly string[]).includes(kind)) return seedSecret(d, kind as BenchKind, index);
+  const expiry = { expiresOn: new Date(Date.now() + 10 * DAY_MS), notBefore: new Date(Date.now() - DAY_MS) };
+  if (kind === "entra-app-secret") {
+    // An application with one password its owner made, held by the secret.
+    const app = graph.addApplication({ displayName: `bench app ${index}` });
+    const initial = app.addPassword({ displayName: "made by the owner" });
+    const tags = { Rotator: kind, ProviderAddress: app.id, TenantId: graph.tenantId, ClientId: app.appId, CredentialId: initial.keyId, ValidityPeriodDays: "60", Owner: "bench-team@example.com" };
+    const name = `entra-${index}`;
+    return { name, version: d.kv.seedSecret(BENCH_VAULT, name, initial.secretText, { tags, ...expiry }).version };
+  }
   const name = `ak-${index}`;
   const f = addAccessKeySecret(d.arm, kind, `b${index}`);
   const tags = { ...f.tags, ValidityPeriodDays: "60", Owner: "bench-team@example.com" };
-  const { version } = d.kv.seedSecret(BENCH_VAULT, name, f.value, { tags, expiresOn: new Date(Date.now() + 10 * DAY_MS), notBefore: new Date(Date.now() - DAY_MS) });
+  const { version } = d.kv.seedSecret(BENCH_VAULT, name, f.value, { tags, ...expiry });
   return { name, version };
 }
 
@@ -142,6 +158,15 @@ export const MINIMUM: Record<string, { keyVault: KeyVaultCalls; provider: number
     provider: 5,
     why: `${ACCESS_KEY_KV} ARM: GET token (enabled; password creation times), generateCredentials (long-running: 202), 2 polls of Location (the last carries the password), GET token (verify: the password's creation time changed; ARM never shows a token password again).`,
   },
+  "entra-app-secret": {
+    keyVault: { creates: 1, others: 1 },
+    provider: 4,
+    why:
+      "Key Vault: get latest, set secret (dual credential: the new password is added beside the one in use, so no journal). " +
+      "Graph: GET application (check: the tags name it and its password; create takes what check read), addPassword (its answer " +
+      "carries the secret text). Identity platform: a consumer's sign-in with the new secret from a fresh credential (verify): " +
+      "the authority's metadata and the token request. keyturn's own Graph token is cached after the first rotation.",
+  },
 };
 
 /** Key Vault operations of the double (its stats) that make a new secret version. */
@@ -149,22 +174,45 @@ const CREATE_OPERATIONS = new Set(["SetSecret", "RestoreSecret"]);
 
 const silent: Notifier = { notify: async () => undefined };
 
+/** A Graph double request line ("POST /v1.0/applications/<id>/addPassword?x -> 200") as an operation, ids left out. */
+function graphOperation(line: string): string {
+  const [method, url] = line.split(" ");
+  const path = (url ?? "").split("?")[0]!.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, "{id}");
+  return `${method} ${path}`;
+}
+
 export async function measureCalls(d: Doubles, o: { log: (l: string) => void }): Promise<CallsFigures> {
-  const config = loadConfig(d.env());
-  const engine = createEngine({
-    config,
-    registry,
-    lock: new InProcessLock(),
-    notifier: silent,
-    credential: new LocalEmulatorCredential(),
-    clientOptions: clientOptions(config),
-    log: createLogger({}, () => undefined),
-    secretClient: (url) => getSecretClient(config, url),
-  });
+  const graphRequests: string[] = [];
+  const graph = await startGraphEmulator({ tls: d.tls, trustedClients: { [KEYTURN_CLIENT.id]: KEYTURN_CLIENT.secret }, log: (line) => graphRequests.push(line) });
+  try {
+    return await measureAll(d, graph, graphRequests, o);
+  } finally {
+    await graph.stop();
+  }
+}
+
+async function measureAll(d: Doubles, graph: GraphEmulator, graphRequests: string[], o: { log: (l: string) => void }): Promise<CallsFigures> {
+  const config = loadConfig(d.env({ KEYTURN_GRAPH_ENDPOINT: graph.url, KEYTURN_AUTHORITY_HOST: graph.url }));
+  const engineWith = (credential: TokenCredential) =>
+    createEngine({
+      config,
+      registry,
+      lock: new InProcessLock(),
+      notifier: silent,
+      credential,
+      clientOptions: clientOptions(config),
+      log: createLogger({}, () => undefined),
+      secretClient: (url) => getSecretClient(config, url),
+    });
+  const engine = engineWith(new LocalEmulatorCredential());
+  // Graph takes only tokens its identity platform issued: keyturn's identity signs in there,
+  // as the managed identity or app registration does in a tenant. Key Vault and ARM are as above.
+  const graphEngine = engineWith(
+    new ClientSecretCredential(graph.tenantId, KEYTURN_CLIENT.id, KEYTURN_CLIENT.secret, { authorityHost: graph.url, disableInstanceDiscovery: true, tlsOptions: { ca: d.tls.caPem } }),
+  );
   const vault = { name: BENCH_VAULT, url: d.kv.url(BENCH_VAULT) };
   const kinds: KindCalls[] = [];
   const notMeasured: Array<{ kind: string; reason: string }> = [
-    { kind: "entra-app-secret", reason: "needs the Graph double and a token endpoint; minimum by reasoning in docs/benchmarks.md" },
     { kind: "postgres-role", reason: "needs an administrator secret and a second login; minimum by reasoning in docs/benchmarks.md" },
   ];
   let index = 80_000;
@@ -174,13 +222,14 @@ export async function measureCalls(d: Doubles, o: { log: (l: string) => void }):
       continue;
     }
     const rotate = async () => {
-      const s = await seedAny(d, kind, index++);
-      const result = await engine.rotateSecret({ vault, secret: s.name, expectedVersion: s.version, mode: "normal", trigger: { kind: TriggerKind.Event, id: `bench-calls-${s.name}` } });
+      const s = await seedAny(d, graph, kind, index++);
+      const result = await (kind === "entra-app-secret" ? graphEngine : engine).rotateSecret({ vault, secret: s.name, expectedVersion: s.version, mode: "normal", trigger: { kind: TriggerKind.Event, id: `bench-calls-${s.name}` } });
       if (result.status !== "rotated") throw new Error(`${kind}: ${s.name} was ${result.status}`);
     };
     await rotate(); // one-time costs: token challenge, first ARM token, SDK loads
     d.kv.resetStats();
     d.arm.clearRequests();
+    graphRequests.length = 0;
     const pgLogBefore = d.pg?.serverLog.length ?? 0;
     await rotate();
     const keyVault = { ...d.kv.stats()[BENCH_VAULT] };
@@ -188,6 +237,10 @@ export async function measureCalls(d: Doubles, o: { log: (l: string) => void }):
     for (const r of d.arm.requests()) {
       const op = (r.operation ?? r.path).replace(/^Microsoft\.[A-Za-z]+\//, "");
       const key = `${r.service} ${r.method} ${op}`;
+      provider[key] = (provider[key] ?? 0) + 1;
+    }
+    for (const line of graphRequests) {
+      const key = `graph ${graphOperation(line)}`;
       provider[key] = (provider[key] ?? 0) + 1;
     }
     const postgresLogins = d.pg ? d.pg.serverLog.slice(pgLogBefore).filter((l) => /SELECT session_user/i.test(l)).length : 0;

@@ -197,6 +197,11 @@ function startOf(password: PasswordCredentialInfo | undefined): number | undefin
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** What checkCurrent read at Graph: the application, with its passwords. */
+export interface EntraAppSecretFacts {
+  readonly app: ApplicationInfo;
+}
+
 export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {}) {
   const verifyAttempts = Math.max(1, options.verifyAttempts ?? 8);
   const verifyDelayMs = Math.max(0, options.verifyDelayMs ?? 2000);
@@ -257,7 +262,8 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
     },
 
     // Read-only: proves the tags name this application and the password Key Vault holds.
-    async checkCurrent(ctx, params, current) {
+    // Returns the application it read, for create in the same rotation.
+    async checkCurrent(ctx, params, current): Promise<EntraAppSecretFacts> {
       const objectId = objectIdFor(ctx, params);
       const app = await graphFor(ctx).getApplication(objectId);
       checkClientId(params, app);
@@ -269,22 +275,23 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
         : password.hint && !secretText.startsWith(password.hint)
           ? `names password ${params.credentialId} of application ${objectId}, but the current secret value is not that password (Graph's hint does not match it)`
           : undefined;
-      if (problem === undefined) return;
+      if (problem === undefined) return { app };
       // Emergency: the leaked password may already be gone or replaced by hand; the
       // application itself is confirmed above, so a new secret may still be made.
       if (ctx.mode === "emergency") {
         ctx.log.warn(`emergency rotation goes on although the CredentialId tag ${problem}`, { step: "check-current" });
-        return;
+        return { app };
       }
       throw new ConfigurationError(problem, Tag.CredentialId);
     },
 
     // Cleanup, then add. Running it twice is harmless: the second run removes the first
     // run's password (newer than the current one, never committed) and adds another.
-    async create(ctx, params, current): Promise<PendingCredential> {
+    async create(ctx, params, current, checked): Promise<PendingCredential> {
       const objectId = objectIdFor(ctx, params);
       const graph = graphFor(ctx);
-      const app = await graph.getApplication(objectId);
+      // What checkCurrent just read in this rotation (a Graph GET less); otherwise read it now.
+      const app = checked?.app ?? (await graph.getApplication(objectId));
       checkClientId(params, app);
       await cleanup(ctx, graph, app, params, current);
 
@@ -370,7 +377,7 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
         keyId: params.credentialId,
       });
     },
-  } satisfies Rotator<EntraAppSecretParams> & { kind: "entra-app-secret" };
+  } satisfies Rotator<EntraAppSecretParams, EntraAppSecretFacts> & { kind: "entra-app-secret" };
 }
 
 export const entraAppSecretRotator = createEntraAppSecretRotator();

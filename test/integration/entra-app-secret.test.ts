@@ -46,7 +46,10 @@ class RecordingNotifier implements Notifier {
 class TappingFaults implements FaultApplier {
   readonly injector = new FaultInjector();
   readonly issuedSecrets = new Set<string>();
+  /** Every Graph operation asked for, in order. */
+  readonly operations: string[] = [];
   async apply(req: IncomingMessage, res: ServerResponse, descriptor: FaultDescriptor, options?: { headers?: Record<string, string> }): Promise<boolean> {
+    if (descriptor.operation) this.operations.push(descriptor.operation);
     if (descriptor.operation === "addPassword") {
       const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
       (res as { end: unknown }).end = (...args: unknown[]) => {
@@ -238,6 +241,7 @@ describe("entra-app-secret: rotation", () => {
     const prod = makeEngine({ production: true });
     const { app, initial, version } = onboard("orders-api-secret");
     const started = Date.now();
+    const operationsBefore = graphFaults.operations.length;
 
     const result = await rotate(prod, "orders-api-secret");
 
@@ -253,6 +257,9 @@ describe("entra-app-secret: rotation", () => {
     expect(exp).toBeGreaterThanOrEqual(started + 90 * DAY_MS - 5000);
     expect(Math.abs(Date.parse(added.endDateTime) - exp)).toBeLessThan(1000);
     expect(added.displayName.startsWith(`keyturn 127.0.0.1:${new URL(kv.url(VAULT)).port}/orders-api-secret `)).toBe(true);
+    // Graph: one read of the application (create takes what checkCurrent read), one addPassword.
+    const graphOperations = new Set(["getApplication", "addPassword", "removePassword"]);
+    expect(graphFaults.operations.slice(operationsBefore).filter((op) => graphOperations.has(op))).toEqual(["getApplication", "addPassword"]);
     // Verification really asked the token endpoint as the application.
     expect(graph.tokensIssued()).toContainEqual({ clientId: app.appId, scope: `${graph.url}/.default` });
     expect(keyIds(app)).toEqual([initial.keyId, added.keyId]);
