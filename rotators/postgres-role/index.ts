@@ -166,6 +166,11 @@ async function canCreateRoles(c: Client): Promise<boolean> {
   return r.rows[0]?.ok === true;
 }
 
+/** What checkCurrent read: the administrator credential, for apply in the same rotation (never journaled). */
+export interface PostgresRoleFacts {
+  readonly admin: Login;
+}
+
 export const postgresRoleRotator = {
   kind: "postgres-role",
     access: { none: "talks to PostgreSQL with the administrator credential it reads from the vault (the engine's Key Vault role)", elsewhere: "PostgreSQL: the administrator needs CREATEROLE (and ADMIN OPTION on the rotated roles from PostgreSQL 16)" },
@@ -189,7 +194,7 @@ export const postgresRoleRotator = {
   // roles are what the tags say and the administrator may alter them, and that the
   // current version's password logs in as CredentialId: never act on a target keyturn
   // cannot prove is the one this secret belongs to.
-  async checkCurrent(ctx, p, current) {
+  async checkCurrent(ctx, p, current): Promise<PostgresRoleFacts> {
     const admin = await loadAdmin(ctx, p);
     const held = readCredential(current.value);
     ctx.registerSecret(held.password);
@@ -228,6 +233,7 @@ export const postgresRoleRotator = {
       );
     }
     ctx.log.info("current credential and administrator verified", { step: "check-current", login: p.role, server, target });
+    return { admin };
   },
 
   // Generates only: the server is not touched here (the engine journals the value next).
@@ -241,11 +247,13 @@ export const postgresRoleRotator = {
 
   // Idempotent: ALTER ROLE with the same password again is harmless; creating the second
   // login happens only when it does not exist yet (then with this password).
-  async apply(ctx, p, pending) {
+  async apply(ctx, p, pending, _current, facts) {
     const login = pendingLogin(p, pending);
     const { password } = readCredential(pending.secretValue);
     ctx.registerSecret(password);
-    const admin = await loadAdmin(ctx, p);
+    // The administrator checkCurrent read in this rotation (a Key Vault read less); a
+    // roll-forward after a crash has none and reads it.
+    const admin = facts?.admin ?? (await loadAdmin(ctx, p));
     const server = describeAddress(p.address);
     await asAdmin(p, admin, `changing the password of ${login} at ${server}`, async (c) => {
       const info = await roleInfo(c, login);
@@ -299,4 +307,4 @@ export const postgresRoleRotator = {
     });
     ctx.log.warn("previous login's password replaced by an unknown one", { step: "revoke", login: previousLogin, server, terminatedSessions: terminated });
   },
-} satisfies Rotator<PostgresRoleParams> & { kind: "postgres-role" };
+} satisfies Rotator<PostgresRoleParams, PostgresRoleFacts> & { kind: "postgres-role" };

@@ -234,8 +234,12 @@ describe("single user", () => {
     await createLogin("single_app", "Old-Single-Pw-1", ["app_rw"]);
     const first = seed("db-single", "Old-Single-Pw-1", tags("single_app"));
     const te = testEngine(kv);
+    kv.resetStats();
 
     const result = await rotate(te, "db-single");
+    // Key Vault reads: the rotation's three (the latest version, its journal, the administrator
+    // once: apply takes what check read) and rotate()'s own read of the result.
+    const reads = kv.stats()[VAULT]?.["GetSecret"];
 
     const now = await latest("db-single");
     expect(result).toMatchObject({ status: "rotated", credentialId: "single_app", previousCredentialId: "single_app", previousVersion: first, rolledForward: false, rotator: "postgres-role" });
@@ -253,6 +257,7 @@ describe("single user", () => {
     expect(journal?.pending.secretValue).toBe(now.value);
     expect(te.notifier.sent).toHaveLength(1);
     expect(te.notifier.sent[0]).toMatchObject({ type: "keyturn.SecretRotated", credentialId: "single_app", owner: "db-team@contoso.com" });
+    expect(reads).toBe(4);
     expectNoPasswords(te);
   });
 

@@ -67,6 +67,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       // No Unix socket: every connection is TCP, so pg_hba's scram-sha-256 line applies.
       "-c", "unix_socket_directories=",
       "-c", "log_statement=all",
+      // Sessions too ("connection authorized: user=..."): the bench counts a rotation's.
+      "-c", "log_connections=on",
       "-c", "password_encryption=scram-sha-256",
       "-c", "fsync=off",
     ],
