@@ -26,7 +26,7 @@ const STORAGE_SCOPE = "https://storage.azure.com/.default";
 // The storage emulator's published account, which `UseDevelopmentStorage=true` names
 // (learn.microsoft.com/azure/storage/common/storage-use-azurite, "Well-known storage
 // account and key"): a public constant, not a credential of any real account.
-const DEVELOPMENT_STORAGE = {
+export const DEVELOPMENT_STORAGE = {
   endpoint: "http://127.0.0.1:10000/devstoreaccount1",
   accountName: "devstoreaccount1",
   accountKey: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",

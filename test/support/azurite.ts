@@ -3,12 +3,13 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { DEVELOPMENT_STORAGE } from "../../core/blob-rest.js";
 
 const bin = fileURLToPath(new URL("../../node_modules/azurite/dist/src/blob/main.js", import.meta.url));
 
-/** Azurite's well-known development account (public, documented by Microsoft). */
-export const DEV_ACCOUNT = "devstoreaccount1";
-export const DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/** Azurite's well-known development account (public, documented by Microsoft; core/blob-rest.ts states it). */
+export const DEV_ACCOUNT = DEVELOPMENT_STORAGE.accountName;
+export const DEV_KEY = DEVELOPMENT_STORAGE.accountKey;
 
 export interface Azurite {
   readonly blobEndpoint: string;
