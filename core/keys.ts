@@ -100,9 +100,10 @@ export interface KeyService {
 }
 
 /** The RotationPolicy tag: `default`, or absent. Anything else is a configuration error naming the tag. */
+const requestedPolicySchema = z.optional(choiceTag(["default" as const], `must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`));
+
 export function requestedPolicy(tags: Tags): "default" | undefined {
-  const message = `must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`;
-  return parseTag(tags, KeyTag.RotationPolicy, z.optional(choiceTag(["default" as const], message)));
+  return parseTag(tags, KeyTag.RotationPolicy, requestedPolicySchema);
 }
 
 export function createKeyService(deps: KeyDeps): KeyService {

@@ -54,18 +54,59 @@ function configuredLevel(): LogLevel {
 }
 
 export function createLogger(base: LogFields = {}, sink?: LogSink): Logger {
-  const min = levelRank[configuredLevel()];
-  const write = (level: LogLevel, message: string, fields?: LogFields) => {
-    if (levelRank[level] < min) return;
-    const record: Record<string, unknown> = { time: new Date().toISOString(), level, message };
-    for (const [k, v] of Object.entries({ ...base, ...fields })) if (v !== undefined) record[k] = v;
-    (sink ?? defaultSink)(level, redact(JSON.stringify(record)));
-  };
-  return {
-    debug: (m, f) => write("debug", m, f),
-    info: (m, f) => write("info", m, f),
-    warn: (m, f) => write("warn", m, f),
-    error: (m, f) => write("error", m, f),
-    child: (fields) => createLogger({ ...base, ...fields }, sink),
-  };
+  return new JsonLogger(base, sink, levelRank[configuredLevel()]);
+}
+
+/** `,"key":value` for each field that has a value, in the fields' order. */
+function fieldsJson(fields: LogFields): string {
+  let json = "";
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== undefined) json += `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
+  }
+  return json;
+}
+
+// A logger is made for every invocation and rotation step, and writes a few lines: its
+// own fields are serialised once, when it is made, and a line adds only the call's.
+// Methods on a class rather than closures per logger; lines come out as
+// JSON.stringify({ time, level, message, ...base, ...fields }) would write them.
+class JsonLogger implements Logger {
+  private readonly baseJson: string;
+
+  constructor(
+    private readonly base: LogFields,
+    private readonly sink: LogSink | undefined,
+    private readonly min: number,
+  ) {
+    this.baseJson = fieldsJson(base);
+  }
+
+  private write(level: LogLevel, message: string, fields?: LogFields): void {
+    if (levelRank[level] < this.min) return;
+    let rest = this.baseJson;
+    if (fields !== undefined) {
+      let overrides = false;
+      for (const key in fields) if (Object.hasOwn(this.base, key)) overrides = true;
+      rest = overrides ? fieldsJson({ ...this.base, ...fields }) : rest + fieldsJson(fields);
+    }
+    const line = `{"time":"${new Date().toISOString()}","level":"${level}","message":${JSON.stringify(message)}${rest}}`;
+    (this.sink ?? defaultSink)(level, redact(line));
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.write("debug", message, fields);
+  }
+  info(message: string, fields?: LogFields): void {
+    this.write("info", message, fields);
+  }
+  warn(message: string, fields?: LogFields): void {
+    this.write("warn", message, fields);
+  }
+  error(message: string, fields?: LogFields): void {
+    this.write("error", message, fields);
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger({ ...this.base, ...fields }, this.sink, this.min);
+  }
 }

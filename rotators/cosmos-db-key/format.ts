@@ -47,17 +47,22 @@ export function slotsOf(pair: CosmosKeyPair | undefined): readonly CosmosKeySlot
   return pair === undefined ? COSMOS_SLOTS : COSMOS_SLOTS.filter((s) => pairOf(s) === pair);
 }
 
+const slotSchema = z.optional(choiceTag(COSMOS_SLOTS, `must be one of ${COSMOS_SLOTS.join(", ")}: the account key the current version holds`));
+const pairSchema = z.optional(
+  choiceTag(Object.values(CosmosKeyPair), `must be '${CosmosKeyPair.ReadWrite}' (primary/secondary) or '${CosmosKeyPair.ReadOnly}' (primaryReadonly/secondaryReadonly)`),
+);
+const formatSchema = z._default(
+  choiceTag(Object.values(CosmosSecretFormat), `must be '${CosmosSecretFormat.Key}' (the bare key, default) or '${CosmosSecretFormat.ConnectionString}'`),
+  CosmosSecretFormat.Key,
+);
+
 export function parseSlot(tags: Tags): CosmosKeySlot | undefined {
-  return parseTag(tags, Tag.CredentialId, z.optional(choiceTag(COSMOS_SLOTS, `must be one of ${COSMOS_SLOTS.join(", ")}: the account key the current version holds`)));
+  return parseTag(tags, Tag.CredentialId, slotSchema);
 }
 
 /** KeyKind, or the pair CredentialId implies; undefined when neither tag says (found from the value). */
 export function parsePair(tags: Tags, slot: CosmosKeySlot | undefined): CosmosKeyPair | undefined {
-  const pair = parseTag(
-    tags,
-    CosmosTag.KeyKind,
-    z.optional(choiceTag(Object.values(CosmosKeyPair), `must be '${CosmosKeyPair.ReadWrite}' (primary/secondary) or '${CosmosKeyPair.ReadOnly}' (primaryReadonly/secondaryReadonly)`)),
-  );
+  const pair = parseTag(tags, CosmosTag.KeyKind, pairSchema);
   if (pair === undefined) return slot === undefined ? undefined : pairOf(slot);
   if (slot !== undefined && pairOf(slot) !== pair) {
     throw new ConfigurationError(`is ${slot}, a ${pairOf(slot)} key, but KeyKind is ${pair}`, Tag.CredentialId);
@@ -66,8 +71,7 @@ export function parsePair(tags: Tags, slot: CosmosKeySlot | undefined): CosmosKe
 }
 
 export function parseCosmosFormat(tags: Tags): CosmosSecretFormat {
-  const message = `must be '${CosmosSecretFormat.Key}' (the bare key, default) or '${CosmosSecretFormat.ConnectionString}'`;
-  return parseTag(tags, Tag.SecretFormat, z._default(choiceTag(Object.values(CosmosSecretFormat), message), CosmosSecretFormat.Key));
+  return parseTag(tags, Tag.SecretFormat, formatSchema);
 }
 
 export function cosmosConnectionString(documentEndpoint: string, key: string): string {

@@ -132,7 +132,9 @@ const tenantSchema = transformed(
   (v) => v.toLowerCase(),
 );
 
-const formatSchema = choiceTag(Object.values(EntraSecretFormat), `must be '${EntraSecretFormat.Secret}' or '${EntraSecretFormat.Json}'`);
+const clientIdSchema = z.optional(guidTag("the application (client) id"));
+const credentialIdSchema = guidTag("the keyId of the password the current version holds");
+const formatSchema = z._default(choiceTag(Object.values(EntraSecretFormat), `must be '${EntraSecretFormat.Secret}' or '${EntraSecretFormat.Json}'`), EntraSecretFormat.Secret);
 
 /**
  * The client secret inside a secret value: the `clientSecret` of our JSON, or the whole
@@ -255,9 +257,9 @@ export function createEntraAppSecretRotator(options: EntraAppSecretOptions = {})
         objectId,
         graphOrigin,
         tenantId: parseTag(tags, EntraAppSecretTag.TenantId, tenantSchema),
-        clientId: parseTag(tags, EntraAppSecretTag.ClientId, z.optional(guidTag("the application (client) id"))),
-        credentialId: parseTag(tags, Tag.CredentialId, guidTag("the keyId of the password the current version holds")),
-        format: parseTag(tags, Tag.SecretFormat, z._default(formatSchema, EntraSecretFormat.Secret)),
+        clientId: parseTag(tags, EntraAppSecretTag.ClientId, clientIdSchema),
+        credentialId: parseTag(tags, Tag.CredentialId, credentialIdSchema),
+        format: parseTag(tags, Tag.SecretFormat, formatSchema),
       };
     },
 

@@ -26,7 +26,7 @@ export interface GeneratedSecretParams {
   readonly classes: readonly CharacterClass[];
 }
 
-const lengthSchema = integerTag(16, 1024);
+const lengthSchema = z._default(integerTag(16, 1024), 32);
 
 const classesSchema = transformed(z.string(), (raw, ctx) => {
   const classes = raw.split(/[\s,]+/).filter(Boolean).map((c) => c.toLowerCase());
@@ -35,6 +35,7 @@ const classesSchema = transformed(z.string(), (raw, ctx) => {
   }
   return [...new Set(classes)] as CharacterClass[];
 });
+const classesOrAll = z._default(classesSchema, [...ALL_CLASSES]);
 
 export const generatedSecretRotator = {
   kind: "generated-secret",
@@ -44,8 +45,8 @@ export const generatedSecretRotator = {
   tags: [GeneratedSecretTag.Length, GeneratedSecretTag.Characters],
 
   parse(tags): GeneratedSecretParams {
-    const length = parseTag(tags, GeneratedSecretTag.Length, z._default(lengthSchema, 32));
-    return { length, classes: parseTag(tags, GeneratedSecretTag.Characters, z._default(classesSchema, [...ALL_CLASSES])) };
+    const length = parseTag(tags, GeneratedSecretTag.Length, lengthSchema);
+    return { length, classes: parseTag(tags, GeneratedSecretTag.Characters, classesOrAll) };
   },
 
   async create(ctx, params): Promise<PendingCredential> {

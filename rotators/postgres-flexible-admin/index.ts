@@ -68,6 +68,9 @@ export interface ServerFacts {
 // sends, which emulators/arm/api-versions.ts lists first.
 const ARM_API_VERSION = "2025-08-01";
 
+/** CredentialId: the administrator login the current version holds, when the tags say. */
+const loginSchema = z.optional(roleNameSchema);
+
 /** What keyturn reads of a Microsoft.DBforPostgreSQL/flexibleServers resource. */
 const serverSchema = z.object({
   properties: z.nullish(
@@ -155,7 +158,7 @@ export const postgresFlexibleAdminRotator = {
   parse(tags): FlexibleAdminParams {
     const address = parseServerAddress(tags);
     if (!address.server) throw new ConfigurationError("must be an Azure Database for PostgreSQL flexible server resource ID", Tag.ProviderAddress);
-    const login = parseTag(tags, Tag.CredentialId, z.optional(roleNameSchema));
+    const login = parseTag(tags, Tag.CredentialId, loginSchema);
     return { server: address.server, address, format: parseSecretFormat(tags), login };
   },
 

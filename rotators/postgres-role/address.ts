@@ -79,12 +79,15 @@ export function isValidHostName(host: string): boolean {
   return HOST_NAME.test(host) || IPV6.test(host);
 }
 
+const sslModeSchema = z._default(choiceTag(Object.values(SslMode), `must be one of ${Object.values(SslMode).join(", ")}`), SslMode.VerifyFull);
+
 export function parseSslMode(tags: Tags): SslMode {
-  return parseTag(tags, PostgresTag.SslMode, z._default(choiceTag(Object.values(SslMode), `must be one of ${Object.values(SslMode).join(", ")}`), SslMode.VerifyFull));
+  return parseTag(tags, PostgresTag.SslMode, sslModeSchema);
 }
 
-const portSchema = integerTag(1, 65535);
-const databaseSchema = z.string().check(z.regex(DATABASE_NAME, { message: "must be a database name: a letter or _ first, then letters, digits, _ $ . - (at most 63)" }));
+const addressSchema = z.string({ message: "is required: postgres://host:port/database or a flexible server resource ID" });
+const portSchema = z.optional(integerTag(1, 65535));
+const databaseSchema = z.optional(z.string().check(z.regex(DATABASE_NAME, { message: "must be a database name: a letter or _ first, then letters, digits, _ $ . - (at most 63)" })));
 
 /** A flexible server resource ID, or undefined when the text is not one. Throws on a malformed one. */
 export function parseFlexibleServerId(raw: string): FlexibleServerRef | undefined {
@@ -105,10 +108,10 @@ export function parseFlexibleServerId(raw: string): FlexibleServerRef | undefine
  * answers to one question: that is refused.
  */
 export function parseServerAddress(tags: Tags): ServerAddress {
-  const raw = parseTag(tags, Tag.ProviderAddress, z.string({ message: "is required: postgres://host:port/database or a flexible server resource ID" }));
+  const raw = parseTag(tags, Tag.ProviderAddress, addressSchema);
   const sslMode = parseSslMode(tags);
-  const portTag = parseTag(tags, PostgresTag.Port, z.optional(portSchema));
-  const databaseTag = parseTag(tags, PostgresTag.Database, z.optional(databaseSchema));
+  const portTag = parseTag(tags, PostgresTag.Port, portSchema);
+  const databaseTag = parseTag(tags, PostgresTag.Database, databaseSchema);
 
   const server = parseFlexibleServerId(raw);
   if (server) {

@@ -24,8 +24,10 @@ const CONTENT_TYPES: Record<SecretFormat, string> = {
   [SecretFormat.ConnectionString]: "text/plain",
 };
 
+const formatSchema = z._default(choiceTag(Object.values(SecretFormat), `must be one of ${Object.values(SecretFormat).join(", ")}`), SecretFormat.Password);
+
 export function parseSecretFormat(tags: Tags): SecretFormat {
-  return parseTag(tags, Tag.SecretFormat, z._default(choiceTag(Object.values(SecretFormat), `must be one of ${Object.values(SecretFormat).join(", ")}`), SecretFormat.Password));
+  return parseTag(tags, Tag.SecretFormat, formatSchema);
 }
 
 export interface Credential {

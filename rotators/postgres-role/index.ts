@@ -99,7 +99,7 @@ export const PASSWORD_LENGTH = 32;
 /** Key Vault secret names: 1-127 letters, digits and hyphens. */
 const secretNameSchema = z.string({ message: "is required" }).check(z.regex(/^[0-9A-Za-z-]{1,127}$/, { message: "must be a Key Vault secret name (letters, digits, hyphens)" }));
 
-const loginsSchema = transformed(z.string(), (raw, ctx): readonly [string, string] => {
+const loginsSchema = z.optional(transformed(z.string(), (raw, ctx): readonly [string, string] => {
   const names = raw.split(",").map((n) => n.trim());
   const problem =
     names.length !== 2
@@ -107,7 +107,8 @@ const loginsSchema = transformed(z.string(), (raw, ctx): readonly [string, strin
       : (names.map(roleNameProblem).find((p) => p !== undefined) ?? (names[0] === names[1] ? "must name two different roles" : undefined));
   if (problem) ctx.addIssue({ code: "custom", message: problem });
   return [names[0]!, names[1]!];
-});
+}));
+const createSecondLoginSchema = z._default(booleanTag, false);
 
 export function newPassword(): string {
   return generateSecret(PASSWORD_LENGTH, ["lower", "upper", "digit"]);
@@ -183,9 +184,9 @@ export const postgresRoleRotator = {
     const adminSecret = parseTag(tags, PostgresTag.AdminSecret, secretNameSchema);
     const format = parseSecretFormat(tags);
     const role = parseTag(tags, Tag.CredentialId, roleNameSchema);
-    const logins = parseTag(tags, PostgresTag.Logins, z.optional(loginsSchema));
+    const logins = parseTag(tags, PostgresTag.Logins, loginsSchema);
     if (logins && !logins.includes(role)) throw new ConfigurationError(`must be one of the Logins (${logins.join(", ")})`, Tag.CredentialId);
-    const createSecondLogin = parseTag(tags, PostgresTag.CreateSecondLogin, z._default(booleanTag, false));
+    const createSecondLogin = parseTag(tags, PostgresTag.CreateSecondLogin, createSecondLoginSchema);
     if (createSecondLogin && !logins) throw new ConfigurationError("needs the Logins tag (two-login mode)", PostgresTag.CreateSecondLogin);
     return { address, adminSecret, format, role, logins, createSecondLogin };
   },

@@ -58,27 +58,33 @@ export function generateSqlPassword(length: number, login: string): string {
   throw new Error("could not generate a password that avoids every part of the login name");
 }
 
+const formatSchema = z._default(
+  choiceTag(Object.values(SqlSecretFormat), `must be '${SqlSecretFormat.Password}' (default) or '${SqlSecretFormat.ConnectionString}'`),
+  SqlSecretFormat.Password,
+);
+
 export function parseSqlFormat(tags: Tags): SqlSecretFormat {
-  const message = `must be '${SqlSecretFormat.Password}' (default) or '${SqlSecretFormat.ConnectionString}'`;
-  return parseTag(tags, Tag.SecretFormat, z._default(choiceTag(Object.values(SqlSecretFormat), message), SqlSecretFormat.Password));
+  return parseTag(tags, Tag.SecretFormat, formatSchema);
 }
 
 // Azure SQL database names may hold more, but these are safe in every connection-string dialect.
-const databaseSchema = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: "must be 1 to 128 letters, digits, '_', '.' or '-'" }));
+const databaseSchema = z.optional(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: "must be 1 to 128 letters, digits, '_', '.' or '-'" })));
 
 export function parseDatabase(tags: Tags): string | undefined {
-  return parseTag(tags, SqlTag.Database, z.optional(databaseSchema));
+  return parseTag(tags, SqlTag.Database, databaseSchema);
 }
 
+const lengthSchema = z._default(passwordLengthSchema, DEFAULT_PASSWORD_LENGTH);
+
 export function parseLength(tags: Tags): number {
-  return parseTag(tags, SqlTag.SecretLength, z._default(passwordLengthSchema, DEFAULT_PASSWORD_LENGTH));
+  return parseTag(tags, SqlTag.SecretLength, lengthSchema);
 }
 
 /** Login names Azure SQL accepts for a server administrator; also what CredentialId may say. */
-const loginSchema = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_@$#.-]{0,127}$/, { message: "must be the server's administrator login name" }));
+const loginSchema = z.optional(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_@$#.-]{0,127}$/, { message: "must be the server's administrator login name" })));
 
 export function parseLogin(tags: Tags): string | undefined {
-  return parseTag(tags, Tag.CredentialId, z.optional(loginSchema));
+  return parseTag(tags, Tag.CredentialId, loginSchema);
 }
 
 /** ADO.NET connection string, as the Azure portal shows it for SQL authentication. */

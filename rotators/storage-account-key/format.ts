@@ -15,15 +15,15 @@ export function otherKey(key: StorageKeyName): StorageKeyName {
   return key === StorageKeyName.Key1 ? StorageKeyName.Key2 : StorageKeyName.Key1;
 }
 
-const formatSchema = choiceTag(Object.values(StorageSecretFormat), `must be '${StorageSecretFormat.Key}' (the bare key, default) or '${StorageSecretFormat.ConnectionString}'`);
-const keyNameSchema = choiceTag(Object.values(StorageKeyName), `must be '${StorageKeyName.Key1}' or '${StorageKeyName.Key2}': the account key the current version holds`);
+const formatSchema = z._default(choiceTag(Object.values(StorageSecretFormat), `must be '${StorageSecretFormat.Key}' (the bare key, default) or '${StorageSecretFormat.ConnectionString}'`), StorageSecretFormat.Key);
+const keyNameSchema = z.optional(choiceTag(Object.values(StorageKeyName), `must be '${StorageKeyName.Key1}' or '${StorageKeyName.Key2}': the account key the current version holds`));
 
 export function parseStorageFormat(tags: Tags): StorageSecretFormat {
-  return parseTag(tags, Tag.SecretFormat, z._default(formatSchema, StorageSecretFormat.Key));
+  return parseTag(tags, Tag.SecretFormat, formatSchema);
 }
 
 export function parseKeyName(tags: Tags): StorageKeyName | undefined {
-  return parseTag(tags, Tag.CredentialId, z.optional(keyNameSchema));
+  return parseTag(tags, Tag.CredentialId, keyNameSchema);
 }
 
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigurationError } from "../../core/errors.js";
 import { planFromTags } from "../../core/engine.js";
 import { ALL_CLASSES, CharacterClass, generateSecret } from "../../core/generate.js";
+import { createLogger, type LogLevel } from "../../core/log.js";
 import { clearRegisteredSecrets, redact, registerSecret } from "../../core/redact.js";
 import { isManaged, isPaused, resourceTypeOf, tagValue, withTag } from "../../core/tags.js";
 import { VaultAllowList } from "../../core/vaults.js";
@@ -167,5 +168,51 @@ describe("redact leaves ordinary structured text alone", () => {
   it("does not treat URLs and e-mail addresses as credentials", () => {
     const record = JSON.stringify({ secret: "db-password", key: "storage-cmk", certificate: "web-tls", vaultUrl: "https://127.0.0.1:37739", owner: "team@example.com", version: "abc" });
     expect(redact(record)).toBe(record);
+  });
+});
+
+describe("log lines", () => {
+  it("are one JSON object each: time, level, message, the logger's fields, then the call's; a call's field overrides the logger's; undefined is left out", () => {
+    // prepare: a logger with fields, a child adding and overriding some
+    const lines: Array<[LogLevel, string]> = [];
+    const root = createLogger({ invocationId: "inv-1", functionName: "keyVaultEvents", trigger: undefined }, (level, line) => lines.push([level, line]));
+    const child = root.child({ vault: "kv", secret: "s1", functionName: "rotateSecret" });
+
+    // act
+    root.info("plain");
+    child.warn("with fields", { step: "commit", version: "v2", attempts: 3, dry: false, extra: null, skipped: undefined });
+    child.error("overrides", { secret: "s2", step: "load" });
+    child.debug("below the level");
+
+    // assert: the objects, keys in order, as JSON.stringify of the merged record would write them
+    expect(lines.map(([level]) => level)).toEqual(["info", "warn", "error"]);
+    const parsed = lines.map(([, line]) => JSON.parse(line) as Record<string, unknown>);
+    for (const p of parsed) expect(new Date(p.time as string).toISOString()).toBe(p.time);
+    const withoutTime = parsed.map(({ time: _time, ...rest }) => rest);
+    expect(withoutTime).toEqual([
+      { level: "info", message: "plain", invocationId: "inv-1", functionName: "keyVaultEvents" },
+      { level: "warn", message: "with fields", invocationId: "inv-1", functionName: "rotateSecret", vault: "kv", secret: "s1", step: "commit", version: "v2", attempts: 3, dry: false, extra: null },
+      { level: "error", message: "overrides", invocationId: "inv-1", functionName: "rotateSecret", vault: "kv", secret: "s2", step: "load" },
+    ]);
+    expect(Object.keys(parsed[2]!)).toEqual(["time", "level", "message", "invocationId", "functionName", "vault", "secret", "step"]);
+    expect(lines.every(([, line]) => !line.includes("\n") && line === JSON.stringify(JSON.parse(line)))).toBe(true);
+  });
+
+  it("are redacted as a whole, a value registered after the logger was made included", () => {
+    // prepare: a logger whose own fields carry a value that becomes a secret later
+    clearRegisteredSecrets();
+    const lines: string[] = [];
+    const log = createLogger({ note: "later-secret-value" }, (_level, line) => lines.push(line));
+    registerSecret("later-secret-value");
+    registerSecret("call-secret-value");
+
+    // act
+    log.info('message "quoted" call-secret-value', { field: "call-secret-value" });
+
+    // assert: neither value anywhere; the message's quotes escaped as JSON escapes them
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain("secret-value");
+    expect(JSON.parse(lines[0]!)).toMatchObject({ note: "[REDACTED]", field: "[REDACTED]", message: 'message "quoted" [REDACTED]' });
+    clearRegisteredSecrets();
   });
 });
