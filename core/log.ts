@@ -67,24 +67,23 @@ function fieldsJson(fields: LogFields): string {
   return json;
 }
 
-// A logger is made for every invocation and rotation step, and writes a few lines: its
-// own fields are serialised once, when it is made, and a line adds only the call's.
+// A logger is made for every invocation and rotation step, and writes a few lines, or
+// none: its own fields are serialised once, at its first line, and a line adds only the
+// call's.
 // Methods on a class rather than closures per logger; lines come out as
 // JSON.stringify({ time, level, message, ...base, ...fields }) would write them.
 class JsonLogger implements Logger {
-  private readonly baseJson: string;
+  private baseJson: string | undefined;
 
   constructor(
     private readonly base: LogFields,
     private readonly sink: LogSink | undefined,
     private readonly min: number,
-  ) {
-    this.baseJson = fieldsJson(base);
-  }
+  ) {}
 
   private write(level: LogLevel, message: string, fields?: LogFields): void {
     if (levelRank[level] < this.min) return;
-    let rest = this.baseJson;
+    let rest = (this.baseJson ??= fieldsJson(this.base));
     if (fields !== undefined) {
       let overrides = false;
       for (const key in fields) if (Object.hasOwn(this.base, key)) overrides = true;
