@@ -221,12 +221,12 @@ export function bundleOptions({ root, entry, out, lock, externalPackages = false
     sourcemap,
     // Smaller source for V8 to keep in memory and pre-parse on every cold start: no
     // whitespace or comments, shorter syntax. Identifiers keep their names, so functions and
-    // classes keep theirs without esbuild's keepNames: stack traces name our functions, and
-    // @azure/identity's log lines and spans name its credential classes by
-    // `constructor.name`. keepNames would instead redefine `name` on every function each
-    // time one is created, and each such closure then carries a dictionary of its own
-    // properties: about a fifth of what a rotation in flight keeps alive
-    // (docs/benchmarks.md, "Host peak RSS").
+    // classes keep theirs without esbuild's keepNames (only a top-level name two modules
+    // share gets a numeric suffix): stack traces name our functions, and @azure/identity's
+    // log lines and spans name its credential classes by `constructor.name`. keepNames
+    // would instead redefine `name` on every function each time one is created, and each
+    // such closure then carries a dictionary of its own properties: a fifth of what a
+    // rotation in flight kept alive (docs/benchmarks.md, "Host peak RSS").
     minifyWhitespace: true,
     minifySyntax: true,
     minifyIdentifiers: false,
