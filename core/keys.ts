@@ -99,9 +99,9 @@ export interface KeyService {
   checkPolicy(request: KeyRequest): Promise<KeyOutcome>;
 }
 
-/** The RotationPolicy tag: `default`, or absent. Anything else is a configuration error naming the tag. */
 const requestedPolicySchema = z.optional(choiceTag(["default" as const], `must be 'default' (keyturn's rotation policy: ${describeKeyPolicy(DEFAULT_KEY_ROTATION_POLICY)})`));
 
+/** The RotationPolicy tag: `default`, or absent. Anything else is a configuration error naming the tag. */
 export function requestedPolicy(tags: Tags): "default" | undefined {
   return parseTag(tags, KeyTag.RotationPolicy, requestedPolicySchema);
 }
