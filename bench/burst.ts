@@ -45,6 +45,10 @@ export interface BurstOptions {
   readonly program?: HostProgram;
   /** Only these kinds in the mix (default: every bench kind available). */
   readonly kinds?: readonly string[];
+  /** First seed index, where another burst over the same doubles would take the default's names. */
+  readonly seedFrom?: number;
+  /** The host runs with an instance's memory (bench/lib/instance.ts); default the machine's. */
+  readonly instanceMemoryMB?: number;
   readonly log: (line: string) => void;
 }
 
@@ -92,6 +96,8 @@ export interface BurstFigures {
   readonly rotationLatencyP50ByKindMs: Record<string, number>;
   readonly rotationLatencyP95ByKindMs: Record<string, number>;
   readonly hostPeakRssMiB: number | undefined;
+  /** The memory the host ran with (an instance's, or the machine's and why). */
+  readonly hostMemory: string;
   /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
   readonly hostCpuCores: number | undefined;
   /** The same for this process (the doubles, the deliverer): on a loaded machine the two together may be what binds. */
@@ -129,7 +135,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   const vaults = o.vaults ?? [BENCH_VAULT];
   const mix = mixFor(o.secrets, kinds);
   // Secret names by run, so that runs in one bench never share a secret.
-  const base = (program === "floor" ? 70_000 : o.paced ? 10_000 : 50_000) + (vaults.length > 1 ? 20_000 : 0);
+  const base = o.seedFrom ?? (program === "floor" ? 70_000 : o.paced ? 10_000 : 50_000) + (vaults.length > 1 ? 20_000 : 0);
   o.log(`seeding ${o.secrets} secrets in each of ${vaults.length} vault(s): ${[...mix].map(([k, n]) => `${n} ${k}`).join(", ")} ...`);
   const seeded: SeededSecret[] = [];
   let i = 0;
@@ -138,7 +144,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   const throttle = keyVaultThrottle(o.limitScale);
   const limits = { perVault: { ...throttle.perVault }, subscription: { ...throttle.subscription! }, scale: o.limitScale };
   // Rotations are logged at info, as deployed; the log is part of the cost.
-  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? [], undefined, program);
+  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? [], undefined, program, o.instanceMemoryMB);
   const removeLatency = addLatency(d, o.latencyMs);
   const removeThrottle = d.kvFaults.throttle(throttle);
   d.kvFaults.throttled.clear();
@@ -341,6 +347,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
     rotationLatencyP50ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 50), 0)])),
     rotationLatencyP95ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 95), 0)])),
     hostPeakRssMiB: hostPeak,
+    hostMemory: host.memory,
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     benchCpuCores: round((benchCpu.user + benchCpu.system) / 1e6 / ((lastAckAt - t0) / 1000), 2),
     host: o.host,

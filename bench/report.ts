@@ -93,7 +93,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
       const floor = b === r.burst ? r.burstFloor : undefined;
       const floorRss = floor?.hostPeakRssMiB;
       rows.push([
-        `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}`,
+        `  host peak RSS through the burst${b.paced ? "" : " (pacing off)"}; host memory: ${b.hostMemory}`,
         `${b.hostPeakRssMiB} MiB`,
         [
           ...(floorRss !== undefined
@@ -105,6 +105,17 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
         many ? "(information)" : `< ${TARGETS.rssMiB} MiB`,
         many ? "" : ok(b.hostPeakRssMiB < TARGETS.rssMiB),
       ]);
+      const largest = b === r.burst ? r.burstLargestInstance : undefined;
+      if (largest?.hostPeakRssMiB !== undefined) {
+        rows.push([
+          `  the same burst again, host memory: ${largest.hostMemory}, the largest instance infra/ allows`,
+          `${largest.hostPeakRssMiB} MiB`,
+          `${b.rotated} rotated above, ${largest.rotated} here; ${largest.failures} failures, ${largest.throttled429} 429s`,
+          `${Math.round((largest.hostPeakRssMiB / b.hostPeakRssMiB) * 100) / 100}x the row above`,
+          "(information)",
+          "",
+        ]);
+      }
     }
   }
   if (r.sweep) {

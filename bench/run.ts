@@ -7,6 +7,7 @@
 //                    [--no-postgres] [--no-azurite] [--compare-unbundled]
 //                    [--host bundled|tsx] [--host-node-args "--flag ..."]
 //                    [--burst-kinds generated-secret,...] [--no-floor]
+//                    [--instance-memory MB|machine] [--no-largest-instance]
 //
 // Prints a table (or, with --json, one JSON document) with the machine and Node version.
 // Benchmarks print figures; they never pass or fail on time.
@@ -21,6 +22,7 @@ import { measureSweep, type SweepFigures } from "./sweep.js";
 import { measureCalls, type CallsFigures } from "./calls.js";
 import { renderReport } from "./report.js";
 import type { HostMode } from "./lib/host.js";
+import { instanceMemory } from "./lib/instance.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -44,6 +46,10 @@ const { values: opts } = parseArgs({
     "burst-kinds": { type: "string" },
     // Leave out the floor for the host's memory (the same deliveries to a SecretClient-only host).
     "no-floor": { type: "boolean", default: false },
+    // The burst hosts' memory: an instance's, as infra/ deploys it (bench/lib/instance.ts), or the machine's.
+    "instance-memory": { type: "string" },
+    // Leave out the one-vault burst again on the largest instance infra/ allows (its host's memory alone).
+    "no-largest-instance": { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
     "no-postgres": { type: "boolean", default: false },
     "no-azurite": { type: "boolean", default: false },
@@ -69,6 +75,9 @@ if (opts.host !== "bundled" && opts.host !== "tsx") throw new Error("--host must
 const hostMode: HostMode = opts.host;
 const hostNodeArgs = (opts["host-node-args"] ?? "").split(/\s+/).filter(Boolean);
 const burstKinds = opts["burst-kinds"]?.split(",").map((s) => s.trim()).filter(Boolean);
+const instance = instanceMemory();
+const hostMemoryMB = opts["instance-memory"] === "machine" ? undefined : opts["instance-memory"] === undefined ? instance.deployedMB : num("instance-memory", opts["instance-memory"]);
+const largestMB = Math.max(...instance.allowedMB);
 
 // Progress goes to stderr, so that --json output stays one document on stdout.
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -85,6 +94,8 @@ export interface BenchReport {
   /** The one-vault burst's deliveries answered by the floor host (SecretClient get+set alone): its peak RSS is the reference for keyturn's. */
   burstFloor?: BurstFigures;
   burstUnpaced?: BurstFigures;
+  /** The one-vault burst again, its host with the largest instance memory infra/ allows: the host's memory alone. */
+  burstLargestInstance?: BurstFigures;
   /** 10 vaults in one subscription. */
   burstManyVaults?: BurstFigures;
   sweep?: SweepFigures;
@@ -110,6 +121,7 @@ async function main(): Promise<void> {
       host: hostMode,
       ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
       ...(burstKinds ? { burstKinds } : {}),
+      hostMemoryMB: hostMemoryMB ?? "machine",
       only: [...only],
     },
   };
@@ -148,12 +160,16 @@ async function main(): Promise<void> {
     }
     if (only.has("burst") && doubles) {
       log(`burst: ${secrets} secrets, each event twice, ${latencyMs} ms latency, limits x${limitScale}, pacing on ...`);
-      const burst = { secrets, latencyMs, limitScale, concurrency, host: hostMode, ...(burstKinds ? { kinds: burstKinds } : {}), log };
+      const burst = { secrets, latencyMs, limitScale, concurrency, host: hostMode, ...(burstKinds ? { kinds: burstKinds } : {}), ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}), log };
       report.burst = await measureBurst(doubles, { ...burst, paced: true, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
       if (!opts["no-floor"]) {
         log("the same burst to the floor host (SecretClient get+set alone), for its peak RSS ...");
         // The floor runs with the same node arguments, so that a side measurement compares like with like.
         report.burstFloor = await measureBurst(doubles, { ...burst, paced: false, program: "floor", ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
+      }
+      if (!opts["no-largest-instance"] && hostMemoryMB !== undefined && largestMB > hostMemoryMB) {
+        log(`the same burst, its host with ${largestMB} MB (the largest instance infra/ allows), for its peak RSS ...`);
+        report.burstLargestInstance = await measureBurst(doubles, { ...burst, paced: true, instanceMemoryMB: largestMB, seedFrom: 40_000, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
       }
       if (opts.unpaced) {
         log("burst again with pacing off (KEYTURN_KEYVAULT_LIMIT_SCALE=0) ...");
@@ -171,6 +187,7 @@ async function main(): Promise<void> {
         paced: true,
         host: hostMode,
         ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
+        ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}),
         log,
       });
     }

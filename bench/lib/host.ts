@@ -12,12 +12,15 @@ import { build } from "esbuild";
 import { startHostProcess } from "../../test/support/host.js";
 import { repoRoot } from "./paths.js";
 import { round } from "./machine.js";
+import { memoryLimit } from "./instance.js";
 
 export type HostMode = "bundled" | "tsx";
 
 export interface BenchHost {
   readonly url: string;
   readonly pid: number | undefined;
+  /** The memory the host ran with: an instance's (a memory cgroup), or the machine's and why. */
+  readonly memory: string;
   webhookUrl(functionName: string): string;
   output(): string;
   stop(): Promise<void>;
@@ -48,22 +51,33 @@ export async function buildHostBundle(program: HostProgram = "keyturn"): Promise
   return join(outDir, main);
 }
 
-/** `logFile`: the host's whole output is also written there (KEYTURN_BENCH_HOST_LOG). */
+/**
+ * `logFile`: the host's whole output is also written there (KEYTURN_BENCH_HOST_LOG).
+ * `memoryMB`: run the host inside a memory cgroup of that size, as on an instance with
+ * that much memory (bench/lib/instance.ts); where none can be made, it runs with the
+ * machine's memory and `memory` says why.
+ */
 export async function startBenchHost(
   mode: HostMode,
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
   timeoutMs = 60_000,
   program: HostProgram = "keyturn",
+  memoryMB?: number,
 ): Promise<BenchHost> {
   const logFile = process.env.KEYTURN_BENCH_HOST_LOG;
   if (mode === "tsx" && program === "keyturn") {
     const h = await startHostProcess(nodeArgs.length > 0 ? { ...env, NODE_OPTIONS: nodeArgs.join(" ") } : env, timeoutMs);
-    return { url: h.url, pid: h.child.pid, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
+    const memory = memoryMB === undefined ? "the machine's" : "the machine's (the tsx host is not started in a cgroup)";
+    return { url: h.url, pid: h.child.pid, memory, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
   }
   const main = await buildHostBundle(program);
+  const limit = memoryMB === undefined ? undefined : memoryLimit(memoryMB);
+  const cgroup = limit && "wrap" in limit ? limit : undefined;
+  const memory = memoryMB === undefined ? "the machine's" : cgroup ? `${memoryMB} MB (memory cgroup)` : `the machine's, not ${memoryMB} MB: ${(limit as { unavailable: string }).unavailable}`;
+  const [command, args] = cgroup ? cgroup.wrap(process.execPath, [...nodeArgs, main]) : [process.execPath, [...nodeArgs, main]];
   // Run from the repository so that the external packages resolve from its node_modules.
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main], { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(command, args, { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let kept = 0;
   const file = logFile ? createWriteStream(logFile) : undefined;
@@ -90,15 +104,27 @@ export async function startBenchHost(
       clearTimeout(timer);
       reject(new Error(`host exited with ${code}:\n${out}`));
     });
+  }).catch((error: unknown) => {
+    cgroup?.release();
+    throw error;
   });
+  // The shell execs node, so the pid is the host's; a figure from outside the cgroup would be mislabelled.
+  if (cgroup && !cgroup.holds(child.pid!)) {
+    child.kill("SIGTERM");
+    await exited;
+    cgroup.release();
+    throw new Error(`the host (pid ${child.pid}) is not in ${cgroup.path}`);
+  }
   return {
     url,
     pid: child.pid,
+    memory,
     webhookUrl: (name) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(name)}`,
     output: () => `${out}${kept > out.length ? `\n… ${round((kept - out.length) / 1e6, 1)} MB more` : ""}`,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
+      cgroup?.release();
       file?.end();
     },
   };
