@@ -47,6 +47,8 @@ export interface BurstOptions {
   readonly kinds?: readonly string[];
   /** First seed index, where another burst over the same doubles would take the default's names. */
   readonly seedFrom?: number;
+  /** Another `node` binary for the host (bundled only). */
+  readonly hostNode?: string;
   /** The host runs with an instance's memory (bench/lib/instance.ts); default the machine's. */
   readonly instanceMemoryMB?: number;
   readonly log: (line: string) => void;
@@ -98,6 +100,8 @@ export interface BurstFigures {
   readonly hostPeakRssMiB: number | undefined;
   /** The memory the host ran with (an instance's, or the machine's and why). */
   readonly hostMemory: string;
+  /** The host's Node version. */
+  readonly hostNodeVersion: string;
   /** Host CPU time over the rotation span, as a share of one core (1 = one core busy): the burst is limit-bound, not CPU-bound, while this stays well under the cores. */
   readonly hostCpuCores: number | undefined;
   /** The same for this process (the doubles, the deliverer): on a loaded machine the two together may be what binds. */
@@ -144,7 +148,12 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
   const throttle = keyVaultThrottle(o.limitScale);
   const limits = { perVault: { ...throttle.perVault }, subscription: { ...throttle.subscription! }, scale: o.limitScale };
   // Rotations are logged at info, as deployed; the log is part of the cost.
-  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), o.hostNodeArgs ?? [], undefined, program, o.instanceMemoryMB);
+  const host = await startBenchHost(o.host, d.env({ KEYTURN_KEYVAULT_LIMIT_SCALE: o.paced ? String(o.limitScale) : "0" }), {
+    ...(o.hostNodeArgs ? { nodeArgs: o.hostNodeArgs } : {}),
+    program,
+    ...(o.instanceMemoryMB ? { memoryMB: o.instanceMemoryMB } : {}),
+    ...(o.hostNode ? { node: o.hostNode } : {}),
+  });
   const removeLatency = addLatency(d, o.latencyMs);
   const removeThrottle = d.kvFaults.throttle(throttle);
   d.kvFaults.throttled.clear();
@@ -348,6 +357,7 @@ export async function measureBurst(d: Doubles, o: BurstOptions): Promise<BurstFi
     rotationLatencyP95ByKindMs: Object.fromEntries([...latenciesByKind].map(([k, v]) => [k, round(percentile(v, 95), 0)])),
     hostPeakRssMiB: hostPeak,
     hostMemory: host.memory,
+    hostNodeVersion: host.nodeVersion,
     hostCpuCores: cpuAtStart !== undefined && cpuAtEnd !== undefined ? round((cpuAtEnd - cpuAtStart) / ((lastAckAt - t0) / 1000), 2) : undefined,
     benchCpuCores: round((benchCpu.user + benchCpu.system) / 1e6 / ((lastAckAt - t0) / 1000), 2),
     host: o.host,

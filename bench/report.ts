@@ -99,7 +99,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
           ...(floorRss !== undefined
             ? [`floor host (SecretClient get+set alone, same deliveries, ${floor!.rotated} rotated, ${floor!.throttled429} 429s waited out): ${floorRss} MiB`]
             : []),
-          `host ${b.host}; CPU: host ${b.hostCpuCores ?? "?"}, doubles + deliverer ${b.benchCpuCores} cores`,
+          `host ${b.host} on Node ${b.hostNodeVersion}; CPU: host ${b.hostCpuCores ?? "?"}, doubles + deliverer ${b.benchCpuCores} cores`,
         ].join("; "),
         floorRss !== undefined ? `${Math.round((b.hostPeakRssMiB / floorRss) * 100) / 100}x the floor` : "",
         many ? "(information)" : `< ${TARGETS.rssMiB} MiB`,
@@ -110,7 +110,7 @@ export function renderReport(r: BenchReport & { durationS?: number }): string {
         rows.push([
           `  the same burst again, host memory: ${largest.hostMemory}, the largest instance infra/ allows`,
           `${largest.hostPeakRssMiB} MiB`,
-          `${b.rotated} rotated above, ${largest.rotated} here; ${largest.failures} failures, ${largest.throttled429} 429s`,
+          `${largest.rotated} rotated, ${largest.duplicates} duplicates, ${largest.failures} failures, ${largest.throttled429} 429s (${Math.round(largest.ofIdeal * 1000) / 10} % of ideal)`,
           `${Math.round((largest.hostPeakRssMiB / b.hostPeakRssMiB) * 100) / 100}x the row above`,
           "(information)",
           "",

@@ -7,7 +7,7 @@
 //                    [--no-postgres] [--no-azurite] [--compare-unbundled]
 //                    [--host bundled|tsx] [--host-node-args "--flag ..."]
 //                    [--burst-kinds generated-secret,...] [--no-floor]
-//                    [--instance-memory MB|machine] [--no-largest-instance]
+//                    [--instance-memory MB|machine] [--no-largest-instance] [--host-node PATH]
 //
 // Prints a table (or, with --json, one JSON document) with the machine and Node version.
 // Benchmarks print figures; they never pass or fail on time.
@@ -50,6 +50,8 @@ const { values: opts } = parseArgs({
     "instance-memory": { type: "string" },
     // Leave out the one-vault burst again on the largest instance infra/ allows (its host's memory alone).
     "no-largest-instance": { type: "boolean", default: false },
+    // Another node binary for the bursts' hosts (e.g. the Node version infra/ deploys).
+    "host-node": { type: "string" },
     "no-build": { type: "boolean", default: false },
     "no-postgres": { type: "boolean", default: false },
     "no-azurite": { type: "boolean", default: false },
@@ -78,6 +80,7 @@ const burstKinds = opts["burst-kinds"]?.split(",").map((s) => s.trim()).filter(B
 const instance = instanceMemory();
 const hostMemoryMB = opts["instance-memory"] === "machine" ? undefined : opts["instance-memory"] === undefined ? instance.deployedMB : num("instance-memory", opts["instance-memory"]);
 const largestMB = Math.max(...instance.allowedMB);
+const hostNode = opts["host-node"];
 
 // Progress goes to stderr, so that --json output stays one document on stdout.
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
       ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
       ...(burstKinds ? { burstKinds } : {}),
       hostMemoryMB: hostMemoryMB ?? "machine",
+      ...(hostNode ? { hostNode } : {}),
       only: [...only],
     },
   };
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
     }
     if (only.has("burst") && doubles) {
       log(`burst: ${secrets} secrets, each event twice, ${latencyMs} ms latency, limits x${limitScale}, pacing on ...`);
-      const burst = { secrets, latencyMs, limitScale, concurrency, host: hostMode, ...(burstKinds ? { kinds: burstKinds } : {}), ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}), log };
+      const burst = { secrets, latencyMs, limitScale, concurrency, host: hostMode, ...(burstKinds ? { kinds: burstKinds } : {}), ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}), ...(hostNode ? { hostNode } : {}), log };
       report.burst = await measureBurst(doubles, { ...burst, paced: true, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
       if (!opts["no-floor"]) {
         log("the same burst to the floor host (SecretClient get+set alone), for its peak RSS ...");
@@ -188,6 +192,7 @@ async function main(): Promise<void> {
         host: hostMode,
         ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
         ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}),
+        ...(hostNode ? { hostNode } : {}),
         log,
       });
     }

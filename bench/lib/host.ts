@@ -5,7 +5,7 @@
 //            it does in Azure (default)
 //   tsx      `node --import tsx local/main.ts`, as `npm start` and the e2e tests run it
 //            (TypeScript compiled on load: more memory, slower start)
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -21,6 +21,7 @@ export interface BenchHost {
   readonly pid: number | undefined;
   /** The memory the host ran with: an instance's (a memory cgroup), or the machine's and why. */
   readonly memory: string;
+  readonly nodeVersion: string;
   webhookUrl(functionName: string): string;
   output(): string;
   stop(): Promise<void>;
@@ -51,31 +52,38 @@ export async function buildHostBundle(program: HostProgram = "keyturn"): Promise
   return join(outDir, main);
 }
 
-/**
- * `logFile`: the host's whole output is also written there (KEYTURN_BENCH_HOST_LOG).
- * `memoryMB`: run the host inside a memory cgroup of that size, as on an instance with
- * that much memory (bench/lib/instance.ts); where none can be made, it runs with the
- * machine's memory and `memory` says why.
- */
-export async function startBenchHost(
-  mode: HostMode,
-  env: Record<string, string>,
-  nodeArgs: readonly string[] = [],
-  timeoutMs = 60_000,
-  program: HostProgram = "keyturn",
-  memoryMB?: number,
-): Promise<BenchHost> {
+export interface BenchHostOptions {
+  /** Extra `node` arguments. */
+  readonly nodeArgs?: readonly string[];
+  readonly timeoutMs?: number;
+  readonly program?: HostProgram;
+  /**
+   * Run the host inside a memory cgroup of that size, as on an instance with that much
+   * memory (bench/lib/instance.ts); where none can be made, it runs with the machine's
+   * memory and `memory` says why.
+   */
+  readonly memoryMB?: number;
+  /** Another `node` binary for the bundled host (e.g. the Node version infra/ deploys); default this process's. */
+  readonly node?: string;
+}
+
+/** The host's whole output is also written to KEYTURN_BENCH_HOST_LOG, if set. */
+export async function startBenchHost(mode: HostMode, env: Record<string, string>, o: BenchHostOptions = {}): Promise<BenchHost> {
+  const { nodeArgs = [], timeoutMs = 60_000, program = "keyturn", memoryMB } = o;
   const logFile = process.env.KEYTURN_BENCH_HOST_LOG;
   if (mode === "tsx" && program === "keyturn") {
     const h = await startHostProcess(nodeArgs.length > 0 ? { ...env, NODE_OPTIONS: nodeArgs.join(" ") } : env, timeoutMs);
+    if (o.node) throw new Error("--host-node needs the bundled host");
     const memory = memoryMB === undefined ? "the machine's" : "the machine's (the tsx host is not started in a cgroup)";
-    return { url: h.url, pid: h.child.pid, memory, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
+    return { url: h.url, pid: h.child.pid, memory, nodeVersion: process.version, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
   }
   const main = await buildHostBundle(program);
   const limit = memoryMB === undefined ? undefined : memoryLimit(memoryMB);
   const cgroup = limit && "wrap" in limit ? limit : undefined;
   const memory = memoryMB === undefined ? "the machine's" : cgroup ? `${memoryMB} MB (memory cgroup)` : `the machine's, not ${memoryMB} MB: ${(limit as { unavailable: string }).unavailable}`;
-  const [command, args] = cgroup ? cgroup.wrap(process.execPath, [...nodeArgs, main]) : [process.execPath, [...nodeArgs, main]];
+  const node = o.node ?? process.execPath;
+  const nodeVersion = o.node ? execFileSync(o.node, ["-p", "process.version"], { encoding: "utf8" }).trim() : process.version;
+  const [command, args] = cgroup ? cgroup.wrap(node, [...nodeArgs, main]) : [node, [...nodeArgs, main]];
   // Run from the repository so that the external packages resolve from its node_modules.
   const child: ChildProcess = spawn(command, args, { cwd: repoRoot, env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -119,6 +127,7 @@ export async function startBenchHost(
     url,
     pid: child.pid,
     memory,
+    nodeVersion,
     webhookUrl: (name) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(name)}`,
     output: () => `${out}${kept > out.length ? `\n… ${round((kept - out.length) / 1e6, 1)} MB more` : ""}`,
     async stop() {
