@@ -68,8 +68,11 @@ function memoryHierarchy(): { root: string; version: 1 | 2 } | string {
 export function memoryLimit(megabytes: number): MemoryLimit | { readonly unavailable: string } {
   const where = memoryHierarchy();
   if (typeof where === "string") return { unavailable: where };
-  // Cgroups left by an interrupted run: rmdir removes only those without processes.
-  for (const name of readdirSync(where.root)) if (name.startsWith(PREFIX)) tryRemove(join(where.root, name));
+  // Cgroups left by an interrupted run (its process gone); rmdir removes only those without processes.
+  for (const name of readdirSync(where.root)) {
+    const owner = Number(new RegExp(`^${PREFIX}(\\d+)-`).exec(name)?.[1]);
+    if (owner && !alive(owner)) tryRemove(join(where.root, name));
+  }
   const path = join(where.root, `${PREFIX}${process.pid}-${++made}`);
   try {
     if (where.version === 2) writeFileSync(join(where.root, "cgroup.subtree_control"), "+memory");
@@ -95,6 +98,15 @@ export function memoryLimit(megabytes: number): MemoryLimit | { readonly unavail
     },
     release: () => tryRemove(path),
   };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 function tryRemove(path: string): void {

@@ -4,10 +4,10 @@
 // 2024-04-01, FunctionsScaleAndConcurrency); Node reads the limit its process runs under
 // as process.constrainedMemory() and sizes V8's heap from it.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { getHeapStatistics } from "node:v8";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { instanceMemory, memoryLimit } from "../../bench/lib/instance.js";
 import { declarations } from "./bicep.js";
@@ -65,5 +65,27 @@ describe.skipIf(why !== "")(`a host started in the instance's memory${why ? ` (s
     if (totalmem() >= 4 * mb * 2 ** 20) expect(seen.heap).toBeLessThan(getHeapStatistics().heap_size_limit);
     limit.release();
     expect(existsSync(limit.path)).toBe(false);
+  });
+
+  it("removes the cgroups an interrupted run left, and not those of a run still going", async () => {
+    const mb = instanceMemory().deployedMB;
+    const first = memoryLimit(mb);
+    if (!("wrap" in first)) throw new Error(first.unavailable);
+    first.release();
+    const root = dirname(first.path);
+    const gone = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => gone.once("exit", resolve));
+    const stale = join(root, `keyturn-bench-${gone.pid}-1`);
+    const running = join(root, `keyturn-bench-${process.pid}-999`);
+    mkdirSync(stale);
+    mkdirSync(running);
+    try {
+      const next = memoryLimit(mb);
+      if ("wrap" in next) next.release();
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(running)).toBe(true);
+    } finally {
+      for (const dir of [stale, running]) if (existsSync(dir)) rmdirSync(dir);
+    }
   });
 });
