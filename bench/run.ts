@@ -79,6 +79,7 @@ const hostNodeArgs = (opts["host-node-args"] ?? "").split(/\s+/).filter(Boolean)
 const burstKinds = opts["burst-kinds"]?.split(",").map((s) => s.trim()).filter(Boolean);
 const instance = instanceMemory();
 const hostMemoryMB = opts["instance-memory"] === "machine" ? undefined : opts["instance-memory"] === undefined ? instance.deployedMB : num("instance-memory", opts["instance-memory"]);
+if (hostMemoryMB === 0) throw new Error("--instance-memory must be a number of MB > 0, or machine");
 const largestMB = Math.max(...instance.allowedMB);
 const hostNode = opts["host-node"];
 

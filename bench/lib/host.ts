@@ -72,8 +72,8 @@ export async function startBenchHost(mode: HostMode, env: Record<string, string>
   const { nodeArgs = [], timeoutMs = 60_000, program = "keyturn", memoryMB } = o;
   const logFile = process.env.KEYTURN_BENCH_HOST_LOG;
   if (mode === "tsx" && program === "keyturn") {
-    const h = await startHostProcess(nodeArgs.length > 0 ? { ...env, NODE_OPTIONS: nodeArgs.join(" ") } : env, timeoutMs);
     if (o.node) throw new Error("--host-node needs the bundled host");
+    const h = await startHostProcess(nodeArgs.length > 0 ? { ...env, NODE_OPTIONS: nodeArgs.join(" ") } : env, timeoutMs);
     const memory = memoryMB === undefined ? "the machine's" : "the machine's (the tsx host is not started in a cgroup)";
     return { url: h.url, pid: h.child.pid, memory, nodeVersion: process.version, webhookUrl: h.webhookUrl, output: h.output, stop: () => h.stop() };
   }
