@@ -163,22 +163,28 @@ async function main(): Promise<void> {
       log(`sweep over ${sweepSecrets} secrets with ${latencyMs} ms latency ...`);
       report.sweep = await measureSweep(doubles, { secrets: sweepSecrets, latencyMs, log });
     }
+    // Every burst's host, the floor's included, runs the same way, so that a side measurement compares like with like.
+    const hostOptions = {
+      host: hostMode,
+      ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
+      ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}),
+      ...(hostNode ? { hostNode } : {}),
+    };
     if (only.has("burst") && doubles) {
       log(`burst: ${secrets} secrets, each event twice, ${latencyMs} ms latency, limits x${limitScale}, pacing on ...`);
-      const burst = { secrets, latencyMs, limitScale, concurrency, host: hostMode, ...(burstKinds ? { kinds: burstKinds } : {}), ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}), ...(hostNode ? { hostNode } : {}), log };
-      report.burst = await measureBurst(doubles, { ...burst, paced: true, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
+      const burst = { secrets, latencyMs, limitScale, concurrency, ...hostOptions, ...(burstKinds ? { kinds: burstKinds } : {}), log };
+      report.burst = await measureBurst(doubles, { ...burst, paced: true });
       if (!opts["no-floor"]) {
         log("the same burst to the floor host (SecretClient get+set alone), for its peak RSS ...");
-        // The floor runs with the same node arguments, so that a side measurement compares like with like.
-        report.burstFloor = await measureBurst(doubles, { ...burst, paced: false, program: "floor", ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
+        report.burstFloor = await measureBurst(doubles, { ...burst, paced: false, program: "floor" });
       }
       if (!opts["no-largest-instance"] && hostMemoryMB !== undefined && largestMB > hostMemoryMB) {
         log(`the same burst, its host with ${largestMB} MB (the largest instance infra/ allows), for its peak RSS ...`);
-        report.burstLargestInstance = await measureBurst(doubles, { ...burst, paced: true, instanceMemoryMB: largestMB, seedFrom: 40_000, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
+        report.burstLargestInstance = await measureBurst(doubles, { ...burst, paced: true, instanceMemoryMB: largestMB, seedFrom: 40_000 });
       }
       if (opts.unpaced) {
         log("burst again with pacing off (KEYTURN_KEYVAULT_LIMIT_SCALE=0) ...");
-        report.burstUnpaced = await measureBurst(doubles, { ...burst, paced: false, ...(hostNodeArgs.length ? { hostNodeArgs } : {}) });
+        report.burstUnpaced = await measureBurst(doubles, { ...burst, paced: false });
       }
     }
     if (only.has("many") && doubles) {
@@ -190,10 +196,7 @@ async function main(): Promise<void> {
         limitScale: manyLimitScale,
         concurrency,
         paced: true,
-        host: hostMode,
-        ...(hostNodeArgs.length ? { hostNodeArgs } : {}),
-        ...(hostMemoryMB ? { instanceMemoryMB: hostMemoryMB } : {}),
-        ...(hostNode ? { hostNode } : {}),
+        ...hostOptions,
         log,
       });
     }

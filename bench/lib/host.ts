@@ -80,7 +80,7 @@ export async function startBenchHost(mode: HostMode, env: Record<string, string>
   const main = await buildHostBundle(program);
   const limit = memoryMB === undefined ? undefined : memoryLimit(memoryMB);
   const cgroup = limit && "wrap" in limit ? limit : undefined;
-  const memory = memoryMB === undefined ? "the machine's" : cgroup ? `${memoryMB} MB (memory cgroup)` : `the machine's, not ${memoryMB} MB: ${(limit as { unavailable: string }).unavailable}`;
+  const memory = !limit ? "the machine's" : "wrap" in limit ? `${memoryMB} MB (memory cgroup)` : `the machine's, not ${memoryMB} MB: ${limit.unavailable}`;
   const node = o.node ?? process.execPath;
   const nodeVersion = o.node ? execFileSync(o.node, ["-p", "process.version"], { encoding: "utf8" }).trim() : process.version;
   const [command, args] = cgroup ? cgroup.wrap(node, [...nodeArgs, main]) : [node, [...nodeArgs, main]];
